@@ -1,0 +1,105 @@
+// Command capi is asyncrt's export layer, built with -buildmode=c-shared into
+// libasyncrt.so. The public asyncrt_* functions are C (api.c): they refuse
+// calls in a forked child before anything enters Go, validate arguments,
+// and either run in the C data plane (everything per task) or call the
+// art_go_* exports below (the control plane). This file is the only place
+// that converts between C values and Go values; no panic leaves it.
+package main
+
+/*
+#cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wno-unused-parameter
+#include "../include/asyncrt.h"
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	_ "github.com/ianlancetaylor/cgosymbolizer" // symbolized C frames in crash traces
+
+	"github.com/asyncrt/asyncrt/runtime/dataplane"
+	"github.com/asyncrt/asyncrt/runtime/executor"
+	"github.com/asyncrt/asyncrt/runtime/status"
+)
+
+func main() {}
+
+// guard turns a panic into EINTERNAL and any error into a status with its
+// message recorded for asyncrt_last_error. Every export defers it.
+func guard(rc *C.int, err *error) {
+	if p := recover(); p != nil {
+		*err = status.Errorf(status.EINTERNAL, "asyncrt recovered from a Go panic: %v", p)
+	}
+	if *err != nil {
+		*rc = C.int(dataplane.SetLastError(*err))
+	}
+}
+
+func lookup(ex unsafe.Pointer) (*executor.Executor, error) {
+	return executor.Lookup(uint64(uintptr(ex)))
+}
+
+//export art_go_executor_new
+func art_go_executor_new(kind C.uint, limit C.size_t, alloc *C.asyncrt_allocator, out *unsafe.Pointer) (rc C.int) {
+	var err error
+	defer guard(&rc, &err)
+	var e *executor.Executor
+	e, err = executor.New(executor.Config{Kind: uint(kind), MemoryLimit: uint64(limit), Allocator: unsafe.Pointer(alloc)})
+	if err == nil {
+		*out = unsafe.Pointer(uintptr(e.Handle()))
+	}
+	return
+}
+
+//export art_go_executor_free
+func art_go_executor_free(ex unsafe.Pointer) (rc C.int) {
+	var err error
+	defer guard(&rc, &err)
+	var e *executor.Executor
+	if e, err = lookup(ex); err == nil {
+		err = e.Free()
+	}
+	return
+}
+
+//export art_go_executor_fd
+func art_go_executor_fd(ex unsafe.Pointer, fd *C.int) (rc C.int) {
+	var err error
+	defer guard(&rc, &err)
+	var e *executor.Executor
+	if e, err = lookup(ex); err == nil {
+		*fd = C.int(e.PollFd())
+	}
+	return
+}
+
+// art_go_block_on takes the future: on every error path it is dropped.
+//
+//export art_go_block_on
+func art_go_block_on(ex unsafe.Pointer, fut *C.asyncrt_future, out unsafe.Pointer, timeoutNs C.int64_t) (rc C.int) {
+	var err error
+	defer guard(&rc, &err)
+	var e *executor.Executor
+	if e, err = lookup(ex); err != nil {
+		dataplane.DropFuture(unsafe.Pointer(fut))
+		return
+	}
+	err = e.BlockOn(unsafe.Pointer(fut), out, int64(timeoutNs))
+	return
+}
+
+//export art_go_run
+func art_go_run(ex unsafe.Pointer, maxPolls C.uint64_t, maxNs C.uint64_t, polls *C.uint64_t) (rc C.int) {
+	var err error
+	defer guard(&rc, &err)
+	var e *executor.Executor
+	if e, err = lookup(ex); err != nil {
+		return
+	}
+	var n uint64
+	n, err = e.Run(uint64(maxPolls), uint64(maxNs))
+	if polls != nil {
+		*polls = C.uint64_t(n)
+	}
+	return
+}

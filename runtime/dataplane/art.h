@@ -1,0 +1,276 @@
+/*
+ * art.h -- the C data plane's internal interface.
+ *
+ * Everything asyncrt touches per task lives here, in C memory, worked by C
+ * code: task headers, run queues, wakers, join futures, task memory, handles.
+ * The Go control plane (runtime/executor) creates and frees executors, parks
+ * their drivers and reports errors; it enters this code once per batch of
+ * polls, never per task. See doc.go for the design and its invariants.
+ *
+ * These files build on their own (see test/Makefile) so that sanitizers and
+ * fuzzers can work on the data plane without Go.
+ */
+#ifndef ART_H
+#define ART_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../include/asyncrt.h"
+
+#define ART_LIKELY(x) __builtin_expect(!!(x), 1)
+#define ART_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define ART_CACHELINE 64
+
+/* ---- errors (art_error.c) ------------------------------------------------ */
+
+/* Records status and a printf-style message as this thread's last error and
+ * returns status, so callers can write `return art_fail(...)`. */
+int art_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *art_status_str(int status);
+const char *art_last_error(void);
+int art_last_status(void);
+
+/* Set in the child by a pthread_atfork handler: every entry point refuses. */
+extern _Atomic int art_forked;
+static inline int art_is_forked(void) {
+  return ART_UNLIKELY(atomic_load_explicit(&art_forked, memory_order_relaxed));
+}
+int art_fail_forked(void);
+
+/* ---- a short spin lock ---------------------------------------------------- */
+
+/* Guards a few instructions at a time (a free-list pop, a list unlink), so a
+ * spinning waiter is cheaper than a futex round trip; it yields the CPU if the
+ * holder was preempted. */
+typedef struct { _Atomic int held; } art_lock;
+void art_lock_slow(art_lock *l);
+static inline void art_lock_acquire(art_lock *l) {
+  if (ART_LIKELY(!atomic_exchange_explicit(&l->held, 1, memory_order_acquire))) return;
+  art_lock_slow(l);
+}
+static inline void art_lock_release(art_lock *l) {
+  atomic_store_explicit(&l->held, 0, memory_order_release);
+}
+
+/* ---- wakers, through their vtables ---------------------------------------- */
+
+/* A zeroed waker (vtable NULL) is "no waker": every operation is a no-op. */
+static inline void art_waker_clone(const asyncrt_waker *w, asyncrt_waker *out) {
+  if (w->vtable) w->vtable->clone(w->data, out);
+  else *out = (asyncrt_waker){0};
+}
+static inline void art_waker_wake(asyncrt_waker *w) {
+  asyncrt_waker taken = *w;
+  *w = (asyncrt_waker){0};
+  if (taken.vtable) taken.vtable->wake(taken.data);
+}
+static inline void art_waker_wake_by_ref(const asyncrt_waker *w) {
+  if (w->vtable) w->vtable->wake_by_ref(w->data);
+}
+static inline void art_waker_drop(asyncrt_waker *w) {
+  asyncrt_waker taken = *w;
+  *w = (asyncrt_waker){0};
+  if (taken.vtable) taken.vtable->drop(taken.data);
+}
+static inline int art_waker_will_wake(const asyncrt_waker *a, const asyncrt_waker *b) {
+  return a->vtable && a->data == b->data && a->vtable == b->vtable;
+}
+
+/* ---- generation-tagged handles (art_handle.c) ---------------------------- */
+
+enum art_handle_type { ART_H_EXEC = 1, ART_H_TASK = 2, ART_H_HOSTQ = 3 };
+
+/* A handle is (generation << 32) | (slot index + 1). Slots live in chunks that
+ * are never freed, so checking a stale handle reads only live table memory. */
+uint64_t art_handle_new(int type, void *obj); /* 0 when out of memory */
+void *art_handle_get(uint64_t handle, int type); /* NULL unless live and of type */
+/* Returns 1 if this call freed it, 0 if it was not live (a racing free won). */
+int art_handle_free(uint64_t handle);
+/* art_handle_get that records EINVAL/EHANDLE naming `what` on failure. */
+int art_handle_resolve(const void *handle, int type, const char *what, void **obj);
+
+/* ---- task memory (art_mem.c) --------------------------------------------- */
+
+/* Size classes of task slots: the header plus the output rounded to 16. */
+#define ART_TASK_SLOT_BASE 96u
+#define ART_MEM_CLASSES 17u /* outputs 0..256 bytes; larger go to the hook */
+
+typedef struct art_mem_chunk art_mem_chunk;
+typedef struct art_mem_free art_mem_free;
+
+typedef struct art_mem {
+  asyncrt_allocator hook; /* alloc == NULL: malloc */
+  size_t limit;           /* 0: no cap */
+  size_t in_use;          /* bytes of live slots */
+  art_mem_free *free_lists[ART_MEM_CLASSES];
+  art_mem_chunk *chunks;
+  char *bump, *bump_end;
+} art_mem;
+
+void art_mem_init(art_mem *m, const asyncrt_allocator *hook, size_t limit);
+void art_mem_destroy(art_mem *m);
+/* Both must be called with the executor's lock held. */
+void *art_mem_alloc(art_mem *m, size_t size, int *status);
+void art_mem_release(art_mem *m, void *slot, size_t size);
+
+/* ---- tasks (art_task.c) --------------------------------------------------- */
+
+/* Task state bits. OWNED means the executor holds the right to poll: the task
+ * is in a run queue or being polled. A wake of an OWNED task only sets
+ * NOTIFIED; a wake of a parked task sets OWNED and queues it. */
+enum {
+  ART_OWNED = 1u << 0,
+  ART_NOTIFIED = 1u << 1,
+  ART_COMPLETE = 1u << 2,
+  ART_CANCEL = 1u << 3,
+  ART_JOIN_LOCK = 1u << 4, /* guards join_waker */
+  ART_JOINED = 1u << 5,    /* a join future exists (or existed) */
+};
+
+/* Task flags (fixed at spawn). */
+enum {
+  ART_TF_CALLER = 1u << 0, /* header in caller storage */
+};
+
+struct art_exec;
+
+typedef struct art_task {
+  /* Hot: the first 32 bytes are all a poll touches (slots are 32-aligned). */
+  _Atomic uint32_t state;
+  uint16_t flags;
+  uint16_t output_size;
+  struct art_task *next; /* run-queue link; a task is in one queue at most */
+  asyncrt_future fut;
+  /* Cold: spawn, completion, joins and wakes from elsewhere. */
+  struct art_exec *exec;
+  _Atomic uint32_t refs; /* executor (until complete) + handle + join + wakers */
+  int32_t status;        /* completion status, valid once COMPLETE */
+  struct art_task *live_prev, *live_next; /* executor's live list, under lock */
+  asyncrt_waker join_waker; /* under ART_JOIN_LOCK */
+  uint64_t id;
+} art_task;
+
+/* Caller storage adds the release callback after the header. */
+typedef struct art_task_caller {
+  art_task task;
+  char pad_[ART_TASK_SLOT_BASE - sizeof(art_task)];
+  void (*release)(void *memory, void *user_data);
+  void *user_data;
+} art_task_caller;
+
+_Static_assert(sizeof(art_task) <= ART_TASK_SLOT_BASE, "task header outgrew its slot");
+_Static_assert(sizeof(art_task_caller) == ASYNCRT_TASK_HEADER_SIZE, "header size is ABI");
+
+static inline size_t art_task_slot_size(size_t output_size) {
+  return ART_TASK_SLOT_BASE + ((output_size + 15u) & ~(size_t)15u);
+}
+
+static inline void *art_task_output(art_task *t) {
+  return (char *)t + ((t->flags & ART_TF_CALLER) ? ASYNCRT_TASK_HEADER_SIZE : ART_TASK_SLOT_BASE);
+}
+
+extern const asyncrt_waker_vtable art_task_waker_vtable;
+
+/* The context a poll receives. Opaque to users; grows freely. */
+struct asyncrt_context {
+  asyncrt_waker waker;
+  struct art_exec *exec; /* NULL outside an executor */
+  int failure;
+};
+
+void art_task_ref(art_task *t);
+void art_task_unref(art_task *t);
+void art_task_schedule(art_task *t);
+int art_task_cancel(art_task *t);
+int art_task_status(art_task *t);
+int art_task_join(art_task *t, asyncrt_future *out);
+void art_drop_future(const asyncrt_future *f);
+
+/* ---- executors (art_exec.c) ----------------------------------------------- */
+
+typedef struct art_exec {
+  /* Driver-only: touched by the thread inside art_exec_run. */
+  art_task *local_head, *local_tail;
+  art_task *current;     /* task being polled */
+  int current_notified;  /* it woke itself during the poll */
+  _Atomic uint64_t polls; /* written by the driver, read by stats */
+
+  /* Shared with wakers and spawners on other threads. */
+  _Alignas(ART_CACHELINE) _Atomic(art_task *) remote_head; /* Treiber stack */
+  _Atomic int running;  /* a driver is inside art_exec_run */
+  _Atomic int signaled; /* eventfd has been written since the last drain */
+  _Atomic int shutdown;
+  _Atomic uint32_t remote_spawners; /* spawns in flight from non-drivers */
+  _Atomic uintptr_t driver;         /* token of the driving thread, 0 if none */
+  int eventfd; /* written to wake the driver; owned by the core */
+  int pollfd;  /* the epoll set hosts poll (asyncrt_executor_fd); owned by Go */
+
+  /* Under lock: task memory and the live list. */
+  _Alignas(ART_CACHELINE) art_lock lock;
+  art_mem mem;
+  art_task *live_head;
+  uint64_t live_count, spawned, next_id;
+  uint64_t headers; /* task headers not yet given back; the core outlives them */
+  int closed;       /* the control plane let go of the core */
+
+  uint64_t handle;  /* this executor's asyncrt_executor value */
+  uintptr_t go_ref; /* the Go control plane's object (a cgo.Handle) */
+} art_exec;
+
+/* Creates the core. Takes ownership of eventfd (closed when the last task
+ * memory is gone). Returns NULL and records the error on failure. */
+art_exec *art_exec_new(const asyncrt_allocator *hook, size_t memory_limit, int eventfd);
+/* The control plane lets go of the core; it is destroyed now or when its last
+ * task header is given back. */
+void art_exec_close(art_exec *e);
+/* Unlinks a finished task from the live list; with free_header, also gives
+ * its header back (the executor held the only reference). */
+void art_exec_retire(art_exec *e, art_task *t, int free_header);
+/* Gives a task header back (caller storage: just uncounts it). Takes the lock. */
+void art_exec_release_header(art_exec *e, art_task *t);
+
+/* Takes the future (dropped on failure). `out`, if not NULL, receives the
+ * task with a reference for the caller. */
+int art_exec_spawn(art_exec *e, const asyncrt_future *fut, const asyncrt_task_storage *storage,
+                   art_task **out);
+
+/* The thread token of the caller, for the driver field. */
+uintptr_t art_thread_token(void);
+int art_exec_acquire_driver(art_exec *e);
+void art_exec_release_driver(art_exec *e);
+/* Nonzero while this thread is inside some executor's run loop. */
+int art_in_poll(void);
+
+/* Runs up to max_polls polls, until deadline_ns (CLOCK_MONOTONIC, 0: none),
+ * or until `until` completes; returns the polls done. Caller is the driver. */
+uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_task *until);
+
+/* Cancels every live task (drops every future on this thread) and refuses
+ * new spawns. Caller is the driver. */
+void art_exec_shutdown(art_exec *e);
+void art_exec_stats(art_exec *e, asyncrt_executor_stats *out);
+uint64_t art_now_ns(void);
+
+/* Queues a task whose OWNED bit the caller just set. */
+void art_exec_push(art_exec *e, art_task *t);
+/* Drops the future, publishes the status, wakes the joiner, and gives up the
+ * executor's reference. Driver only; once per task. */
+void art_task_finish(art_exec *e, art_task *t, int status);
+
+/* The executor this thread is running (inside art_exec_run), or NULL. */
+extern __thread art_exec *art_tls_exec __attribute__((tls_model("initial-exec")));
+
+/* ---- host queues (art_hostq.c) ------------------------------------------- */
+
+typedef struct art_hostq art_hostq;
+art_hostq *art_hostq_new(void);
+void art_hostq_close(art_hostq *q);
+int art_hostq_future(art_hostq *q, uint64_t *tag, asyncrt_future *out);
+size_t art_hostq_take(art_hostq *q, uint64_t *events, size_t cap);
+void art_hostq_complete(art_hostq *q, const uint64_t *tags, const int *statuses, size_t n);
+void art_hostq_wake(art_hostq *q, const uint64_t *tags, size_t n);
+int art_hostq_waker(art_hostq *q, uint64_t tag, asyncrt_waker *out);
+
+#endif

@@ -1,0 +1,288 @@
+/* art_exec.c -- the executor core: run queues, the run loop, spawning,
+ * signalling the pollable fd, and shutdown.
+ *
+ * Two queues. The local queue is an intrusive FIFO touched only by the driver
+ * (the thread inside art_exec_run). Every other thread pushes onto the remote
+ * queue, a Treiber stack the driver takes whole and reverses. A remote push
+ * writes the eventfd only when no driver is running, so a busy executor takes
+ * cross-thread work without a syscall, and an idle one is woken exactly once.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "art.h"
+
+__thread art_exec *art_tls_exec __attribute__((tls_model("initial-exec")));
+static __thread char thread_token;
+
+uintptr_t art_thread_token(void) { return (uintptr_t)&thread_token; }
+int art_in_poll(void) { return art_tls_exec != NULL; }
+
+uint64_t art_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+art_exec *art_exec_new(const asyncrt_allocator *hook, size_t memory_limit, int eventfd) {
+  art_exec *e;
+  if (posix_memalign((void **)&e, ART_CACHELINE, sizeof *e)) {
+    art_fail(ASYNCRT_ENOMEM, "could not allocate an executor");
+    return NULL;
+  }
+  memset(e, 0, sizeof *e);
+  art_mem_init(&e->mem, hook, memory_limit);
+  e->pollfd = -1;
+  e->eventfd = eventfd;
+  return e;
+}
+
+static void exec_destroy(art_exec *e) {
+  art_mem_destroy(&e->mem);
+  if (e->eventfd >= 0) close(e->eventfd);
+  free(e);
+}
+
+void art_exec_close(art_exec *e) {
+  art_lock_acquire(&e->lock);
+  e->closed = 1;
+  int last = !e->headers;
+  art_lock_release(&e->lock);
+  if (last) exec_destroy(e);
+}
+
+/* Under the lock. Returns nonzero when the core must now be destroyed. */
+static int exec_uncount_header(art_exec *e, art_task *t) {
+  if (!(t->flags & ART_TF_CALLER)) art_mem_release(&e->mem, t, art_task_slot_size(t->output_size));
+  return !--e->headers && e->closed;
+}
+
+void art_exec_retire(art_exec *e, art_task *t, int free_header) {
+  art_lock_acquire(&e->lock);
+  if (t->live_prev) t->live_prev->live_next = t->live_next;
+  else e->live_head = t->live_next;
+  if (t->live_next) t->live_next->live_prev = t->live_prev;
+  e->live_count--;
+  int last = free_header && exec_uncount_header(e, t);
+  art_lock_release(&e->lock);
+  if (last) exec_destroy(e);
+}
+
+void art_exec_release_header(art_exec *e, art_task *t) {
+  art_lock_acquire(&e->lock);
+  int last = exec_uncount_header(e, t);
+  art_lock_release(&e->lock);
+  if (last) exec_destroy(e);
+}
+
+int art_exec_acquire_driver(art_exec *e) {
+  uintptr_t none = 0;
+  return atomic_compare_exchange_strong(&e->driver, &none, art_thread_token());
+}
+
+void art_exec_release_driver(art_exec *e) { atomic_store(&e->driver, 0); }
+
+static void exec_signal(art_exec *e) {
+  if (atomic_exchange(&e->signaled, 1)) return;
+  uint64_t one = 1;
+  while (write(e->eventfd, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+static void exec_drain_signal(art_exec *e) {
+  if (!atomic_exchange(&e->signaled, 0)) return;
+  uint64_t count;
+  while (read(e->eventfd, &count, sizeof count) < 0 && errno == EINTR) {
+  }
+}
+
+void art_exec_push(art_exec *e, art_task *t) {
+  t->next = NULL;
+  if (art_tls_exec == e) {
+    if (e->local_tail) e->local_tail->next = t;
+    else e->local_head = t;
+    e->local_tail = t;
+    return;
+  }
+  art_task *head = atomic_load_explicit(&e->remote_head, memory_order_relaxed);
+  do {
+    t->next = head;
+  } while (!atomic_compare_exchange_weak(&e->remote_head, &head, t));
+  /* Pairs with the driver's store of running=0 then its look at remote_head:
+   * one of the two sides sees the other (both are sequentially consistent). */
+  if (!atomic_load(&e->running)) exec_signal(e);
+}
+
+/* Moves the remote stack, reversed into arrival order, to the local tail. */
+static int exec_take_remote(art_exec *e) {
+  art_task *t = atomic_exchange_explicit(&e->remote_head, NULL, memory_order_acquire);
+  if (!t) return 0;
+  art_task *fifo = NULL, *last = t;
+  while (t) {
+    art_task *next = t->next;
+    t->next = fifo;
+    fifo = t;
+    t = next;
+  }
+  if (e->local_tail) e->local_tail->next = fifo;
+  else e->local_head = fifo;
+  e->local_tail = last;
+  return 1;
+}
+
+int art_exec_spawn(art_exec *e, const asyncrt_future *fut, const asyncrt_task_storage *storage,
+                   art_task **out) {
+  int on_driver = art_tls_exec == e, status = ASYNCRT_OK;
+  if (!on_driver) atomic_fetch_add(&e->remote_spawners, 1);
+  if (atomic_load(&e->shutdown)) {
+    status = art_fail(ASYNCRT_ESHUTDOWN, "the executor is shutting down; the future was dropped");
+    goto refused;
+  }
+  size_t output_size = fut->vtable->output_size;
+  art_task *t;
+  art_lock_acquire(&e->lock);
+  t = storage ? storage->memory : art_mem_alloc(&e->mem, art_task_slot_size(output_size), &status);
+  if (!t) {
+    art_lock_release(&e->lock);
+    goto refused;
+  }
+  t->id = ++e->next_id;
+  t->live_prev = NULL;
+  t->live_next = e->live_head;
+  if (e->live_head) e->live_head->live_prev = t;
+  e->live_head = t;
+  e->live_count++;
+  e->spawned++;
+  e->headers++;
+  art_lock_release(&e->lock);
+
+  atomic_init(&t->state, ART_OWNED);
+  atomic_init(&t->refs, out ? 2 : 1);
+  t->fut = *fut;
+  t->exec = e;
+  t->join_waker = (asyncrt_waker){0};
+  t->status = ASYNCRT_EAGAIN;
+  t->output_size = (uint16_t)output_size;
+  t->flags = 0;
+  if (storage) {
+    art_task_caller *c = (art_task_caller *)t;
+    t->flags |= ART_TF_CALLER;
+    c->release = storage->release;
+    c->user_data = storage->user_data;
+  }
+  if (out) *out = t;
+  art_exec_push(e, t);
+  if (!on_driver) atomic_fetch_sub(&e->remote_spawners, 1);
+  return ASYNCRT_OK;
+
+refused:
+  if (!on_driver) atomic_fetch_sub(&e->remote_spawners, 1);
+  art_drop_future(fut);
+  return status;
+}
+
+static void poll_task(art_exec *e, art_task *t) {
+  uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
+  /* Clear NOTIFIED before the poll so a wake during it is not lost. */
+  if (s & ART_NOTIFIED)
+    s = atomic_fetch_and_explicit(&t->state, ~(uint32_t)ART_NOTIFIED, memory_order_acq_rel);
+  if (s & ART_CANCEL) {
+    art_task_finish(e, t, ASYNCRT_ECANCELLED);
+    return;
+  }
+  asyncrt_context cx = {.waker = {t, &art_task_waker_vtable}, .exec = e, .failure = 0};
+  e->current = t;
+  e->current_notified = 0;
+  int r = t->fut.vtable->poll(t->fut.self, &cx, t->output_size ? art_task_output(t) : NULL);
+  e->current = NULL;
+  switch (r) {
+  case ASYNCRT_POLL_PENDING: break;
+  case ASYNCRT_POLL_YIELDED: e->current_notified = 1; break;
+  case ASYNCRT_POLL_READY: art_task_finish(e, t, ASYNCRT_OK); return;
+  case ASYNCRT_POLL_ERROR:
+    art_task_finish(e, t, cx.failure ? cx.failure : ASYNCRT_EFAILED);
+    return;
+  default:
+    art_task_finish(e, t, ASYNCRT_EINVAL); /* a poll result outside the enum */
+    return;
+  }
+  if (e->current_notified) {
+    art_exec_push(e, t);
+    return;
+  }
+  s = atomic_load_explicit(&t->state, memory_order_acquire);
+  for (;;) {
+    if (s & (ART_NOTIFIED | ART_CANCEL)) {
+      art_exec_push(e, t); /* stays OWNED; NOTIFIED is cleared at the next poll */
+      return;
+    }
+    if (atomic_compare_exchange_weak_explicit(&t->state, &s, s & ~(uint32_t)ART_OWNED,
+                                              memory_order_acq_rel, memory_order_acquire))
+      return;
+  }
+}
+
+uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_task *until) {
+  art_exec *outer = art_tls_exec;
+  art_tls_exec = e;
+  atomic_store(&e->running, 1);
+  exec_drain_signal(e);
+  uint64_t n = 0;
+  while (n < max_polls) {
+    art_task *t = e->local_head;
+    if (!t) {
+      if (!exec_take_remote(e)) break;
+      continue;
+    }
+    e->local_head = t->next;
+    if (!e->local_head) e->local_tail = NULL;
+    poll_task(e, t);
+    n++;
+    if (until && (atomic_load_explicit(&until->state, memory_order_acquire) & ART_COMPLETE)) break;
+    if (!(n & 63)) {
+      exec_take_remote(e); /* remote wakes are not starved by a busy local queue */
+      if (deadline_ns && art_now_ns() >= deadline_ns) break;
+    }
+  }
+  atomic_store_explicit(&e->polls, atomic_load_explicit(&e->polls, memory_order_relaxed) + n,
+                        memory_order_relaxed);
+  atomic_store(&e->running, 0);
+  /* Work left (a bounded step, or a wake that raced with the exit) keeps the
+   * pollable fd readable for a host loop. */
+  if (e->local_head || atomic_load(&e->remote_head)) exec_signal(e);
+  art_tls_exec = outer;
+  return n;
+}
+
+void art_exec_shutdown(art_exec *e) {
+  atomic_store(&e->shutdown, 1);
+  while (atomic_load(&e->remote_spawners)) sched_yield();
+  art_exec *outer = art_tls_exec;
+  art_tls_exec = e; /* drops run "inside" the executor: driving calls are refused */
+  for (;;) {
+    art_lock_acquire(&e->lock);
+    art_task *t = e->live_head;
+    art_lock_release(&e->lock);
+    if (!t) break;
+    atomic_fetch_or(&t->state, ART_CANCEL);
+    art_task_finish(e, t, ASYNCRT_ECANCELLED);
+  }
+  /* Every task is COMPLETE now, so no wake can queue one again. */
+  e->local_head = e->local_tail = NULL;
+  atomic_store(&e->remote_head, NULL);
+  art_tls_exec = outer;
+}
+
+void art_exec_stats(art_exec *e, asyncrt_executor_stats *out) {
+  art_lock_acquire(&e->lock);
+  out->tasks_spawned = e->spawned;
+  out->tasks_live = e->live_count;
+  out->memory_in_use = e->mem.in_use;
+  out->memory_limit = e->mem.limit;
+  art_lock_release(&e->lock);
+  out->polls = atomic_load_explicit(&e->polls, memory_order_relaxed);
+}

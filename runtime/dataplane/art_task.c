@@ -1,0 +1,211 @@
+/* art_task.c -- task references, wakes, cancellation, and join futures.
+ *
+ * A task's memory lives while anything refers to it: its executor (until the
+ * task completes), a handle, a join future, and every waker clone. That is why
+ * a wake after completion, or after the executor was freed, is harmless: it
+ * finds COMPLETE in a header that is still there.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "art.h"
+
+void art_task_ref(art_task *t) { atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed); }
+
+/* Gives the header back: to the caller's release callback or the executor's
+ * task memory. The executor core lives until its last task is gone. */
+static void task_free(art_task *t) {
+  art_exec *e = t->exec;
+  if (t->flags & ART_TF_CALLER) {
+    art_task_caller *c = (art_task_caller *)t;
+    void (*release)(void *, void *) = c->release;
+    void *user_data = c->user_data;
+    art_exec_release_header(e, t); /* before release: the memory is the caller's after */
+    if (release) release(t, user_data);
+  } else {
+    art_exec_release_header(e, t);
+  }
+}
+
+void art_task_unref(art_task *t) {
+  if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) task_free(t);
+}
+
+void art_task_schedule(art_task *t) {
+  uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
+  for (;;) {
+    if (s & ART_COMPLETE) return;
+    if (s & ART_OWNED) {
+      /* Queued or being polled: the executor looks at NOTIFIED after the poll. */
+      if ((s & ART_NOTIFIED) ||
+          atomic_compare_exchange_weak_explicit(&t->state, &s, s | ART_NOTIFIED, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return;
+      continue;
+    }
+    if (atomic_compare_exchange_weak_explicit(&t->state, &s, s | ART_OWNED, memory_order_acq_rel,
+                                              memory_order_acquire)) {
+      art_exec_push(t->exec, t);
+      return;
+    }
+  }
+}
+
+/* ---- the task waker -------------------------------------------------------- */
+
+static void waker_clone(const void *data, asyncrt_waker *out) {
+  art_task_ref((art_task *)data);
+  out->data = data;
+  out->vtable = &art_task_waker_vtable;
+}
+
+static void waker_wake_by_ref(const void *data) {
+  if (art_is_forked()) return;
+  art_task *t = (art_task *)data;
+  art_exec *running = art_tls_exec;
+  /* A task waking itself during its own poll, on its driver: a plain flag the
+   * run loop reads after the poll. This keeps yield loops free of atomics. */
+  if (running && running->current == t) {
+    running->current_notified = 1;
+    return;
+  }
+  art_task_schedule(t);
+}
+
+static void waker_drop(const void *data) {
+  if (art_is_forked()) return;
+  art_task_unref((art_task *)data);
+}
+
+static void waker_wake(const void *data) {
+  waker_wake_by_ref(data);
+  waker_drop(data);
+}
+
+const asyncrt_waker_vtable art_task_waker_vtable = {
+    .clone = waker_clone, .wake = waker_wake, .wake_by_ref = waker_wake_by_ref, .drop = waker_drop};
+
+/* ---- cancellation and status --------------------------------------------- */
+
+int art_task_cancel(art_task *t) {
+  uint32_t s = atomic_fetch_or_explicit(&t->state, ART_CANCEL, memory_order_acq_rel);
+  if (!(s & ART_COMPLETE)) art_task_schedule(t);
+  return ASYNCRT_OK;
+}
+
+int art_task_status(art_task *t) {
+  if (!(atomic_load_explicit(&t->state, memory_order_acquire) & ART_COMPLETE)) return ASYNCRT_EAGAIN;
+  return t->status;
+}
+
+void art_drop_future(const asyncrt_future *f) {
+  if (f && f->vtable && f->vtable->drop) f->vtable->drop(f->self);
+}
+
+/* ---- join futures ---------------------------------------------------------- */
+
+/* join_waker is guarded by a lock bit in the state word, so completion (on the
+ * task's driver) and a join poll (on any thread) agree on who wakes whom. */
+static void join_lock(art_task *t) {
+  uint32_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+  for (;;) {
+    if (s & ART_JOIN_LOCK) {
+      __builtin_ia32_pause();
+      s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    } else if (atomic_compare_exchange_weak_explicit(&t->state, &s, s | ART_JOIN_LOCK,
+                                                     memory_order_acquire, memory_order_relaxed)) {
+      return;
+    }
+  }
+}
+
+static void join_unlock(art_task *t) {
+  atomic_fetch_and_explicit(&t->state, ~(uint32_t)ART_JOIN_LOCK, memory_order_release);
+}
+
+static asyncrt_waker join_take_waker(art_task *t) {
+  join_lock(t);
+  asyncrt_waker w = t->join_waker;
+  t->join_waker = (asyncrt_waker){0};
+  join_unlock(t);
+  return w;
+}
+
+static int join_poll(void *self, asyncrt_context *cx, void *out) {
+  art_task *t = self;
+  if (!(atomic_load_explicit(&t->state, memory_order_acquire) & ART_COMPLETE)) {
+    asyncrt_waker old = {0};
+    join_lock(t);
+    int done = atomic_load_explicit(&t->state, memory_order_acquire) & ART_COMPLETE;
+    if (!done && !art_waker_will_wake(&t->join_waker, &cx->waker)) {
+      old = t->join_waker;
+      art_waker_clone(&cx->waker, &t->join_waker);
+    }
+    join_unlock(t);
+    art_waker_drop(&old);
+    if (!done) return ASYNCRT_POLL_PENDING;
+  }
+  if (t->status == ASYNCRT_OK) {
+    if (t->output_size) memcpy(out, art_task_output(t), t->output_size);
+    return ASYNCRT_POLL_READY;
+  }
+  cx->failure = t->status;
+  return ASYNCRT_POLL_ERROR;
+}
+
+static void join_drop(void *self) {
+  art_task *t = self;
+  asyncrt_waker w = join_take_waker(t);
+  art_waker_drop(&w);
+  art_task_unref(t);
+}
+
+/* A join future's output_size is its task's, so there is one vtable per
+ * output size, made on first use and kept for the life of the process. */
+static asyncrt_future_vtable *_Atomic join_vtables[ASYNCRT_OUTPUT_MAX + 1];
+
+static const asyncrt_future_vtable *join_vtable(size_t output_size) {
+  asyncrt_future_vtable *vt = atomic_load_explicit(&join_vtables[output_size], memory_order_acquire);
+  if (vt) return vt;
+  asyncrt_future_vtable *made = malloc(sizeof *made);
+  if (!made) return NULL;
+  *made = (asyncrt_future_vtable){.size = sizeof *made, .output_size = output_size,
+                                  .poll = join_poll, .drop = join_drop};
+  if (atomic_compare_exchange_strong(&join_vtables[output_size], &vt, made)) return made;
+  free(made);
+  return vt;
+}
+
+int art_task_join(art_task *t, asyncrt_future *out) {
+  const asyncrt_future_vtable *vt = join_vtable(t->output_size);
+  if (!vt) return art_fail(ASYNCRT_ENOMEM, "could not allocate a join vtable");
+  uint32_t s = atomic_fetch_or_explicit(&t->state, ART_JOINED, memory_order_acq_rel);
+  if (s & ART_JOINED) return art_fail(ASYNCRT_EBUSY, "task %llu already has its join future",
+                                      (unsigned long long)t->id);
+  art_task_ref(t);
+  out->self = t;
+  out->vtable = vt;
+  return ASYNCRT_OK;
+}
+
+void art_task_finish(art_exec *e, art_task *t, int status) {
+  art_drop_future(&t->fut);
+  /* The executor's reference is the only one: nobody else can see the task,
+   * so it is unlinked and freed with no atomic read-modify-write at all. */
+  if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 && !(t->flags & ART_TF_CALLER)) {
+    art_exec_retire(e, t, 1);
+    return;
+  }
+  t->status = status;
+  uint32_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+  while (!atomic_compare_exchange_weak_explicit(&t->state, &s,
+                                                (s | ART_COMPLETE) & ~(uint32_t)(ART_OWNED | ART_NOTIFIED),
+                                                memory_order_acq_rel, memory_order_relaxed)) {
+  }
+  if (s & ART_JOINED) {
+    asyncrt_waker w = join_take_waker(t);
+    art_waker_wake(&w);
+  }
+  art_exec_retire(e, t, 0);
+  art_task_unref(t);
+}
