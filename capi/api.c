@@ -138,15 +138,15 @@ int asyncrt_executor_new(const asyncrt_executor_config *cfg, asyncrt_executor **
     if (a->size < sizeof(asyncrt_allocator) || !a->alloc || !a->free)
       return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_new: allocator needs size, alloc and free");
   }
-  void *h = NULL;
+  uintptr_t h = 0;
   int rc = art_go_executor_new(c.kind, c.memory_limit, (asyncrt_allocator *)c.allocator, &h);
-  if (!rc) *out = h;
+  if (!rc) *out = (asyncrt_executor *)h;
   return rc;
 }
 
 int asyncrt_executor_free(asyncrt_executor *ex) {
   REFUSE_IN_CHILD();
-  return ex ? art_go_executor_free(ex) : ASYNCRT_OK;
+  return ex ? art_go_executor_free((uintptr_t)ex) : ASYNCRT_OK;
 }
 
 static int resolve_exec(asyncrt_executor *ex, art_exec **e) {
@@ -301,14 +301,14 @@ int asyncrt_block_on(asyncrt_executor *ex, const asyncrt_future *fut, void *out,
     art_drop_future(fut);
     return art_fail(ASYNCRT_EINVAL, "executor is NULL");
   }
-  return art_go_block_on(ex, (asyncrt_future *)fut, out, timeout_ns);
+  return art_go_block_on((uintptr_t)ex, (asyncrt_future *)fut, out, timeout_ns);
 }
 
 int asyncrt_run(asyncrt_executor *ex, uint64_t *polls) {
   REFUSE_IN_CHILD();
   if (polls) *polls = 0;
   if (!ex) return art_fail(ASYNCRT_EINVAL, "executor is NULL");
-  return art_go_run(ex, 0, 0, polls);
+  return art_go_run((uintptr_t)ex, 0, 0, polls);
 }
 
 int asyncrt_run_step(asyncrt_executor *ex, uint32_t max_polls, uint64_t max_ns, uint64_t *polls) {
@@ -316,7 +316,7 @@ int asyncrt_run_step(asyncrt_executor *ex, uint32_t max_polls, uint64_t max_ns, 
   if (polls) *polls = 0;
   if (!ex) return art_fail(ASYNCRT_EINVAL, "executor is NULL");
   if (!max_polls) return ASYNCRT_OK;
-  return art_go_run(ex, max_polls, max_ns, polls);
+  return art_go_run((uintptr_t)ex, max_polls, max_ns, polls);
 }
 
 /* ---- host queues ------------------------------------------------------------ */

@@ -27,32 +27,38 @@ func main() {}
 // guard turns a panic into EINTERNAL and any error into a status with its
 // message recorded for asyncrt_last_error. Every export defers it.
 func guard(rc *C.int, err *error) {
-	if p := recover(); p != nil {
-		*err = status.Errorf(status.EINTERNAL, "asyncrt recovered from a Go panic: %v", p)
-	}
+	recovered(recover(), err)
 	if *err != nil {
 		*rc = C.int(dataplane.SetLastError(*err))
 	}
 }
 
-func lookup(ex unsafe.Pointer) (*executor.Executor, error) {
-	return executor.Lookup(uint64(uintptr(ex)))
+// Handles are integers (generation << 32 | slot), carried in C as pointers.
+// recovered turns a recovered panic value into EINTERNAL.
+func recovered(p any, err *error) {
+	if p != nil {
+		*err = status.Errorf(status.EINTERNAL, "asyncrt recovered from a Go panic: %v", p)
+	}
+}
+
+func lookup(ex C.uintptr_t) (*executor.Executor, error) {
+	return executor.Lookup(uint64(ex))
 }
 
 //export art_go_executor_new
-func art_go_executor_new(kind C.uint, limit C.size_t, alloc *C.asyncrt_allocator, out *unsafe.Pointer) (rc C.int) {
+func art_go_executor_new(kind C.uint, limit C.size_t, alloc *C.asyncrt_allocator, out *C.uintptr_t) (rc C.int) {
 	var err error
 	defer guard(&rc, &err)
 	var e *executor.Executor
 	e, err = executor.New(executor.Config{Kind: uint(kind), MemoryLimit: uint64(limit), Allocator: unsafe.Pointer(alloc)})
 	if err == nil {
-		*out = unsafe.Pointer(uintptr(e.Handle()))
+		*out = C.uintptr_t(e.Handle())
 	}
 	return
 }
 
 //export art_go_executor_free
-func art_go_executor_free(ex unsafe.Pointer) (rc C.int) {
+func art_go_executor_free(ex C.uintptr_t) (rc C.int) {
 	var err error
 	defer guard(&rc, &err)
 	var e *executor.Executor
@@ -62,21 +68,10 @@ func art_go_executor_free(ex unsafe.Pointer) (rc C.int) {
 	return
 }
 
-//export art_go_executor_fd
-func art_go_executor_fd(ex unsafe.Pointer, fd *C.int) (rc C.int) {
-	var err error
-	defer guard(&rc, &err)
-	var e *executor.Executor
-	if e, err = lookup(ex); err == nil {
-		*fd = C.int(e.PollFd())
-	}
-	return
-}
-
 // art_go_block_on takes the future: on every error path it is dropped.
 //
 //export art_go_block_on
-func art_go_block_on(ex unsafe.Pointer, fut *C.asyncrt_future, out unsafe.Pointer, timeoutNs C.int64_t) (rc C.int) {
+func art_go_block_on(ex C.uintptr_t, fut *C.asyncrt_future, out unsafe.Pointer, timeoutNs C.int64_t) (rc C.int) {
 	var err error
 	defer guard(&rc, &err)
 	var e *executor.Executor
@@ -89,7 +84,7 @@ func art_go_block_on(ex unsafe.Pointer, fut *C.asyncrt_future, out unsafe.Pointe
 }
 
 //export art_go_run
-func art_go_run(ex unsafe.Pointer, maxPolls C.uint64_t, maxNs C.uint64_t, polls *C.uint64_t) (rc C.int) {
+func art_go_run(ex C.uintptr_t, maxPolls C.uint64_t, maxNs C.uint64_t, polls *C.uint64_t) (rc C.int) {
 	var err error
 	defer guard(&rc, &err)
 	var e *executor.Executor

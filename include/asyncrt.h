@@ -336,9 +336,11 @@ typedef struct asyncrt_allocator {
 typedef struct asyncrt_executor_config {
   size_t size;         /**< sizeof(asyncrt_executor_config) */
   unsigned kind;       /**< ASYNCRT_EXECUTOR_LOCAL */
-  /** Cap, in bytes, on the task memory the executor holds at once (task
-   *  headers it allocated); 0 means no cap. A spawn past it fails with
-   *  ASYNCRT_ELIMIT. */
+  /** Cap, in bytes, on the task memory the executor holds at once; 0 means
+   *  no cap. A task it allocates takes 96 bytes plus its output rounded up
+   *  to 16 (memory_in_use in asyncrt_executor_stats counts the same bytes);
+   *  tasks in caller storage are not counted. A spawn past the cap fails
+   *  with ASYNCRT_ELIMIT. */
   size_t memory_limit;
   /** Where task memory comes from; NULL means malloc. The struct is copied;
    *  its functions and user_data must stay valid until every task of the
@@ -539,8 +541,16 @@ ASYNCRT_API int asyncrt_run_step(asyncrt_executor *ex, uint32_t max_polls, uint6
  * (asyncrt_hostq_wake). When the runtime drops a host-queue future, a DROP
  * event tells the host to release its object.
  *
- * Threads: all hostq calls must be made on the thread that drives the
- * executor (asyncrt_hostq_waker gives a waker for other threads).
+ * Threads: a host queue is not thread-safe. Make every hostq call on the
+ * thread that drives the executor, never while another thread drives it;
+ * asyncrt_hostq_waker gives a waker that other threads may use.
+ *
+ * Order of teardown: free the executor first (its tasks drop their host
+ * futures, which queues their DROP events), take those events, then free the
+ * queue. Futures dropped after the queue is freed produce no events.
+ *
+ * A future has at most one POLL event pending at a time: polls that find one
+ * already queued add nothing.
  * ======================================================================== */
 
 typedef struct asyncrt_hostq asyncrt_hostq;
@@ -551,8 +561,8 @@ typedef struct asyncrt_hostq asyncrt_hostq;
 #define ASYNCRT_HOSTQ_KIND_MASK (3ull << 62)
 #define ASYNCRT_HOSTQ_TAG_MASK (~ASYNCRT_HOSTQ_KIND_MASK)
 
-/** \brief Creates a host queue for `ex`. Free it before or after the
- *         executor; futures still alive keep their slots until dropped. */
+/** \brief Creates a host queue for `ex`. Owned by the caller
+ *         (asyncrt_hostq_free); see the teardown order above. */
 ASYNCRT_API int asyncrt_hostq_new(asyncrt_executor *ex, asyncrt_hostq **out);
 /** \brief Frees a host queue. Futures made from it that are still alive
  *         return ASYNCRT_POLL_ERROR (ESHUTDOWN) when polled. NULL is a no-op. */
@@ -583,7 +593,8 @@ ASYNCRT_API int asyncrt_hostq_complete(asyncrt_hostq *q, const uint64_t *tags, c
 ASYNCRT_API int asyncrt_hostq_wake(asyncrt_hostq *q, const uint64_t *tags, size_t n);
 /** \brief A clone of the waker of the task polling the future `tag`, for
  *         handing to other threads or to C futures the host polls. Owned by
- *         the caller. EAGAIN if the future has not been polled yet. */
+ *         the caller. EAGAIN if the future has not been polled yet; EINVAL
+ *         for a tag that is unknown or already dropped. */
 ASYNCRT_API int asyncrt_hostq_waker(asyncrt_hostq *q, uint64_t tag, asyncrt_waker *out);
 
 #ifdef __cplusplus

@@ -1,10 +1,5 @@
-// Package dataplane is the C data plane of asyncrt and the one Go file that
-// calls it. Everything touched per task -- task headers, run queues, wakers,
-// join futures, task memory, handles -- is C (art_*.c), so the hot path never
-// crosses between Go and C; Go reaches in here once per batch of polls.
-//
-// The values below wrap C pointers for the control plane (runtime/executor);
-// none of them is a Go pointer kept by C.
+// The cgo fence: the only Go file that calls the data plane's C.
+
 package dataplane
 
 /*

@@ -179,19 +179,22 @@ func (e *Executor) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 			deadline = dataplane.NowNs() + uint64(timeoutNs)
 		}
 		timedOut := false
-		for !root.Done() {
-			if n := e.core.Run(batch, deadline, root); n > 0 || root.Done() {
+		for {
+			n := e.core.Run(batch, deadline, root)
+			if root.Done() {
+				break
+			}
+			if deadline != 0 && !timedOut && dataplane.NowNs() >= deadline {
+				timedOut = true
+				root.Cancel() // processed at the next run: the loop goes on until it is
+				continue
+			}
+			if n > 0 {
 				continue
 			}
 			wait := -1
 			if deadline != 0 && !timedOut {
-				now := dataplane.NowNs()
-				if now >= deadline {
-					timedOut = true
-					root.Cancel()
-					continue
-				}
-				wait = int((deadline - now + uint64(time.Millisecond) - 1) / uint64(time.Millisecond))
+				wait = int((deadline - dataplane.NowNs() + uint64(time.Millisecond) - 1) / uint64(time.Millisecond))
 			}
 			e.park(wait)
 		}

@@ -1,0 +1,303 @@
+"""The host side of an executor: runs Python futures through a host queue.
+
+Each Python future is spawned as a host-queue future (asyncrt_hostq_future,
+asyncrt_spawn) under a tag. A step of the driver runs the C executor
+(asyncrt_run_step), takes the events it recorded in one batch
+(asyncrt_hostq_take) -- POLL: poll the Python future; DROP: call its drop()
+and forget it -- and reports back in one batch: the futures that finished
+(asyncrt_hostq_complete) and the tasks whose borrowed waker was woken
+(asyncrt_hostq_wake). No poll costs a call from C into Python.
+
+Invariants:
+- `records` maps tag -> _Record from the spawn until the DROP event;
+  `status` is None until the future finished (0, or a failure status) or was
+  dropped unfinished (ECANCELLED).
+- hostq calls, polls and drops happen on one thread at a time: the driving
+  thread (`driver`), or a thread that spawns or closes while nobody drives;
+  `lock` makes that choice atomic.
+- `thread` is the thread that drove last: where borrowed wakers append.
+"""
+
+import ctypes
+import select
+import sys
+import threading
+import time
+import traceback
+from ctypes import byref, c_int, c_size_t, c_uint64
+
+from . import _lib
+from ._lib import HOSTQ_DROP, HOSTQ_TAG_MASK, check, lib
+from .errors import AsyncrtError, BadHandle, Busy, Reentrant, Status, error
+from .futures import PENDING, Context, Ready, drop
+from .waker import Waker
+
+EVENT_BATCH = 1024
+STEP_POLLS = 1024
+STEP_NS = 10_000_000
+PARK_SLICE = 0.05
+
+_thread_state = threading.local()
+
+
+def current_host():
+    """The Host whose futures this thread is polling or dropping, or None."""
+    return getattr(_thread_state, "host", None)
+
+
+def failure_status(exc):
+    """The status a task fails with: an AsyncrtError's own, else EFAILED."""
+    if isinstance(exc, AsyncrtError) and exc.status:
+        return int(exc.status)
+    return Status.EFAILED
+
+
+def report_drop_error(future):
+    """A drop() that raised cannot fail anything: print it, as Python does for __del__."""
+    print(f"Exception ignored in drop() of {future!r}:", file=sys.stderr)
+    traceback.print_exc()
+
+
+class _Record:
+    """One Python future run as a task."""
+
+    __slots__ = ("future", "cx", "status", "value", "waiters", "cancelled", "dropped")
+
+    def __init__(self, future, cx):
+        self.future = future
+        self.cx = cx
+        self.status = None  # None: running; 0: ready (value); else failed (value: exception or None)
+        self.value = None
+        self.waiters = None  # wakers to wake when the status is known
+        self.cancelled = False  # cancel requested: poll no more
+        self.dropped = False  # the runtime is done with the task
+
+    def settle(self, status, value):
+        self.status = status
+        self.value = value
+        waiters, self.waiters = self.waiters, None
+        for waker in waiters or ():
+            waker.wake()
+
+    def outcome(self):
+        """The value, or raises the failure; only once `status` is known."""
+        if self.status == 0:
+            return self.value
+        if self.value is not None:
+            raise self.value
+        raise error(self.status, "the task was cancelled" if self.status == Status.ECANCELLED else "the task failed")
+
+
+class Host:
+    def __init__(self, memory_limit, owner_ref):
+        config = _lib.asyncrt_executor_config()
+        lib.asyncrt_executor_config_init(config)
+        config.size = ctypes.sizeof(config)
+        config.memory_limit = memory_limit
+        self.executor = _lib.executor_p()
+        check(lib.asyncrt_executor_new(config, byref(self.executor)))
+        self.hostq = _lib.hostq_p()
+        status = lib.asyncrt_hostq_new(self.executor, byref(self.hostq))
+        if status:
+            message = lib.asyncrt_last_error().decode(errors="replace")
+            lib.asyncrt_executor_free(self.executor)
+            raise error(status, message)
+        self.owner = owner_ref
+        self.records = {}
+        self.woken = []
+        self.done_tags = []
+        self.done_statuses = []
+        self.backlog = []
+        self.events = (c_uint64 * EVENT_BATCH)()
+        self._count = c_size_t()
+        self._count_ref = byref(self._count)
+        self._tag_out = c_uint64()  # out-parameters of spawn, reused under `lock`
+        self._tag_ref = byref(self._tag_out)
+        self._future_ref = byref(_lib.asyncrt_future())
+        self.lock = threading.Lock()
+        self.thread = threading.get_ident()
+        self.driver = None
+        self.closed = False
+        self._poller = None
+
+    # -- spawning ---------------------------------------------------------
+
+    def spawn(self, future):
+        """Spawns a Python future; returns (task handle, record). On failure the
+        future has been dropped, as asyncrt_spawn drops it."""
+        me = threading.get_ident()
+        with self.lock:
+            self.check_open()
+            if self.driver not in (None, me):
+                raise Busy("asyncrt: the executor is driven by another thread; spawn from that thread")
+            check(lib.asyncrt_hostq_future(self.hostq, self._tag_ref, self._future_ref))
+            tag = self._tag_out.value
+            record = _Record(future, Context(Waker(self, tag), self.owner))
+            self.records[tag] = record  # stays until its DROP event, even if the spawn fails
+            handle = _lib.task_p()
+            status = lib.asyncrt_spawn(self.executor, self._future_ref, _lib.SPAWN_LOCAL, byref(handle))
+            if status:
+                message = lib.asyncrt_last_error().decode(errors="replace")
+                record.future = None
+                record.status = status
+                self._drop_future(future)
+                raise error(status, message)
+            return handle, record
+
+    # -- driving ----------------------------------------------------------
+
+    def enter(self):
+        """Claims the executor for driving by this thread."""
+        if current_host() is not None:
+            raise Reentrant("asyncrt: an executor cannot be driven from inside a poll or drop of a Python future")
+        me = threading.get_ident()
+        with self.lock:
+            self.check_open()
+            if self.driver is not None:
+                raise Busy("asyncrt: the executor is already being driven")
+            self.driver = self.thread = me
+
+    def leave(self):
+        self.driver = None
+
+    def step(self, max_polls, max_ns):
+        """One run_step and the batch it produced; returns (C polls, events)."""
+        self._flush()
+        polls = c_uint64()
+        check(lib.asyncrt_run_step(self.executor, max_polls, max_ns, byref(polls)))
+        events = self._drain()
+        self._flush()
+        return polls.value, events
+
+    def run_until(self, done, deadline):
+        """Steps until done() is true (True) or `deadline` (time.monotonic()) passes
+        (False); sleeps on the executor's fd while nothing is runnable."""
+        while True:
+            polls, events = self.step(STEP_POLLS, STEP_NS)
+            if done():
+                return True
+            if polls or events:
+                continue
+            slice_ = PARK_SLICE
+            if deadline is not None:
+                slice_ = min(slice_, deadline - time.monotonic())
+                if slice_ <= 0:
+                    return False
+            self._park(slice_)
+
+    def fd(self):
+        self.check_open()
+        fd = c_int()
+        check(lib.asyncrt_executor_fd(self.executor, byref(fd)))
+        return fd.value
+
+    def _park(self, seconds):
+        if self._poller is None:
+            self._poller = select.poll()
+            self._poller.register(self.fd(), select.POLLIN)
+        self._poller.poll(max(1, int(seconds * 1000)))
+
+    def _drain(self):
+        """Takes every pending event and handles it; returns how many."""
+        handled = 0
+        outer, _thread_state.host = current_host(), self
+        try:
+            if self.backlog:
+                events, self.backlog = self.backlog, []
+                handled += self._handle(events)
+            while True:
+                check(lib.asyncrt_hostq_take(self.hostq, self.events, EVENT_BATCH, self._count_ref))
+                n = self._count.value
+                if n:
+                    handled += self._handle(self.events[:n])
+                if n < EVENT_BATCH:
+                    return handled
+        finally:
+            _thread_state.host = outer
+
+    def _handle(self, events):
+        records = self.records
+        for i, event in enumerate(events):
+            tag = event & HOSTQ_TAG_MASK
+            record = records.get(tag)
+            if record is None:
+                continue
+            if event & HOSTQ_DROP:
+                del records[tag]
+                self._forget(record)
+                continue
+            if record.status is not None or record.cancelled:
+                continue
+            try:
+                result = record.future.poll(record.cx)
+                if result is PENDING:
+                    continue
+                if not isinstance(result, Ready):
+                    raise TypeError(f"{record.future!r}.poll() returned {result!r}, not PENDING or Ready(value)")
+            except BaseException as exc:
+                self._finish(tag, record, failure_status(exc), exc)
+                if not isinstance(exc, Exception):
+                    self.backlog = events[i + 1:]  # handled at the next drain
+                    raise
+            else:
+                self._finish(tag, record, 0, result.value)
+        return len(events)
+
+    def _finish(self, tag, record, status, value):
+        self.done_tags.append(tag)
+        self.done_statuses.append(status)
+        record.settle(status, value)
+
+    def _forget(self, record):
+        """The runtime dropped the task's future: settle it if it never finished,
+        and call the Python future's drop() once."""
+        record.dropped = True
+        future, record.future = record.future, None
+        if record.status is None:
+            record.settle(Status.ECANCELLED, None)
+        if future is not None:
+            self._drop_future(future)
+
+    @staticmethod
+    def _drop_future(future):
+        try:
+            drop(future)
+        except Exception:
+            report_drop_error(future)
+
+    def _flush(self):
+        if self.done_tags:
+            tags, statuses = self.done_tags, self.done_statuses
+            self.done_tags, self.done_statuses = [], []
+            n = len(tags)
+            check(lib.asyncrt_hostq_complete(self.hostq, (c_uint64 * n)(*tags), (c_int * n)(*statuses), n))
+        if self.woken:
+            tags, self.woken = self.woken, []
+            n = len(tags)
+            check(lib.asyncrt_hostq_wake(self.hostq, (c_uint64 * n)(*tags), n))
+
+    # -- closing ----------------------------------------------------------
+
+    def check_open(self):
+        if self.closed:
+            raise BadHandle("asyncrt: the executor is closed")
+
+    def close(self):
+        """Frees the executor (cancelling its tasks), drops their Python futures,
+        frees the host queue. Idempotent."""
+        with self.lock:
+            if self.closed:
+                return
+            if self.driver is not None:
+                raise Busy("asyncrt: cannot close an executor while it is being driven")
+            check(lib.asyncrt_executor_free(self.executor))
+            self.closed = True
+        self.driver = self.thread = threading.get_ident()
+        try:
+            self.backlog = [event for event in self.backlog if event & HOSTQ_DROP]  # no polls now
+            self._drain()
+        finally:
+            self.driver = None
+            lib.asyncrt_hostq_free(self.hostq)
+            self.hostq = self.executor = self._poller = None
+            self.woken, self.done_tags, self.done_statuses = [], [], []

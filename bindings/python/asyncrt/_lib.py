@@ -1,0 +1,199 @@
+"""Finds and loads libasyncrt, declares its C types and every signature.
+
+The library is searched for in this order:
+
+1. the path in the environment variable ASYNCRT_LIBRARY (no fallback if set);
+2. ``libasyncrt.so`` next to this package (an installed wheel);
+3. ``build/libasyncrt.so`` in the nearest directory above this package that
+   has one (the repository's own build, ``make lib``).
+
+Right after loading, the library is asked whether it serves the version this
+binding was written against (asyncrt_check_version).
+"""
+
+import ctypes
+import os
+from ctypes import POINTER, Structure, c_char_p, c_int, c_int64, c_size_t, c_uint, c_uint32, c_uint64, c_void_p
+from pathlib import Path
+
+from .errors import VersionMismatch, error
+
+VERSION = (0, 1, 0)
+VERSION_HEX = (VERSION[0] << 16) | (VERSION[1] << 8) | VERSION[2]
+LIBRARY_ENV = "ASYNCRT_LIBRARY"
+LIBRARY_NAME = "libasyncrt.so"
+
+# Host queue event kinds (ASYNCRT_HOSTQ_*).
+HOSTQ_POLL = 1 << 62
+HOSTQ_DROP = 2 << 62
+HOSTQ_KIND_MASK = 3 << 62
+HOSTQ_TAG_MASK = ~HOSTQ_KIND_MASK & 0xFFFF_FFFF_FFFF_FFFF
+
+EXECUTOR_LOCAL = 0
+SPAWN_LOCAL = 0
+NO_TIMEOUT = -1
+
+
+# Opaque handles: one pointer type each, so ctypes refuses to pass one for another.
+class asyncrt_executor(Structure):
+    pass
+
+
+class asyncrt_task(Structure):
+    pass
+
+
+class asyncrt_hostq(Structure):
+    pass
+
+
+class asyncrt_context(Structure):
+    pass
+
+
+executor_p = POINTER(asyncrt_executor)
+task_p = POINTER(asyncrt_task)
+hostq_p = POINTER(asyncrt_hostq)
+context_p = POINTER(asyncrt_context)
+
+
+class asyncrt_future(Structure):
+    # The vtable is only ever passed back to C, so it stays an untyped pointer.
+    _fields_ = [("self", c_void_p), ("vtable", c_void_p)]
+
+
+class asyncrt_waker(Structure):
+    _fields_ = [("data", c_void_p), ("vtable", c_void_p)]
+
+
+class asyncrt_executor_config(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("kind", c_uint),
+        ("memory_limit", c_size_t),
+        ("allocator", c_void_p),
+    ]
+
+
+class asyncrt_executor_stats(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("tasks_spawned", c_uint64),
+        ("tasks_live", c_uint64),
+        ("polls", c_uint64),
+        ("memory_in_use", c_uint64),
+        ("memory_limit", c_uint64),
+    ]
+
+
+class asyncrt_task_storage(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("memory", c_void_p),
+        ("length", c_size_t),
+        ("release", c_void_p),
+        ("user_data", c_void_p),
+    ]
+
+
+future_p = POINTER(asyncrt_future)
+waker_p = POINTER(asyncrt_waker)
+u64_p = POINTER(c_uint64)
+
+# name: (restype, argtypes). Every function of asyncrt.h, in the header's order.
+SIGNATURES = {
+    "asyncrt_version": (c_uint, []),
+    "asyncrt_version_string": (c_char_p, []),
+    "asyncrt_check_version": (c_int, [c_uint]),
+    "asyncrt_status_str": (c_char_p, [c_int]),
+    "asyncrt_last_error": (c_char_p, []),
+    "asyncrt_last_status": (c_int, []),
+    "asyncrt_context_waker": (waker_p, [context_p]),
+    "asyncrt_context_executor": (executor_p, [context_p]),
+    "asyncrt_context_fail": (None, [context_p, c_int]),
+    "asyncrt_waker_clone": (None, [waker_p, waker_p]),
+    "asyncrt_waker_wake": (None, [waker_p]),
+    "asyncrt_waker_wake_by_ref": (None, [waker_p]),
+    "asyncrt_waker_drop": (None, [waker_p]),
+    "asyncrt_waker_will_wake": (c_int, [waker_p, waker_p]),
+    "asyncrt_poll_with_waker": (c_int, [future_p, waker_p, c_void_p, POINTER(c_int)]),
+    "asyncrt_executor_config_init": (None, [POINTER(asyncrt_executor_config)]),
+    "asyncrt_executor_new": (c_int, [POINTER(asyncrt_executor_config), POINTER(executor_p)]),
+    "asyncrt_executor_free": (c_int, [executor_p]),
+    "asyncrt_executor_fd": (c_int, [executor_p, POINTER(c_int)]),
+    "asyncrt_executor_stats_get": (c_int, [executor_p, POINTER(asyncrt_executor_stats)]),
+    "asyncrt_spawn": (c_int, [executor_p, future_p, c_uint, POINTER(task_p)]),
+    "asyncrt_task_storage_size": (c_size_t, [c_size_t]),
+    "asyncrt_spawn_in": (c_int, [executor_p, future_p, c_uint, POINTER(asyncrt_task_storage), POINTER(task_p)]),
+    "asyncrt_task_join": (c_int, [task_p, future_p]),
+    "asyncrt_task_cancel": (c_int, [task_p]),
+    "asyncrt_task_status": (c_int, [task_p]),
+    "asyncrt_task_id": (c_int, [task_p, u64_p]),
+    "asyncrt_task_release": (c_int, [task_p]),
+    "asyncrt_block_on": (c_int, [executor_p, future_p, c_void_p, c_int64]),
+    "asyncrt_run": (c_int, [executor_p, u64_p]),
+    "asyncrt_run_step": (c_int, [executor_p, c_uint32, c_uint64, u64_p]),
+    "asyncrt_hostq_new": (c_int, [executor_p, POINTER(hostq_p)]),
+    "asyncrt_hostq_free": (c_int, [hostq_p]),
+    "asyncrt_hostq_future": (c_int, [hostq_p, u64_p, future_p]),
+    "asyncrt_hostq_take": (c_int, [hostq_p, u64_p, c_size_t, POINTER(c_size_t)]),
+    "asyncrt_hostq_complete": (c_int, [hostq_p, u64_p, POINTER(c_int), c_size_t]),
+    "asyncrt_hostq_wake": (c_int, [hostq_p, u64_p, c_size_t]),
+    "asyncrt_hostq_waker": (c_int, [hostq_p, c_uint64, waker_p]),
+}
+
+
+def candidates():
+    """The paths tried, in order (see the module docstring)."""
+    override = os.environ.get(LIBRARY_ENV)
+    if override:
+        return [Path(override)]
+    here = Path(__file__).resolve().parent
+    found = [here / LIBRARY_NAME]
+    found += [d / "build" / LIBRARY_NAME for d in here.parents]
+    return found
+
+
+def load(expected=VERSION_HEX):
+    """Loads the library, declares its signatures and checks its version."""
+    tried = candidates()
+    path = next((p for p in tried if p.is_file()), None)
+    if path is None:
+        where = "\n  ".join(str(p) for p in tried)
+        raise ImportError(
+            f"asyncrt: {LIBRARY_NAME} not found; tried:\n  {where}\n"
+            f"Build it with `make lib` at the repository root, "
+            f"or set {LIBRARY_ENV}=/path/to/{LIBRARY_NAME}."
+        )
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as exc:
+        raise ImportError(f"asyncrt: cannot load {path}: {exc}. Rebuild it or point {LIBRARY_ENV} at a good copy.") from exc
+    for name, (restype, argtypes) in SIGNATURES.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            raise ImportError(f"asyncrt: {path} lacks {name}; it is not a libasyncrt this binding can use. Rebuild it (`make lib`).") from None
+        fn.restype = restype
+        fn.argtypes = argtypes
+    status = lib.asyncrt_check_version(expected)
+    if status != 0:
+        found = lib.asyncrt_version_string().decode()
+        want = f"{expected >> 16}.{(expected >> 8) & 0xFF}.{expected & 0xFF}"
+        said = lib.asyncrt_last_error().decode(errors="replace")
+        raise VersionMismatch(
+            f"{path} is asyncrt {found}, but this binding needs a library compatible with {want}"
+            f"{f' ({said})' if said else ''}. Rebuild the library (`make lib` at the repository root) "
+            f"or set {LIBRARY_ENV} to a matching build.",
+            status,
+        )
+    return lib
+
+
+lib = load()
+
+
+def check(status):
+    """Raises the exception for a failed call's status, with the library's message."""
+    if status:
+        raise error(status, lib.asyncrt_last_error().decode(errors="replace"))

@@ -1,0 +1,109 @@
+"""asyncrt's status codes and one exception class per status."""
+
+import enum
+
+
+class Status(enum.IntEnum):
+    """asyncrt_status, value for value."""
+
+    OK = 0
+    EINVAL = 1
+    EHANDLE = 2
+    ESHUTDOWN = 3
+    ENOMEM = 4
+    ELIMIT = 5
+    ECANCELLED = 6
+    EREENTRANT = 7
+    EBUSY = 8
+    ETIMEDOUT = 9
+    EFORKED = 10
+    EVERSION = 11
+    EINTERNAL = 12
+    EFAILED = 13
+    EAGAIN = 14
+
+
+def to_status(value):
+    """`value` as a Status if asyncrt defines it, else the int itself."""
+    try:
+        return Status(value)
+    except ValueError:
+        return value
+
+
+class AsyncrtError(Exception):
+    """A failed asyncrt call. `status` is the asyncrt_status (a Status, or an
+    int for a user value), `message` the library's detailed message. Each
+    subclass stands for one status and needs only the message."""
+
+    status = None
+
+    def __init__(self, message="", status=None):
+        self.status = type(self).status if status is None else to_status(status)
+        self.message = message
+        super().__init__(message or getattr(self.status, "name", f"asyncrt status {self.status}"))
+
+
+class InvalidArgument(AsyncrtError):
+    status = Status.EINVAL
+
+
+class BadHandle(AsyncrtError):
+    status = Status.EHANDLE
+
+
+class Shutdown(AsyncrtError):
+    status = Status.ESHUTDOWN
+
+
+class OutOfMemory(AsyncrtError):
+    status = Status.ENOMEM
+
+
+class LimitExceeded(AsyncrtError):
+    status = Status.ELIMIT
+
+
+class Cancelled(AsyncrtError):
+    status = Status.ECANCELLED
+
+
+class Reentrant(AsyncrtError):
+    status = Status.EREENTRANT
+
+
+class Busy(AsyncrtError):
+    status = Status.EBUSY
+
+
+class TimedOut(AsyncrtError):
+    status = Status.ETIMEDOUT
+
+
+class Forked(AsyncrtError):
+    status = Status.EFORKED
+
+
+class VersionMismatch(AsyncrtError):
+    status = Status.EVERSION
+
+
+class InternalError(AsyncrtError):
+    status = Status.EINTERNAL
+
+
+class Failed(AsyncrtError):
+    status = Status.EFAILED
+
+
+class WouldBlock(AsyncrtError):
+    status = Status.EAGAIN
+
+
+ERROR_CLASSES = {cls.status: cls for cls in AsyncrtError.__subclasses__()}
+
+
+def error(status, message=""):
+    """The exception for `status`: its own class, or AsyncrtError for a status
+    asyncrt does not define (a user value named with asyncrt_context_fail)."""
+    return ERROR_CLASSES.get(status, AsyncrtError)(message, status)

@@ -1,0 +1,154 @@
+"""Futures written in Python, and Python coroutines run as futures.
+
+A future is any object with a ``poll(cx)`` method that returns ``PENDING``
+(after arranging for ``cx.waker`` to be woken) or ``Ready(value)``, or raises
+(the task fails with that exception). It may have a ``drop()`` method, called
+exactly once when the runtime is done with it: after it completed, failed or
+was cancelled. Subclassing Future is optional; it adds ``await`` support.
+
+A coroutine (``async def``) runs as a future too. It may await asyncrt
+futures (Future subclasses, ``yield_now()``) and Tasks.
+"""
+
+from collections.abc import Coroutine
+
+
+class _Pending:
+    __slots__ = ()
+
+    def __repr__(self):
+        return "asyncrt.PENDING"
+
+
+PENDING = _Pending()
+"""What poll returns when the future is not done."""
+
+
+class Ready:
+    """What poll returns when the future is done: ``Ready(value)``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value=None):
+        self.value = value
+
+    def __repr__(self):
+        return f"asyncrt.Ready({self.value!r})"
+
+
+class Context:
+    """What a poll receives: ``waker`` wakes the polled task; ``executor`` is
+    the Executor that runs it (use it to spawn sibling tasks)."""
+
+    __slots__ = ("waker", "_executor")
+
+    def __init__(self, waker, executor_ref):
+        self.waker = waker
+        self._executor = executor_ref
+
+    @property
+    def executor(self):
+        return self._executor()
+
+
+class Future:
+    """Base class for futures written in Python. Override ``poll``; override
+    ``drop`` if the future holds something to release."""
+
+    __slots__ = ()
+
+    def poll(self, cx):
+        raise NotImplementedError
+
+    def drop(self):
+        pass
+
+    def __await__(self):
+        return (yield self)
+
+
+class _YieldNow(Future):
+    __slots__ = ("_yielded",)
+
+    def __init__(self):
+        self._yielded = False
+
+    def poll(self, cx):
+        if self._yielded:
+            return Ready()
+        self._yielded = True
+        cx.waker.wake_by_ref()
+        return PENDING
+
+
+def yield_now():
+    """A future that is pending once (waking itself) and then ready: lets the
+    executor run other tasks. ``await asyncrt.yield_now()``."""
+    return _YieldNow()
+
+
+def drop(future):
+    """Calls the future's ``drop()``, if it has one."""
+    release = getattr(future, "drop", None)
+    if release is not None:
+        release()
+
+
+class _AwaitableFuture:
+    """Runs a coroutine (or an ``__await__`` iterator) as a future. The
+    awaitables it meets yield the asyncrt future they wait for; this polls
+    that future with the task's context and sends its value back in."""
+
+    __slots__ = ("_coro", "_awaiting")
+
+    def __init__(self, coro):
+        self._coro = coro
+        self._awaiting = None
+
+    def poll(self, cx):
+        value = error = None
+        while True:
+            awaiting = self._awaiting
+            if awaiting is not None:
+                try:
+                    result = awaiting.poll(cx)
+                    if result is PENDING:
+                        return PENDING
+                    if not isinstance(result, Ready):
+                        raise TypeError(f"{awaiting!r}.poll() returned {result!r}, not PENDING or Ready(value)")
+                    value = result.value
+                except Exception as exc:
+                    error = exc
+                self._awaiting = None
+                drop(awaiting)
+            try:
+                if error is not None:
+                    awaiting, error = self._coro.throw(error), None
+                else:
+                    awaiting = self._coro.send(value)
+            except StopIteration as stop:
+                return Ready(stop.value)
+            if not hasattr(awaiting, "poll"):
+                error = TypeError(f"asyncrt cannot await {awaiting!r}: it is not an asyncrt future")
+                continue
+            self._awaiting = awaiting
+
+    def drop(self):
+        awaiting, self._awaiting = self._awaiting, None
+        try:
+            self._coro.close()
+        finally:
+            if awaiting is not None:
+                drop(awaiting)
+
+
+def as_future(obj):
+    """The future that runs `obj`: a future itself, or a coroutine or other
+    awaitable wrapped to run as one."""
+    if hasattr(obj, "poll"):
+        return obj
+    if isinstance(obj, Coroutine):
+        return _AwaitableFuture(obj)
+    if hasattr(obj, "__await__"):
+        return _AwaitableFuture(obj.__await__())
+    raise TypeError(f"{obj!r} is not a future (no poll method), a coroutine or an awaitable")

@@ -1,0 +1,123 @@
+"""Loading, the version probe and the exception classes."""
+
+import os
+import select
+import signal
+import unittest
+from ctypes import byref, c_int
+from unittest import mock
+
+import asyncrt
+from asyncrt import _lib
+from asyncrt.errors import ERROR_CLASSES, Status, error
+from tests.support import WAIT
+
+CLASS_NAMES = {
+    Status.EINVAL: "InvalidArgument",
+    Status.EHANDLE: "BadHandle",
+    Status.ESHUTDOWN: "Shutdown",
+    Status.ENOMEM: "OutOfMemory",
+    Status.ELIMIT: "LimitExceeded",
+    Status.ECANCELLED: "Cancelled",
+    Status.EREENTRANT: "Reentrant",
+    Status.EBUSY: "Busy",
+    Status.ETIMEDOUT: "TimedOut",
+    Status.EFORKED: "Forked",
+    Status.EVERSION: "VersionMismatch",
+    Status.EINTERNAL: "InternalError",
+    Status.EFAILED: "Failed",
+    Status.EAGAIN: "WouldBlock",
+}
+
+
+class VersionTest(unittest.TestCase):
+    def test_loaded_version_matches_binding(self):
+        self.assertEqual(asyncrt.library_version(), asyncrt.__version__)
+        self.assertEqual(_lib.lib.asyncrt_version(), _lib.VERSION_HEX)
+
+    def test_newer_minor_is_refused_with_advice(self):
+        with self.assertRaises(asyncrt.VersionMismatch) as caught:
+            _lib.load(expected=_lib.VERSION_HEX + 0x100)
+        self.assertEqual(caught.exception.status, Status.EVERSION)
+        self.assertIn("make lib", str(caught.exception))
+        self.assertIn(_lib.LIBRARY_ENV, str(caught.exception))
+
+    def test_other_major_is_refused(self):
+        with self.assertRaises(asyncrt.VersionMismatch):
+            _lib.load(expected=0x010000)
+
+    def test_env_override_is_the_only_candidate(self):
+        with mock.patch.dict(os.environ, {_lib.LIBRARY_ENV: "/nonexistent/libasyncrt.so"}):
+            self.assertEqual([str(p) for p in _lib.candidates()], ["/nonexistent/libasyncrt.so"])
+            with self.assertRaises(ImportError) as caught:
+                _lib.load()
+        self.assertIn("/nonexistent/libasyncrt.so", str(caught.exception))
+        self.assertIn(_lib.LIBRARY_ENV, str(caught.exception))
+
+    def test_search_ends_at_a_repository_build(self):
+        with mock.patch.dict(os.environ):
+            os.environ.pop(_lib.LIBRARY_ENV, None)
+            paths = _lib.candidates()
+        self.assertEqual(paths[0].name, "libasyncrt.so")
+        self.assertEqual(paths[0].parent.name, "asyncrt")
+        self.assertTrue(all(p.parent.name == "build" for p in paths[1:]))
+
+
+class ErrorTest(unittest.TestCase):
+    def test_one_class_per_status(self):
+        for status, name in CLASS_NAMES.items():
+            with self.subTest(status=status):
+                cls = getattr(asyncrt, name)
+                self.assertIs(ERROR_CLASSES[status], cls)
+                self.assertTrue(issubclass(cls, asyncrt.AsyncrtError))
+                exc = error(status, "the message")
+                self.assertIs(type(exc), cls)
+                self.assertEqual(exc.status, status)
+                self.assertEqual(exc.message, "the message")
+                self.assertEqual(cls("x").status, status)
+
+    def test_status_enum_matches_library_names(self):
+        lib = _lib.lib
+        for status in Status:
+            with self.subTest(status=status):
+                name = lib.asyncrt_status_str(status).decode()
+                self.assertTrue(name.startswith(f"ASYNCRT_{status.name}"), f"got {name!r}")
+        self.assertEqual(len(CLASS_NAMES), len(Status) - 1)
+
+    def test_user_status_maps_to_base_class(self):
+        exc = error(1001, "mine")
+        self.assertIs(type(exc), asyncrt.AsyncrtError)
+        self.assertEqual(exc.status, 1001)
+
+    def test_calls_in_a_forked_child_raise_forked(self):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report which class Executor() raised, then leave at once
+            try:
+                asyncrt.Executor()
+                verdict = b"no error"
+            except asyncrt.AsyncrtError as exc:
+                verdict = type(exc).__name__.encode()
+            os.write(write_end, verdict)
+            os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            if not select.select([pipe], [], [], WAIT)[0]:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                self.fail(f"the forked child did not answer within {WAIT} s")
+            verdict = pipe.read().decode()
+        os.waitpid(pid, 0)
+        self.assertEqual(verdict, "Forked")
+
+    def test_failed_call_carries_library_message(self):
+        lib = _lib.lib
+        with self.assertRaises(asyncrt.InvalidArgument) as caught:
+            _lib.check(lib.asyncrt_executor_fd(None, byref(c_int())))
+        self.assertTrue(caught.exception.message)
+        self.assertEqual(caught.exception.message, lib.asyncrt_last_error().decode())
+        self.assertEqual(lib.asyncrt_last_status(), Status.EINVAL)
+
+
+if __name__ == "__main__":
+    unittest.main()

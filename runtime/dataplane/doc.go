@@ -1,0 +1,57 @@
+// Package dataplane is asyncrt's C data plane: everything the runtime touches
+// per task, written in C (art_*.c) and worked by C, with dataplane.go as the
+// one Go file that reaches into it.
+//
+// # Why C
+//
+// A Go→C call costs 35–55 ns here and a C→Go call 50–100 ns, against 2 ns for
+// a C indirect call. A runtime that crossed once per poll would be slower than
+// tokio; so spawn, poll dispatch, wakes, run queues, completion and joins are
+// C, and a driver's C loop returns to Go only when it runs out of work (to
+// park), at a budget, or when the task block_on waits for completes. The C
+// files build on their own (test/Makefile) for sanitizers and fuzzing.
+//
+// # Objects and who owns them
+//
+//   - art_exec, an executor's core: a local run queue (intrusive FIFO, driver
+//     only), a remote queue (Treiber stack any thread pushes and the driver
+//     takes whole), an eventfd, the task memory (art_mem) and the live list.
+//     The control plane holds it until asyncrt_executor_free; after that it
+//     lives until its last task header is given back (counted in `headers`
+//     under the lock), so a waker held anywhere stays safe to call.
+//   - art_task, a task header: 96 bytes in a slab slot (or 112 in caller
+//     storage), then the output. Its first 32 bytes are the only ones a poll
+//     touches. refs counts the executor (until completion), a handle, a join
+//     future, and each waker clone; the header is freed at zero.
+//   - handles (art_handle.c): generation-tagged slots in chunks that are never
+//     freed, so a stale or made-up handle is rejected without reading freed
+//     memory.
+//
+// # Task state (art_task.state)
+//
+//	OWNED      the executor holds the poll right: queued or being polled.
+//	           Set by whoever queues the task; cleared by the driver when a
+//	           poll returns pending and no wake arrived.
+//	NOTIFIED   a wake arrived while OWNED; the driver requeues after the poll.
+//	COMPLETE   final; status and output are published with it (release).
+//	CANCEL     cancellation requested; the driver drops the future at its
+//	           next turn instead of polling.
+//	JOIN_LOCK  a spin bit guarding join_waker between completion and a join
+//	           poll on another thread.
+//	JOINED     a join future exists; there is at most one per task.
+//
+// A wake of a parked task wins the OWNED bit with one CAS and queues the task:
+// on the local queue when the waker runs on the executor's driver thread,
+// otherwise on the remote stack, writing the eventfd only if no driver is
+// running (running and remote_head form a Dekker pair, both seq-cst). A task
+// waking itself inside its own poll (the yield loop) sets a plain flag in the
+// executor and costs no atomic at all; a detached task that completes with
+// the executor's as its only reference is freed without one either.
+//
+// # Threads
+//
+// Exactly one thread drives an executor at a time (driver token, CAS). Poll,
+// drop and completion run on it. Wakes, spawns, cancels and joins may come
+// from any thread. Task memory and the live list are guarded by a short spin
+// lock, taken once at spawn and once at completion.
+package dataplane
