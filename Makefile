@@ -21,7 +21,7 @@ lib: $(LIB)
 $(LIB): $(GO_SRC)
 	@mkdir -p $(BUILD)
 	$(GO) build -buildmode=c-shared -trimpath \
-		-ldflags='-extldflags=-Wl,--version-script=$(CURDIR)/capi/asyncrt.map' \
+		-ldflags='-extldflags "-Wl,--version-script=$(CURDIR)/capi/asyncrt.map -Wl,-soname,libasyncrt.so"' \
 		-o $(LIB) ./capi
 	@rm -f $(BUILD)/libasyncrt.h
 

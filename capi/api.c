@@ -75,6 +75,8 @@ void asyncrt_context_fail(asyncrt_context *cx, int status) {
   if (cx && status) cx->failure = status;
 }
 
+int asyncrt_context_failure(const asyncrt_context *cx) { return cx ? cx->failure : 0; }
+
 void asyncrt_waker_clone(const asyncrt_waker *w, asyncrt_waker *out) {
   REFUSE_IN_CHILD_VOID();
   if (!out) return;
@@ -105,6 +107,11 @@ int asyncrt_poll_with_waker(const asyncrt_future *fut, const asyncrt_waker *wake
   REFUSE_IN_CHILD();
   if (!fut || !fut->vtable || !fut->vtable->poll || !waker) {
     art_fail(ASYNCRT_EINVAL, "asyncrt_poll_with_waker: future, its poll function and waker are required");
+    return -ASYNCRT_EINVAL;
+  }
+  if (!out && fut->vtable->output_size) {
+    art_fail(ASYNCRT_EINVAL, "asyncrt_poll_with_waker: out is NULL but the future has %zu bytes of output",
+             fut->vtable->output_size);
     return -ASYNCRT_EINVAL;
   }
   asyncrt_context cx = {.waker = *waker, .exec = NULL, .failure = 0};

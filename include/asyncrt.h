@@ -46,9 +46,12 @@
  *   fails with ASYNCRT_EREENTRANT instead of deadlocking.
  *
  * fork().  In a child process created by fork() after this library was
- *   loaded, every asyncrt call fails with ASYNCRT_EFORKED (void functions do
- *   nothing). The runtime's threads do not survive fork, so nothing is
- *   attempted.
+ *   loaded, every asyncrt call that returns a status fails with
+ *   ASYNCRT_EFORKED before it looks at its arguments, and void functions do
+ *   nothing. The runtime's threads do not survive fork, so nothing at all is
+ *   attempted: futures passed to such calls are not dropped. The answers that
+ *   need no runtime still work: asyncrt_version, asyncrt_version_string,
+ *   asyncrt_status_str, asyncrt_last_error and asyncrt_last_status.
  *
  * Memory.  asyncrt never allocates, moves or copies a future's state: the
  *   caller decides where it lives. The runtime's own per-task memory (the task
@@ -67,8 +70,10 @@
  *   program's own thread -- is the host's to report.
  *
  * ABI.  Structs that may grow begin with a `size` field that the caller sets
- *   to sizeof() as it was compiled; asyncrt reads only the fields that size
- *   covers. No function takes a struct by value. Nothing here is a macro or an
+ *   to sizeof() as it was compiled. A size smaller than the struct had in
+ *   asyncrt 0.1 is rejected with ASYNCRT_EINVAL; a larger one (a newer
+ *   header) is accepted and the fields this library does not know are
+ *   ignored. No function takes a struct by value. Nothing here is a macro or an
  *   inline function only, so every call is reachable through an FFI.
  */
 #ifndef ASYNCRT_H
@@ -126,7 +131,9 @@ typedef enum asyncrt_status {
   /** A handle is not live: already freed or released, never issued by
    *  asyncrt, or a handle of another type. */
   ASYNCRT_EHANDLE = 2,
-  /** The executor is shutting down or has been freed. */
+  /** The executor is shutting down (a spawn from a future's drop during
+   *  asyncrt_executor_free). A freed executor's handle gives
+   *  ASYNCRT_EHANDLE. */
   ASYNCRT_ESHUTDOWN = 3,
   /** Memory for the runtime's own bookkeeping could not be allocated (the
    *  allocator hook or malloc returned NULL). */
@@ -159,8 +166,9 @@ typedef enum asyncrt_status {
 } asyncrt_status;
 
 /**
- * \brief A static, human-readable name for a status ("ASYNCRT_EHANDLE: ...").
- *        Unknown values give "unknown asyncrt status". Never NULL.
+ * \brief A static, human-readable name for a status, such as
+ *        "ASYNCRT_EHANDLE: handle is not live". Unknown values give
+ *        "unknown asyncrt status". Never NULL. Any thread.
  */
 ASYNCRT_API const char *asyncrt_status_str(int status);
 
@@ -210,7 +218,10 @@ typedef enum asyncrt_poll {
  * future's lifetime and never writes to it.
  */
 typedef struct asyncrt_future_vtable {
-  /** sizeof(asyncrt_future_vtable) as the future's author compiled it. */
+  /** sizeof(asyncrt_future_vtable) as the future's author compiled it. A
+   *  vtable whose size does not reach past `drop` is rejected with
+   *  ASYNCRT_EINVAL, and then asyncrt cannot drop the future: it stays the
+   *  caller's. */
   size_t size;
   /** Bytes written to `out` by a ready (or yielding) poll; 0 for none.
    *  At most ASYNCRT_OUTPUT_MAX. */
@@ -284,8 +295,18 @@ ASYNCRT_API asyncrt_executor *asyncrt_context_executor(const asyncrt_context *cx
  * \brief Names the failure a poll is about to report with
  *        ASYNCRT_POLL_ERROR. `status` must be a nonzero asyncrt_status (or a
  *        user value above 1000); the last call before the poll returns wins.
+ *        A context lives for one poll: a failure named before a pending
+ *        return is forgotten.
  */
 ASYNCRT_API void asyncrt_context_fail(asyncrt_context *cx, int status);
+
+/**
+ * \brief The failure named so far in this poll (0 if none). A future that
+ *        polls a child with its own context (a join, say) reads here why the
+ *        child returned ASYNCRT_POLL_ERROR; returning ASYNCRT_POLL_ERROR
+ *        itself passes the same failure on.
+ */
+ASYNCRT_API int asyncrt_context_failure(const asyncrt_context *cx);
 
 /** \brief Copies `w` into *out through its clone operation. No-op (and *out
  *         zeroed) for a zeroed waker. Any thread. */
@@ -308,7 +329,8 @@ ASYNCRT_API int asyncrt_waker_will_wake(const asyncrt_waker *a, const asyncrt_wa
  * \param out     output_size writable bytes, or NULL if output_size is 0.
  * \param failure if the poll returns ASYNCRT_POLL_ERROR, receives its status.
  *                May be NULL.
- * \return an asyncrt_poll value, or -ASYNCRT_EINVAL for a NULL argument.
+ * \return an asyncrt_poll value, or -ASYNCRT_EINVAL for a NULL argument
+ *         (including a NULL `out` when output_size is not 0).
  */
 ASYNCRT_API int asyncrt_poll_with_waker(const asyncrt_future *fut, const asyncrt_waker *waker,
                                         void *out, int *failure);
@@ -376,8 +398,11 @@ ASYNCRT_API int asyncrt_executor_free(asyncrt_executor *ex);
  *        (asyncio's add_reader, libuv's uv_poll_t, a game loop's poll()).
  *
  * It is an epoll descriptor, level-triggered: it stays readable until the
- * work is done by asyncrt_run_step or asyncrt_run. Owned by the executor:
- * do not read from it or close it. Valid until asyncrt_executor_free.
+ * work is done by asyncrt_run_step or asyncrt_run. Like epoll itself it may
+ * be readable once with no work (a wake from another thread that raced with
+ * the last step); the next step finds nothing and clears it. Owned by the
+ * executor: do not read from it or close it. Valid until
+ * asyncrt_executor_free.
  */
 ASYNCRT_API int asyncrt_executor_fd(asyncrt_executor *ex, int *fd);
 
@@ -416,7 +441,8 @@ ASYNCRT_API int asyncrt_executor_stats_get(asyncrt_executor *ex, asyncrt_executo
  *              asyncrt_task_release; NULL to detach the task (it runs to
  *              completion with nobody to observe it).
  * \return ASYNCRT_OK; EINVAL (NULL fut or vtable, NULL poll, output_size too
- *         large, unknown flag), EHANDLE, ESHUTDOWN, ENOMEM, ELIMIT.
+ *         large, unknown flag), EHANDLE (also for a freed executor),
+ *         ESHUTDOWN, ENOMEM, ELIMIT.
  */
 ASYNCRT_API int asyncrt_spawn(asyncrt_executor *ex, const asyncrt_future *fut, unsigned flags,
                               asyncrt_task **out);
@@ -523,6 +549,8 @@ ASYNCRT_API int asyncrt_run(asyncrt_executor *ex, uint64_t *polls);
  * \brief Runs at most `max_polls` polls and for at most about `max_ns`
  *        nanoseconds (0: no time bound), then returns. Never sleeps. For
  *        hosts that drive asyncrt from their own loop (see asyncrt_executor_fd).
+ *        Dropping a cancelled task is not a poll. Several wakes of a task
+ *        before it runs lead to one poll. max_polls 0 does nothing.
  * \param polls if not NULL, receives the number of polls performed.
  */
 ASYNCRT_API int asyncrt_run_step(asyncrt_executor *ex, uint32_t max_polls, uint64_t max_ns,
@@ -576,7 +604,8 @@ ASYNCRT_API int asyncrt_hostq_free(asyncrt_hostq *q);
 ASYNCRT_API int asyncrt_hostq_future(asyncrt_hostq *q, uint64_t *tag, asyncrt_future *out);
 /**
  * \brief Moves up to `cap` pending events into `events` (each a tag ORed with
- *        its kind) in the order they happened.
+ *        its kind) in the order they were queued. A POLL event whose future
+ *        has been dropped since is skipped (its DROP event follows).
  * \param count receives how many were written.
  */
 ASYNCRT_API int asyncrt_hostq_take(asyncrt_hostq *q, uint64_t *events, size_t cap, size_t *count);

@@ -11,7 +11,7 @@ static __thread int last_status;
 
 int art_fail(int status, const char *fmt, ...) {
   va_list ap;
-  int n = snprintf(last_message, sizeof last_message, "%s: ", art_status_str(status));
+  int n = snprintf(last_message, sizeof last_message, "%s; ", art_status_str(status));
   if (n < 0 || (size_t)n >= sizeof last_message) n = 0;
   va_start(ap, fmt);
   vsnprintf(last_message + n, sizeof last_message - (size_t)n, fmt, ap);
@@ -26,20 +26,20 @@ int art_last_status(void) { return last_status; }
 const char *art_status_str(int status) {
   switch (status) {
   case ASYNCRT_OK: return "ASYNCRT_OK";
-  case ASYNCRT_EINVAL: return "ASYNCRT_EINVAL (invalid argument)";
-  case ASYNCRT_EHANDLE: return "ASYNCRT_EHANDLE (handle is not live)";
-  case ASYNCRT_ESHUTDOWN: return "ASYNCRT_ESHUTDOWN (executor is shut down)";
-  case ASYNCRT_ENOMEM: return "ASYNCRT_ENOMEM (out of memory)";
-  case ASYNCRT_ELIMIT: return "ASYNCRT_ELIMIT (memory limit reached)";
-  case ASYNCRT_ECANCELLED: return "ASYNCRT_ECANCELLED (task cancelled)";
-  case ASYNCRT_EREENTRANT: return "ASYNCRT_EREENTRANT (not allowed inside a poll)";
-  case ASYNCRT_EBUSY: return "ASYNCRT_EBUSY (in use)";
-  case ASYNCRT_ETIMEDOUT: return "ASYNCRT_ETIMEDOUT (timed out)";
-  case ASYNCRT_EFORKED: return "ASYNCRT_EFORKED (process forked)";
-  case ASYNCRT_EVERSION: return "ASYNCRT_EVERSION (version mismatch)";
-  case ASYNCRT_EINTERNAL: return "ASYNCRT_EINTERNAL (internal error)";
-  case ASYNCRT_EFAILED: return "ASYNCRT_EFAILED (future failed)";
-  case ASYNCRT_EAGAIN: return "ASYNCRT_EAGAIN (not ready)";
+  case ASYNCRT_EINVAL: return "ASYNCRT_EINVAL: invalid argument";
+  case ASYNCRT_EHANDLE: return "ASYNCRT_EHANDLE: handle is not live";
+  case ASYNCRT_ESHUTDOWN: return "ASYNCRT_ESHUTDOWN: executor is shut down";
+  case ASYNCRT_ENOMEM: return "ASYNCRT_ENOMEM: out of memory";
+  case ASYNCRT_ELIMIT: return "ASYNCRT_ELIMIT: memory limit reached";
+  case ASYNCRT_ECANCELLED: return "ASYNCRT_ECANCELLED: task cancelled";
+  case ASYNCRT_EREENTRANT: return "ASYNCRT_EREENTRANT: not allowed inside a poll";
+  case ASYNCRT_EBUSY: return "ASYNCRT_EBUSY: in use";
+  case ASYNCRT_ETIMEDOUT: return "ASYNCRT_ETIMEDOUT: timed out";
+  case ASYNCRT_EFORKED: return "ASYNCRT_EFORKED: process forked";
+  case ASYNCRT_EVERSION: return "ASYNCRT_EVERSION: version mismatch";
+  case ASYNCRT_EINTERNAL: return "ASYNCRT_EINTERNAL: internal error";
+  case ASYNCRT_EFAILED: return "ASYNCRT_EFAILED: future failed";
+  case ASYNCRT_EAGAIN: return "ASYNCRT_EAGAIN: not ready";
   default: return "unknown asyncrt status";
   }
 }

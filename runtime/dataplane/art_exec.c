@@ -86,6 +86,11 @@ int art_exec_acquire_driver(art_exec *e) {
 
 void art_exec_release_driver(art_exec *e) { atomic_store(&e->driver, 0); }
 
+/* `signaled` only saves writes: the first signaller since the last drain
+ * writes the eventfd, later ones see 1 and skip. The drain clears the flag
+ * and then always reads: a signaller can sit between winning the flag and
+ * writing, and a drain that read only when it saw the flag set would leave
+ * that late write readable with nobody to clear it. */
 static void exec_signal(art_exec *e) {
   if (atomic_exchange(&e->signaled, 1)) return;
   uint64_t one = 1;
@@ -94,7 +99,7 @@ static void exec_signal(art_exec *e) {
 }
 
 static void exec_drain_signal(art_exec *e) {
-  if (!atomic_exchange(&e->signaled, 0)) return;
+  atomic_store(&e->signaled, 0);
   uint64_t count;
   while (read(e->eventfd, &count, sizeof count) < 0 && errno == EINTR) {
   }
@@ -185,14 +190,15 @@ refused:
   return status;
 }
 
-static void poll_task(art_exec *e, art_task *t) {
+/* Returns 1 if the task was polled, 0 if it was only dropped (cancelled). */
+static int poll_task(art_exec *e, art_task *t) {
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   /* Clear NOTIFIED before the poll so a wake during it is not lost. */
   if (s & ART_NOTIFIED)
     s = atomic_fetch_and_explicit(&t->state, ~(uint32_t)ART_NOTIFIED, memory_order_acq_rel);
   if (s & ART_CANCEL) {
     art_task_finish(e, t, ASYNCRT_ECANCELLED);
-    return;
+    return 0;
   }
   asyncrt_context cx = {.waker = {t, &art_task_waker_vtable}, .exec = e, .failure = 0};
   e->current = t;
@@ -202,27 +208,27 @@ static void poll_task(art_exec *e, art_task *t) {
   switch (r) {
   case ASYNCRT_POLL_PENDING: break;
   case ASYNCRT_POLL_YIELDED: e->current_notified = 1; break;
-  case ASYNCRT_POLL_READY: art_task_finish(e, t, ASYNCRT_OK); return;
+  case ASYNCRT_POLL_READY: art_task_finish(e, t, ASYNCRT_OK); return 1;
   case ASYNCRT_POLL_ERROR:
     art_task_finish(e, t, cx.failure ? cx.failure : ASYNCRT_EFAILED);
-    return;
+    return 1;
   default:
     art_task_finish(e, t, ASYNCRT_EINVAL); /* a poll result outside the enum */
-    return;
+    return 1;
   }
   if (e->current_notified) {
     art_exec_push(e, t);
-    return;
+    return 1;
   }
   s = atomic_load_explicit(&t->state, memory_order_acquire);
   for (;;) {
     if (s & (ART_NOTIFIED | ART_CANCEL)) {
       art_exec_push(e, t); /* stays OWNED; NOTIFIED is cleared at the next poll */
-      return;
+      return 1;
     }
     if (atomic_compare_exchange_weak_explicit(&t->state, &s, s & ~(uint32_t)ART_OWNED,
                                               memory_order_acq_rel, memory_order_acquire))
-      return;
+      return 1;
   }
 }
 
@@ -231,7 +237,7 @@ uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art
   art_tls_exec = e;
   atomic_store(&e->running, 1);
   exec_drain_signal(e);
-  uint64_t n = 0;
+  uint64_t n = 0, turns = 0;
   while (n < max_polls) {
     art_task *t = e->local_head;
     if (!t) {
@@ -240,10 +246,9 @@ uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art
     }
     e->local_head = t->next;
     if (!e->local_head) e->local_tail = NULL;
-    poll_task(e, t);
-    n++;
+    n += poll_task(e, t);
     if (until && (atomic_load_explicit(&until->state, memory_order_acquire) & ART_COMPLETE)) break;
-    if (!(n & 63)) {
+    if (!(++turns & 63)) {
       exec_take_remote(e); /* remote wakes are not starved by a busy local queue */
       if (deadline_ns && art_now_ns() >= deadline_ns) break;
     }
