@@ -91,7 +91,9 @@ void asyncrt_waker_wake(asyncrt_waker *w) {
 
 void asyncrt_waker_wake_by_ref(const asyncrt_waker *w) {
   REFUSE_IN_CHILD_VOID();
-  if (w) art_waker_wake_by_ref(w);
+  if (!w) return;
+  if (w->vtable == &art_task_waker_vtable) art_task_wake_by_ref((art_task *)w->data); /* skip a call */
+  else art_waker_wake_by_ref(w);
 }
 
 void asyncrt_waker_drop(asyncrt_waker *w) {

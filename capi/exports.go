@@ -7,7 +7,7 @@
 package main
 
 /*
-#cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wno-unused-parameter
+#cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2 -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter
 #include "../include/asyncrt.h"
 */
 import "C"

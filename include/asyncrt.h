@@ -204,7 +204,9 @@ typedef enum asyncrt_poll {
   ASYNCRT_POLL_READY = 1,
   /** Produced an item (async generators / streams): the item was written to
    *  `out` and the future expects to be polled again. A task whose top-level
-   *  future yields has the item discarded and is polled again at once. */
+   *  future yields has the item discarded and goes to the back of the run
+   *  queue, exactly as if it had woken itself: it is not a shortcut past
+   *  other tasks. */
   ASYNCRT_POLL_YIELDED = 2,
   /** Failed. The future may have named the failure with
    *  asyncrt_context_fail(); otherwise the status is ASYNCRT_EFAILED. It is

@@ -173,11 +173,18 @@ static inline void *art_task_output(art_task *t) {
 
 extern const asyncrt_waker_vtable art_task_waker_vtable;
 
-/* The context a poll receives. Opaque to users; grows freely. */
+/* The context a poll receives. Opaque to users; grows freely. `failure`
+ * and `notified` share one word so a poll's start clears both in one store. */
 struct asyncrt_context {
   asyncrt_waker waker;
   struct art_exec *exec; /* NULL outside an executor */
-  int failure;
+  union {
+    struct {
+      int failure;  /* asyncrt_context_fail */
+      int notified; /* the polled task woke itself (executor contexts only) */
+    };
+    uint64_t poll_flags;
+  };
 };
 
 void art_task_ref(art_task *t);
@@ -191,10 +198,18 @@ void art_drop_future(const asyncrt_future *f);
 /* ---- executors (art_exec.c) ----------------------------------------------- */
 
 typedef struct art_exec {
-  /* Driver-only: touched by the thread inside art_exec_run. */
-  art_task *local_head, *local_tail;
-  art_task *current;     /* task being polled */
-  int current_notified;  /* it woke itself during the poll */
+  /* Driver-only: touched by the thread inside art_exec_run. The local queue
+   * is a ring of task pointers, so the next task's address is known without
+   * waiting on the current header; if the ring cannot grow, tasks queue on
+   * an intrusive overflow list instead (a wake can never fail). */
+  art_task **ring;
+  uint64_t ring_head, ring_tail, ring_mask;
+  uint64_t ring_room; /* capacity, or 0 while overflow holds tasks */
+  art_task *overflow_head, *overflow_tail;
+  /* The context every poll on this executor receives: waker.data is the
+   * task being polled, so a self-wake is recognized by comparing it. It is
+   * cleared before anything but a poll runs user code (art_task_finish). */
+  asyncrt_context cx;
   _Atomic uint64_t polls; /* written by the driver, read by stats */
 
   /* Shared with wakers and spawners on other threads. */
@@ -255,12 +270,27 @@ uint64_t art_now_ns(void);
 
 /* Queues a task whose OWNED bit the caller just set. */
 void art_exec_push(art_exec *e, art_task *t);
+/* Nonzero if the local queue holds a task. Driver only. */
+int art_exec_local_pending(const art_exec *e);
 /* Drops the future, publishes the status, wakes the joiner, and gives up the
  * executor's reference. Driver only; once per task. */
 void art_task_finish(art_exec *e, art_task *t, int status);
 
 /* The executor this thread is running (inside art_exec_run), or NULL. */
 extern __thread art_exec *art_tls_exec __attribute__((tls_model("initial-exec")));
+
+/* wake_by_ref of a task waker. A task waking itself during its own poll, on
+ * its driver, only sets a plain flag the run loop reads after the poll: yield
+ * loops cost no atomic operation. Inline so the public
+ * asyncrt_waker_wake_by_ref can take it without a second call. */
+static inline void art_task_wake_by_ref(art_task *t) {
+  art_exec *running = art_tls_exec;
+  if (running && running->cx.waker.data == t) {
+    running->cx.notified = 1;
+    return;
+  }
+  art_task_schedule(t);
+}
 
 /* ---- host queues (art_hostq.c) ------------------------------------------- */
 

@@ -36,13 +36,15 @@ art_exec *art_exec_new(const asyncrt_allocator *hook, size_t memory_limit, int e
   }
   memset(e, 0, sizeof *e);
   art_mem_init(&e->mem, hook, memory_limit);
-  e->pollfd = -1;
   e->eventfd = eventfd;
+  e->pollfd = -1;
+  e->cx = (asyncrt_context){.waker = {NULL, &art_task_waker_vtable}, .exec = e};
   return e;
 }
 
 static void exec_destroy(art_exec *e) {
   art_mem_destroy(&e->mem);
+  free(e->ring);
   if (e->eventfd >= 0) close(e->eventfd);
   free(e);
 }
@@ -105,12 +107,61 @@ static void exec_drain_signal(art_exec *e) {
   }
 }
 
+#define RING_MIN 256u
+
+/* Room is the ring's capacity while overflow is empty and 0 otherwise, so the
+ * push fast path is one comparison. */
+static int ring_grow(art_exec *e) {
+  uint64_t cap = e->ring ? (e->ring_mask + 1) * 2 : RING_MIN, len = e->ring_tail - e->ring_head;
+  art_task **ring = malloc(cap * sizeof *ring);
+  if (!ring) return 0;
+  for (uint64_t i = 0; i < len; i++) ring[i] = e->ring[(e->ring_head + i) & e->ring_mask];
+  free(e->ring);
+  e->ring = ring;
+  e->ring_mask = cap - 1;
+  e->ring_head = 0;
+  e->ring_tail = len;
+  e->ring_room = cap;
+  return 1;
+}
+
+static inline void local_push(art_exec *e, art_task *t) {
+  if (ART_UNLIKELY(e->ring_tail - e->ring_head >= e->ring_room)) {
+    if (e->overflow_head || !ring_grow(e)) {
+      t->next = NULL;
+      if (e->overflow_tail) e->overflow_tail->next = t;
+      else e->overflow_head = t;
+      e->overflow_tail = t;
+      e->ring_room = 0;
+      return;
+    }
+  }
+  e->ring[e->ring_tail++ & e->ring_mask] = t;
+}
+
+static art_task *local_pop(art_exec *e) {
+  if (ART_LIKELY(e->ring_head != e->ring_tail)) {
+    art_task *t = e->ring[e->ring_head++ & e->ring_mask];
+    /* The ring names the task to come: fetch its header while this one runs.
+     * Past the tail the slot holds a stale pointer; a prefetch never faults. */
+    __builtin_prefetch(e->ring[e->ring_head & e->ring_mask], 1);
+    return t;
+  }
+  art_task *t = e->overflow_head;
+  if (t && !(e->overflow_head = t->next)) {
+    e->overflow_tail = NULL;
+    e->ring_room = e->ring ? e->ring_mask + 1 : 0;
+  }
+  return t;
+}
+
+int art_exec_local_pending(const art_exec *e) {
+  return e->ring_head != e->ring_tail || e->overflow_head;
+}
+
 void art_exec_push(art_exec *e, art_task *t) {
-  t->next = NULL;
   if (art_tls_exec == e) {
-    if (e->local_tail) e->local_tail->next = t;
-    else e->local_head = t;
-    e->local_tail = t;
+    local_push(e, t);
     return;
   }
   art_task *head = atomic_load_explicit(&e->remote_head, memory_order_relaxed);
@@ -122,20 +173,22 @@ void art_exec_push(art_exec *e, art_task *t) {
   if (!atomic_load(&e->running)) exec_signal(e);
 }
 
-/* Moves the remote stack, reversed into arrival order, to the local tail. */
+/* Moves the remote stack, reversed into arrival order, to the local queue. */
 static int exec_take_remote(art_exec *e) {
   art_task *t = atomic_exchange_explicit(&e->remote_head, NULL, memory_order_acquire);
   if (!t) return 0;
-  art_task *fifo = NULL, *last = t;
+  art_task *fifo = NULL;
   while (t) {
     art_task *next = t->next;
     t->next = fifo;
     fifo = t;
     t = next;
   }
-  if (e->local_tail) e->local_tail->next = fifo;
-  else e->local_head = fifo;
-  e->local_tail = last;
+  while (fifo) {
+    art_task *next = fifo->next;
+    local_push(e, fifo);
+    fifo = next;
+  }
   return 1;
 }
 
@@ -190,40 +243,41 @@ refused:
   return status;
 }
 
-/* Returns 1 if the task was polled, 0 if it was only dropped (cancelled). */
-static int poll_task(art_exec *e, art_task *t) {
+/* Returns 0 if the task was only dropped (cancelled), 1 if it was polled,
+ * 2 if it was polled and completed. */
+static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task *t) {
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-  /* Clear NOTIFIED before the poll so a wake during it is not lost. */
-  if (s & ART_NOTIFIED)
-    s = atomic_fetch_and_explicit(&t->state, ~(uint32_t)ART_NOTIFIED, memory_order_acq_rel);
-  if (s & ART_CANCEL) {
-    art_task_finish(e, t, ASYNCRT_ECANCELLED);
-    return 0;
+  if (ART_UNLIKELY(s & (ART_NOTIFIED | ART_CANCEL))) {
+    /* Clear NOTIFIED before the poll so a wake during it is not lost. */
+    if (s & ART_NOTIFIED)
+      s = atomic_fetch_and_explicit(&t->state, ~(uint32_t)ART_NOTIFIED, memory_order_acq_rel);
+    if (s & ART_CANCEL) {
+      art_task_finish(e, t, ASYNCRT_ECANCELLED);
+      return 0;
+    }
   }
-  asyncrt_context cx = {.waker = {t, &art_task_waker_vtable}, .exec = e, .failure = 0};
-  e->current = t;
-  e->current_notified = 0;
-  int r = t->fut.vtable->poll(t->fut.self, &cx, t->output_size ? art_task_output(t) : NULL);
-  e->current = NULL;
-  switch (r) {
-  case ASYNCRT_POLL_PENDING: break;
-  case ASYNCRT_POLL_YIELDED: e->current_notified = 1; break;
-  case ASYNCRT_POLL_READY: art_task_finish(e, t, ASYNCRT_OK); return 1;
-  case ASYNCRT_POLL_ERROR:
-    art_task_finish(e, t, cx.failure ? cx.failure : ASYNCRT_EFAILED);
+  e->cx.waker.data = t;
+  e->cx.poll_flags = 0;
+  int r = t->fut.vtable->poll(t->fut.self, &e->cx, t->output_size ? art_task_output(t) : NULL);
+  if (ART_LIKELY(r == ASYNCRT_POLL_PENDING)) {
+    if (e->cx.notified) { /* woke itself: the yield loop's whole cost */
+      local_push(e, t);
+      return 1;
+    }
+  } else if (r == ASYNCRT_POLL_YIELDED) {
+    local_push(e, t);
     return 1;
-  default:
-    art_task_finish(e, t, ASYNCRT_EINVAL); /* a poll result outside the enum */
-    return 1;
-  }
-  if (e->current_notified) {
-    art_exec_push(e, t);
-    return 1;
+  } else {
+    int status = r == ASYNCRT_POLL_READY ? ASYNCRT_OK
+                 : r == ASYNCRT_POLL_ERROR ? (e->cx.failure ? e->cx.failure : ASYNCRT_EFAILED)
+                                           : ASYNCRT_EINVAL; /* a poll result outside the enum */
+    art_task_finish(e, t, status);
+    return 2;
   }
   s = atomic_load_explicit(&t->state, memory_order_acquire);
   for (;;) {
     if (s & (ART_NOTIFIED | ART_CANCEL)) {
-      art_exec_push(e, t); /* stays OWNED; NOTIFIED is cleared at the next poll */
+      local_push(e, t); /* stays OWNED; NOTIFIED is cleared at the next poll */
       return 1;
     }
     if (atomic_compare_exchange_weak_explicit(&t->state, &s, s & ~(uint32_t)ART_OWNED,
@@ -237,28 +291,30 @@ uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art
   art_tls_exec = e;
   atomic_store(&e->running, 1);
   exec_drain_signal(e);
-  uint64_t n = 0, turns = 0;
+  uint64_t n = 0;
+  unsigned turn = 64;
   while (n < max_polls) {
-    art_task *t = e->local_head;
-    if (!t) {
+    art_task *t = local_pop(e);
+    if (ART_UNLIKELY(!t)) {
       if (!exec_take_remote(e)) break;
       continue;
     }
-    e->local_head = t->next;
-    if (!e->local_head) e->local_tail = NULL;
-    n += poll_task(e, t);
-    if (until && (atomic_load_explicit(&until->state, memory_order_acquire) & ART_COMPLETE)) break;
-    if (!(++turns & 63)) {
+    int polled = poll_task(e, t);
+    n += polled != 0;
+    if (ART_UNLIKELY(polled == 2) && t == until) break; /* `until` is alive: its caller holds a reference */
+    if (ART_UNLIKELY(!--turn)) {
+      turn = 64;
       exec_take_remote(e); /* remote wakes are not starved by a busy local queue */
       if (deadline_ns && art_now_ns() >= deadline_ns) break;
     }
   }
   atomic_store_explicit(&e->polls, atomic_load_explicit(&e->polls, memory_order_relaxed) + n,
                         memory_order_relaxed);
+  e->cx.waker.data = NULL;
   atomic_store(&e->running, 0);
   /* Work left (a bounded step, or a wake that raced with the exit) keeps the
    * pollable fd readable for a host loop. */
-  if (e->local_head || atomic_load(&e->remote_head)) exec_signal(e);
+  if (art_exec_local_pending(e) || atomic_load(&e->remote_head)) exec_signal(e);
   art_tls_exec = outer;
   return n;
 }
@@ -277,7 +333,9 @@ void art_exec_shutdown(art_exec *e) {
     art_task_finish(e, t, ASYNCRT_ECANCELLED);
   }
   /* Every task is COMPLETE now, so no wake can queue one again. */
-  e->local_head = e->local_tail = NULL;
+  e->ring_head = e->ring_tail = 0;
+  e->ring_room = e->ring ? e->ring_mask + 1 : 0;
+  e->overflow_head = e->overflow_tail = NULL;
   atomic_store(&e->remote_head, NULL);
   art_tls_exec = outer;
 }

@@ -61,15 +61,7 @@ static void waker_clone(const void *data, asyncrt_waker *out) {
 
 static void waker_wake_by_ref(const void *data) {
   if (art_is_forked()) return;
-  art_task *t = (art_task *)data;
-  art_exec *running = art_tls_exec;
-  /* A task waking itself during its own poll, on its driver: a plain flag the
-   * run loop reads after the poll. This keeps yield loops free of atomics. */
-  if (running && running->current == t) {
-    running->current_notified = 1;
-    return;
-  }
-  art_task_schedule(t);
+  art_task_wake_by_ref((art_task *)data);
 }
 
 static void waker_drop(const void *data) {
@@ -189,6 +181,7 @@ int art_task_join(art_task *t, asyncrt_future *out) {
 }
 
 void art_task_finish(art_exec *e, art_task *t, int status) {
+  e->cx.waker.data = NULL; /* user code runs below: no task is being polled */
   art_drop_future(&t->fut);
   /* The executor's reference is the only one: nobody else can see the task,
    * so it is unlinked and freed with no atomic read-modify-write at all. */

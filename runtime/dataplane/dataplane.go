@@ -3,7 +3,7 @@
 package dataplane
 
 /*
-#cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wno-unused-parameter
+#cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2 -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter
 #include <stdlib.h>
 #include <string.h>
 #include "art.h"

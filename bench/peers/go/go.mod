@@ -1,0 +1,3 @@
+module asyncrt.bench/peers/go
+
+go 1.26
