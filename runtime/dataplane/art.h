@@ -250,6 +250,9 @@ void art_exec_release_header(art_exec *e, art_task *t);
  * task with a reference for the caller. */
 int art_exec_spawn(art_exec *e, const asyncrt_future *fut, const asyncrt_task_storage *storage,
                    art_task **out);
+/* art_exec_spawn for the driver outside a run (block_on's root): the task
+ * goes straight to the local queue, with no signal to wake anyone. */
+int art_exec_spawn_driven(art_exec *e, const asyncrt_future *fut, art_task **out);
 
 /* The thread token of the caller, for the driver field. */
 uintptr_t art_thread_token(void);

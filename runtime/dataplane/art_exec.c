@@ -88,11 +88,15 @@ int art_exec_acquire_driver(art_exec *e) {
 
 void art_exec_release_driver(art_exec *e) { atomic_store(&e->driver, 0); }
 
-/* `signaled` only saves writes: the first signaller since the last drain
- * writes the eventfd, later ones see 1 and skip. The drain clears the flag
- * and then always reads: a signaller can sit between winning the flag and
- * writing, and a drain that read only when it saw the flag set would leave
- * that late write readable with nobody to clear it. */
+/* `signaled` saves writes: the first signaller since the last drain writes
+ * the eventfd, later ones see the flag and skip. A run drains at its start
+ * only if the flag is set, so a busy executor pays no syscall. A signaller
+ * can sit between taking the flag and writing while a drain passes, leaving
+ * the fd readable with the flag clear; the run that such a readiness causes
+ * finds no work, and a run that finds no work always reads the eventfd. That
+ * read cannot eat a wake: a signaller only writes after seeing no driver
+ * running, so its task was queued before this run began and this run would
+ * have found it. */
 static void exec_signal(art_exec *e) {
   if (atomic_exchange(&e->signaled, 1)) return;
   uint64_t one = 1;
@@ -100,11 +104,16 @@ static void exec_signal(art_exec *e) {
   }
 }
 
-static void exec_drain_signal(art_exec *e) {
-  atomic_store(&e->signaled, 0);
+static void exec_read_eventfd(art_exec *e) {
   uint64_t count;
   while (read(e->eventfd, &count, sizeof count) < 0 && errno == EINTR) {
   }
+}
+
+static void exec_drain_signal(art_exec *e) {
+  if (!atomic_load(&e->signaled)) return;
+  atomic_store(&e->signaled, 0);
+  exec_read_eventfd(e);
 }
 
 #define RING_MIN 256u
@@ -142,9 +151,12 @@ static inline void local_push(art_exec *e, art_task *t) {
 static art_task *local_pop(art_exec *e) {
   if (ART_LIKELY(e->ring_head != e->ring_tail)) {
     art_task *t = e->ring[e->ring_head++ & e->ring_mask];
-    /* The ring names the task to come: fetch its header while this one runs.
-     * Past the tail the slot holds a stale pointer; a prefetch never faults. */
-    __builtin_prefetch(e->ring[e->ring_head & e->ring_mask], 1);
+    /* The ring names the tasks to come: fetch the header two ahead, and the
+     * future state of the next (its header came in on the last turn). Past
+     * the tail a slot holds a stale pointer; prefetches never fault, and the
+     * one header read here is of a task that is still alive. */
+    __builtin_prefetch(e->ring[(e->ring_head + 1) & e->ring_mask], 1);
+    if (e->ring_head != e->ring_tail) __builtin_prefetch(e->ring[e->ring_head & e->ring_mask]->fut.self, 1);
     return t;
   }
   art_task *t = e->overflow_head;
@@ -243,6 +255,14 @@ refused:
   return status;
 }
 
+int art_exec_spawn_driven(art_exec *e, const asyncrt_future *fut, art_task **out) {
+  art_exec *outer = art_tls_exec;
+  art_tls_exec = e;
+  int status = art_exec_spawn(e, fut, NULL, out);
+  art_tls_exec = outer;
+  return status;
+}
+
 /* Returns 0 if the task was only dropped (cancelled), 1 if it was polled,
  * 2 if it was polled and completed. */
 static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task *t) {
@@ -293,12 +313,14 @@ uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art
   exec_drain_signal(e);
   uint64_t n = 0;
   unsigned turn = 64;
+  int idle = 1;
   while (n < max_polls) {
     art_task *t = local_pop(e);
     if (ART_UNLIKELY(!t)) {
       if (!exec_take_remote(e)) break;
       continue;
     }
+    idle = 0;
     int polled = poll_task(e, t);
     n += polled != 0;
     if (ART_UNLIKELY(polled == 2) && t == until) break; /* `until` is alive: its caller holds a reference */
@@ -311,6 +333,7 @@ uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art
   atomic_store_explicit(&e->polls, atomic_load_explicit(&e->polls, memory_order_relaxed) + n,
                         memory_order_relaxed);
   e->cx.waker.data = NULL;
+  if (idle) exec_read_eventfd(e); /* see exec_signal */
   atomic_store(&e->running, 0);
   /* Work left (a bounded step, or a wake that raced with the exit) keeps the
    * pollable fd readable for a host loop. */

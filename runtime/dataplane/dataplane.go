@@ -73,11 +73,12 @@ func (c Core) Run(maxPolls, deadlineNs uint64, until Task) uint64 {
 // Shutdown cancels every live task; see art_exec_shutdown.
 func (c Core) Shutdown() { C.art_exec_shutdown(c.p) }
 
-// SpawnRoot spawns the C future at fut (a *asyncrt_future) and returns the
-// task with a reference for the caller. The future is dropped on failure.
+// SpawnRoot spawns the C future at fut (a *asyncrt_future) onto the local
+// queue of a core the caller drives, and returns the task with a reference
+// for the caller. The future is dropped on failure.
 func (c Core) SpawnRoot(fut unsafe.Pointer) (Task, error) {
 	var t *C.art_task
-	if rc := C.art_exec_spawn(c.p, (*C.asyncrt_future)(fut), nil, &t); rc != 0 {
+	if rc := C.art_exec_spawn_driven(c.p, (*C.asyncrt_future)(fut), &t); rc != 0 {
 		return Task{}, lastError()
 	}
 	return Task{t}, nil
