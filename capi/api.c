@@ -8,6 +8,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../runtime/dataplane/art.h"
 #include "_cgo_export.h"
@@ -125,7 +126,15 @@ int asyncrt_poll_with_waker(const asyncrt_future *fut, const asyncrt_waker *wake
 /* ---- executors ------------------------------------------------------------- */
 
 void asyncrt_executor_config_init(asyncrt_executor_config *cfg) {
-  if (cfg) *cfg = (asyncrt_executor_config){.size = sizeof *cfg, .kind = ASYNCRT_EXECUTOR_LOCAL};
+  if (cfg)
+    *cfg = (asyncrt_executor_config){.size = sizeof *cfg, .kind = ASYNCRT_EXECUTOR_LOCAL, .spin_ns = 20000};
+}
+
+/* Copies the fields `size` covers over the defaults. */
+static void config_read(const asyncrt_executor_config *cfg, asyncrt_executor_config *c) {
+  size_t n = cfg->size < sizeof *c ? cfg->size : sizeof *c;
+  memcpy((char *)c + sizeof c->size, (const char *)cfg + sizeof c->size, n - sizeof c->size);
+  c->size = sizeof *c;
 }
 
 int asyncrt_executor_new(const asyncrt_executor_config *cfg, asyncrt_executor **out) {
@@ -138,17 +147,19 @@ int asyncrt_executor_new(const asyncrt_executor_config *cfg, asyncrt_executor **
     if (cfg->size < offsetof(asyncrt_executor_config, allocator) + sizeof(void *))
       return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_new: config size %zu is too small (set it to sizeof)",
                       cfg->size);
-    c.kind = cfg->kind;
-    c.memory_limit = cfg->memory_limit;
-    c.allocator = cfg->allocator;
+    config_read(cfg, &c);
   }
   if (c.allocator) {
     const asyncrt_allocator *a = c.allocator;
     if (a->size < sizeof(asyncrt_allocator) || !a->alloc || !a->free)
       return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_new: allocator needs size, alloc and free");
   }
+  if (c.flags & ~ASYNCRT_EXECUTOR_PIN)
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_new: unknown flags %#x", c.flags);
+  if (c.hooks && c.hooks->size < sizeof(asyncrt_thread_hooks))
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_new: hooks size %zu is too small", c.hooks->size);
   uintptr_t h = 0;
-  int rc = art_go_executor_new(c.kind, c.memory_limit, (asyncrt_allocator *)c.allocator, &h);
+  int rc = art_go_executor_new(&c, &h);
   if (!rc) *out = (asyncrt_executor *)h;
   return rc;
 }
@@ -166,14 +177,47 @@ static int resolve_task(asyncrt_task *task, art_task **t) {
   return art_handle_resolve(task, ART_H_TASK, "task", (void **)t);
 }
 
+static int is_local(const art_exec *e) { return !e->group && !e->is_foreign; }
+
+static int not_supported(const char *what) {
+  return art_fail(ASYNCRT_ENOTSUP, "%s is not supported by this kind of executor", what);
+}
+
 int asyncrt_executor_fd(asyncrt_executor *ex, int *fd) {
   REFUSE_IN_CHILD();
   art_exec *e;
   int rc = resolve_exec(ex, &e);
   if (rc) return rc;
   if (!fd) return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_fd: fd is NULL");
+  if (!is_local(e)) return not_supported("asyncrt_executor_fd");
   *fd = e->pollfd;
   return ASYNCRT_OK;
+}
+
+int asyncrt_executor_capabilities(asyncrt_executor *ex, unsigned *caps) {
+  REFUSE_IN_CHILD();
+  art_exec *e;
+  int rc = resolve_exec(ex, &e);
+  if (rc) return rc;
+  if (!caps) return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_capabilities: caps is NULL");
+  unsigned common = ASYNCRT_CAP_SPAWN_LOCAL | ASYNCRT_CAP_SPAWN_SEND | ASYNCRT_CAP_TASK_REMOVAL;
+  if (e->is_foreign) *caps = common;
+  else if (e->group)
+    *caps = common | ASYNCRT_CAP_WORK_STEALING | ASYNCRT_CAP_BLOCK_ON | ASYNCRT_CAP_MULTI_THREAD |
+            ASYNCRT_CAP_PLACEMENT | ASYNCRT_CAP_SHUTDOWN;
+  else *caps = common | ASYNCRT_CAP_STEPPED | ASYNCRT_CAP_BLOCK_ON | ASYNCRT_CAP_PLACEMENT;
+  return ASYNCRT_OK;
+}
+
+int asyncrt_executor_shutdown(asyncrt_executor *ex, int mode, int64_t timeout_ns) {
+  REFUSE_IN_CHILD();
+  art_exec *e;
+  int rc = resolve_exec(ex, &e);
+  if (rc) return rc;
+  if (!e->group) return not_supported("asyncrt_executor_shutdown");
+  if (timeout_ns < 0 && timeout_ns != ASYNCRT_NO_TIMEOUT)
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_shutdown: timeout %lld is negative", (long long)timeout_ns);
+  return art_go_executor_shutdown((uintptr_t)ex, mode, timeout_ns);
 }
 
 int asyncrt_executor_stats_get(asyncrt_executor *ex, asyncrt_executor_stats *stats) {
@@ -181,9 +225,35 @@ int asyncrt_executor_stats_get(asyncrt_executor *ex, asyncrt_executor_stats *sta
   art_exec *e;
   int rc = resolve_exec(ex, &e);
   if (rc) return rc;
-  if (!stats || stats->size < sizeof *stats)
+  if (!stats || stats->size < offsetof(asyncrt_executor_stats, workers))
     return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_stats_get: stats is NULL or its size is too small");
-  art_exec_stats(e, stats);
+  asyncrt_executor_stats sum = {0};
+  unsigned n = e->group ? e->group->nworkers : 1;
+  for (unsigned i = 0; i < n; i++) {
+    asyncrt_executor_stats one;
+    art_exec_stats(e->group ? e->group->workers[i] : e, &one);
+    sum.tasks_spawned += one.tasks_spawned;
+    sum.tasks_live += one.tasks_live;
+    sum.polls += one.polls;
+    sum.memory_in_use += one.memory_in_use;
+    sum.memory_limit = one.memory_limit;
+  }
+  sum.workers = n;
+  size_t size = stats->size < sizeof sum ? stats->size : sizeof sum;
+  memcpy((char *)stats + sizeof sum.size, (char *)&sum + sizeof sum.size, size - sizeof sum.size);
+  return ASYNCRT_OK;
+}
+
+int asyncrt_worker_stats_get(asyncrt_executor *ex, unsigned worker, asyncrt_worker_stats *stats) {
+  REFUSE_IN_CHILD();
+  art_exec *e;
+  int rc = resolve_exec(ex, &e);
+  if (rc) return rc;
+  if (!stats || stats->size < sizeof *stats)
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_worker_stats_get: stats is NULL or its size is too small");
+  unsigned n = e->group ? e->group->nworkers : 1;
+  if (worker >= n) return art_fail(ASYNCRT_EINVAL, "worker %u: the executor has %u", worker, n);
+  art_worker_stats(e->group ? e->group->workers[worker] : e, stats);
   return ASYNCRT_OK;
 }
 
@@ -210,7 +280,11 @@ static int spawn_common(asyncrt_executor *ex, const asyncrt_future *fut, unsigne
   if (rc) return rc;
   art_exec *e;
   if (!rc) rc = resolve_exec(ex, &e);
-  if (!rc && flags != ASYNCRT_SPAWN_LOCAL) rc = art_fail(ASYNCRT_EINVAL, "asyncrt_spawn: unknown flags %#x", flags);
+  if (!rc && (flags & ~(ASYNCRT_SPAWN_SEND | 0xffff00u)))
+    rc = art_fail(ASYNCRT_EINVAL, "asyncrt_spawn: unknown flags %#x", flags);
+  if (!rc && e->group && !(e = art_group_place(e->group, flags))) rc = ASYNCRT_EINVAL;
+  if (!rc && !e->group && (flags & 0xffff00u) && (flags & 0xffff00u) != ASYNCRT_SPAWN_WORKER(0))
+    rc = art_fail(ASYNCRT_EINVAL, "asyncrt_spawn: this executor has one worker (index 0)");
   if (!rc && storage) {
     size_t need = asyncrt_task_storage_size(fut->vtable->output_size);
     if (storage->size < sizeof *storage || !storage->memory || storage->length < need ||
@@ -224,7 +298,7 @@ static int spawn_common(asyncrt_executor *ex, const asyncrt_future *fut, unsigne
     return rc;
   }
   art_task *t;
-  rc = art_exec_spawn(e, fut, storage, out ? &t : NULL);
+  rc = art_exec_spawn(e, fut, flags, storage, out ? &t : NULL);
   if (rc || !out) return rc;
   return publish_task(t, out);
 }
@@ -306,9 +380,14 @@ int asyncrt_block_on(asyncrt_executor *ex, const asyncrt_future *fut, void *out,
     return art_fail(ASYNCRT_EINVAL, "asyncrt_block_on: out is NULL but the future has %zu bytes of output",
                     fut->vtable->output_size);
   }
-  if (!ex) {
+  art_exec *e;
+  if ((rc = resolve_exec(ex, &e))) {
     art_drop_future(fut);
-    return art_fail(ASYNCRT_EINVAL, "executor is NULL");
+    return rc;
+  }
+  if (e->is_foreign) {
+    art_drop_future(fut);
+    return not_supported("asyncrt_block_on");
   }
   return art_go_block_on((uintptr_t)ex, (asyncrt_future *)fut, out, timeout_ns);
 }
@@ -407,3 +486,32 @@ int asyncrt_hostq_waker(asyncrt_hostq *q, uint64_t tag, asyncrt_waker *out) {
   if (!out) return art_fail(ASYNCRT_EINVAL, "asyncrt_hostq_waker: out is NULL");
   return art_hostq_waker(hq, tag, out);
 }
+
+/* ---- foreign executors -------------------------------------------------------- */
+
+int asyncrt_executor_new_foreign(const asyncrt_foreign_vtable *vtable, void *user_data, asyncrt_executor **out) {
+  REFUSE_IN_CHILD();
+  if (!out) return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_new_foreign: out is NULL");
+  *out = NULL;
+  if (!vtable || vtable->size < offsetof(asyncrt_foreign_vtable, finalize) + sizeof(void *) || !vtable->schedule)
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_new_foreign: the vtable needs size and schedule");
+  uintptr_t h = 0;
+  int rc = art_go_executor_new_foreign((asyncrt_foreign_vtable *)vtable, user_data, &h);
+  if (!rc) *out = (asyncrt_executor *)h;
+  return rc;
+}
+
+int asyncrt_runnable_run(asyncrt_runnable *r) {
+  REFUSE_IN_CHILD();
+  if (!r) return art_fail(ASYNCRT_EINVAL, "asyncrt_runnable_run: runnable is NULL");
+  return art_runnable_run((art_task *)r);
+}
+
+int asyncrt_runnable_drop(asyncrt_runnable *r) {
+  REFUSE_IN_CHILD();
+  if (!r) return art_fail(ASYNCRT_EINVAL, "asyncrt_runnable_drop: runnable is NULL");
+  art_runnable_drop((art_task *)r);
+  return ASYNCRT_OK;
+}
+
+uint64_t asyncrt_runnable_task_id(const asyncrt_runnable *r) { return r ? ((const art_task *)r)->id : 0; }

@@ -13,6 +13,7 @@ package main
 import "C"
 
 import (
+	"time"
 	"unsafe"
 
 	_ "github.com/ianlancetaylor/cgosymbolizer" // symbolized C frames in crash traces
@@ -46,13 +47,47 @@ func lookup(ex C.uintptr_t) (*executor.Executor, error) {
 }
 
 //export art_go_executor_new
-func art_go_executor_new(kind C.uint, limit C.size_t, alloc *C.asyncrt_allocator, out *C.uintptr_t) (rc C.int) {
+func art_go_executor_new(c *C.asyncrt_executor_config, out *C.uintptr_t) (rc C.int) {
+	var err error
+	defer guard(&rc, &err)
+	cfg := executor.Config{
+		Kind:            int(c.kind),
+		MemoryLimit:     uint64(c.memory_limit),
+		Allocator:       unsafe.Pointer(c.allocator),
+		Workers:         int(c.workers),
+		Pin:             c.flags&C.ASYNCRT_EXECUTOR_PIN != 0,
+		Spin:            time.Duration(c.spin_ns),
+		BudgetPolls:     uint64(c.budget_polls),
+		Budget:          time.Duration(c.budget_ns),
+		Hooks:           unsafe.Pointer(c.hooks),
+		ShutdownTimeout: time.Duration(c.shutdown_timeout_ns),
+	}
+	var e *executor.Executor
+	if e, err = executor.New(cfg); err == nil {
+		*out = C.uintptr_t(e.Handle())
+	}
+	return
+}
+
+//export art_go_executor_new_foreign
+func art_go_executor_new_foreign(vtable *C.asyncrt_foreign_vtable, user unsafe.Pointer, out *C.uintptr_t) (rc C.int) {
 	var err error
 	defer guard(&rc, &err)
 	var e *executor.Executor
-	e, err = executor.New(executor.Config{Kind: uint(kind), MemoryLimit: uint64(limit), Allocator: unsafe.Pointer(alloc)})
-	if err == nil {
+	cfg := executor.Config{Kind: executor.KindForeign, ForeignVtable: unsafe.Pointer(vtable), ForeignUser: user}
+	if e, err = executor.New(cfg); err == nil {
 		*out = C.uintptr_t(e.Handle())
+	}
+	return
+}
+
+//export art_go_executor_shutdown
+func art_go_executor_shutdown(ex C.uintptr_t, mode C.int, timeoutNs C.int64_t) (rc C.int) {
+	var err error
+	defer guard(&rc, &err)
+	var e *executor.Executor
+	if e, err = lookup(ex); err == nil {
+		err = e.Shutdown(int(mode), int64(timeoutNs))
 	}
 	return
 }

@@ -162,7 +162,10 @@ typedef enum asyncrt_status {
    *  more specific status. */
   ASYNCRT_EFAILED = 13,
   /** The result is not available yet (the task is still running). */
-  ASYNCRT_EAGAIN = 14
+  ASYNCRT_EAGAIN = 14,
+  /** The executor cannot do this (see asyncrt_executor_capabilities): for
+   *  example asyncrt_run_step on a thread-per-core executor. */
+  ASYNCRT_ENOTSUP = 15
 } asyncrt_status;
 
 /**
@@ -354,6 +357,30 @@ typedef struct asyncrt_allocator {
 
 /** Executor kinds. */
 #define ASYNCRT_EXECUTOR_LOCAL 0u /**< current-thread: runs on its driver */
+/** Thread-per-core: `workers` threads, each with a queue of local tasks that
+ *  never leave it and a queue of Send tasks that idle workers may steal. */
+#define ASYNCRT_EXECUTOR_THREADS 1u
+
+/** Executor flags (asyncrt_executor_config.flags). */
+#define ASYNCRT_EXECUTOR_PIN 1u /**< pin worker i to the i-th CPU the process may use */
+
+/**
+ * Callbacks on a thread-per-core executor's worker threads, for setting thread
+ * names, attaching an interpreter's thread state, pinning memory. Each is
+ * called on the worker thread itself with the worker's index; any may be
+ * NULL. They must not block for long and must not drive an executor.
+ */
+typedef struct asyncrt_thread_hooks {
+  size_t size; /**< sizeof(asyncrt_thread_hooks) */
+  void (*on_start)(unsigned worker, void *user_data);  /**< before the first poll */
+  void (*on_stop)(unsigned worker, void *user_data);   /**< after the last poll */
+  void (*on_park)(unsigned worker, void *user_data);   /**< before sleeping in the kernel */
+  void (*on_unpark)(unsigned worker, void *user_data); /**< after waking up */
+  void *user_data;
+  /** Called once, on some thread, when no hook will be called again (after
+   *  the last worker stopped). May be NULL. */
+  void (*finalize)(void *user_data);
+} asyncrt_thread_hooks;
 
 /** Configuration for asyncrt_executor_new. Initialize with
  *  asyncrt_executor_config_init(), then set fields. */
@@ -371,9 +398,29 @@ typedef struct asyncrt_executor_config {
    *  executor has been released (at the latest when asyncrt_executor_free
    *  returns and no waker of its tasks is still held). */
   const asyncrt_allocator *allocator;
+  /* ---- asyncrt 0.1: fields for ASYNCRT_EXECUTOR_THREADS ---------------- */
+  /** Worker threads; 0 means one per CPU this process may use. */
+  unsigned workers;
+  /** ASYNCRT_EXECUTOR_* flags. */
+  unsigned flags;
+  /** How long an idle worker spins looking for work before it sleeps in
+   *  the kernel, in nanoseconds; 0 means it sleeps at once. Default 20 us. */
+  uint64_t spin_ns;
+  /** A worker returns to its control duties (parking checks, stealing,
+   *  shutdown, later timers and IO) at least every `budget_polls` polls and
+   *  every `budget_ns` nanoseconds, so a task that keeps waking itself cannot
+   *  starve them. 0 means the default (256 polls, 1 ms). */
+  uint32_t budget_polls;
+  uint64_t budget_ns;
+  /** Thread hooks, copied; NULL for none. */
+  const asyncrt_thread_hooks *hooks;
+  /** How long asyncrt_executor_free waits for the workers to stop (a worker
+   *  stuck in a long poll cannot stop); 0 means the default, 5 s. */
+  uint64_t shutdown_timeout_ns;
 } asyncrt_executor_config;
 
-/** \brief Fills *cfg with defaults (local kind, no cap, malloc). */
+/** \brief Fills *cfg with defaults (local kind, no cap, malloc, and the
+ *         thread-per-core defaults above). */
 ASYNCRT_API void asyncrt_executor_config_init(asyncrt_executor_config *cfg);
 
 /**
@@ -386,13 +433,57 @@ ASYNCRT_API int asyncrt_executor_new(const asyncrt_executor_config *cfg, asyncrt
 
 /**
  * \brief Shuts down and frees an executor. Every task that has not completed
- *        is cancelled: its future is dropped, on the calling thread, exactly
- *        once, and its join reports ASYNCRT_ECANCELLED. Wakers of its tasks
- *        stay safe to call (and do nothing). NULL is a no-op.
- * \return ASYNCRT_OK; EHANDLE; EBUSY if the executor is being driven (by
- *         another thread, or this call comes from inside one of its polls).
+ *        is cancelled: its future is dropped exactly once and its join
+ *        reports ASYNCRT_ECANCELLED. Wakers of its tasks stay safe to call
+ *        (and do nothing). NULL is a no-op.
+ *
+ * Local executor: futures are dropped on the calling thread. Thread-per-core:
+ * this is an immediate shutdown (asyncrt_executor_shutdown) bounded by
+ * config.shutdown_timeout_ns; each future is dropped on the worker that owns
+ * it. If a worker does not stop in time (it is stuck in a poll), the handle
+ * is freed anyway, ASYNCRT_ETIMEDOUT is returned, and that worker drops its
+ * tasks and releases the executor's memory when its poll returns.
+ * Foreign executor: futures are dropped on the calling thread; runnables the
+ * foreign executor still holds become no-ops when run.
+ * \return ASYNCRT_OK; EHANDLE; ETIMEDOUT (see above); EBUSY if the executor is
+ *         being driven (local: by another thread, or this call comes from
+ *         inside one of its polls; thread-per-core: from one of its workers).
  */
 ASYNCRT_API int asyncrt_executor_free(asyncrt_executor *ex);
+
+/** Shutdown modes. */
+#define ASYNCRT_SHUTDOWN_GRACEFUL 0 /**< let every task finish; at the deadline, become immediate */
+#define ASYNCRT_SHUTDOWN_IMMEDIATE 1 /**< cancel every task now */
+
+/**
+ * \brief Shuts a thread-per-core executor down and stops its workers. New
+ *        spawns fail with ASYNCRT_ESHUTDOWN (their futures dropped at once);
+ *        wakes are ignored. Immediate: every task is cancelled, each future
+ *        dropped exactly once on the thread that owns it. Graceful: tasks run
+ *        to completion; when timeout_ns passes first, the rest are cancelled as
+ *        in immediate mode. The handle stays valid (free it afterwards).
+ * \param timeout_ns bound on the whole call (ASYNCRT_NO_TIMEOUT: none).
+ * \return ASYNCRT_OK once every worker stopped and every task is dropped;
+ *         ETIMEDOUT if the bound passed first (a worker stuck in a poll: the
+ *         shutdown goes on without the caller); ENOTSUP for other kinds;
+ *         EBUSY from one of its own workers; EINVAL for an unknown mode.
+ */
+ASYNCRT_API int asyncrt_executor_shutdown(asyncrt_executor *ex, int mode, int64_t timeout_ns);
+
+/** Capabilities, as reported by asyncrt_executor_capabilities. Libraries ask
+ *  before they rely on one. */
+#define ASYNCRT_CAP_SPAWN_LOCAL (1u << 0)   /**< accepts local (non-Send) tasks */
+#define ASYNCRT_CAP_SPAWN_SEND (1u << 1)    /**< accepts ASYNCRT_SPAWN_SEND */
+#define ASYNCRT_CAP_WORK_STEALING (1u << 2) /**< Send tasks may move to an idle thread */
+#define ASYNCRT_CAP_TASK_REMOVAL (1u << 3)  /**< asyncrt_task_cancel takes a queued task out */
+#define ASYNCRT_CAP_STEPPED (1u << 4)       /**< a host drives it: run, run_step, executor_fd */
+#define ASYNCRT_CAP_BLOCK_ON (1u << 5)      /**< asyncrt_block_on works */
+#define ASYNCRT_CAP_MULTI_THREAD (1u << 6)  /**< tasks run on more than one thread */
+#define ASYNCRT_CAP_PLACEMENT (1u << 7)     /**< ASYNCRT_SPAWN_WORKER places a task */
+#define ASYNCRT_CAP_SHUTDOWN (1u << 8)      /**< asyncrt_executor_shutdown works */
+
+/** \brief Writes the executor's ASYNCRT_CAP_* bits to *caps. Any thread. */
+ASYNCRT_API int asyncrt_executor_capabilities(asyncrt_executor *ex, unsigned *caps);
 
 /**
  * \brief A file descriptor that is readable while the executor has work to
@@ -416,7 +507,24 @@ typedef struct asyncrt_executor_stats {
   uint64_t polls;           /**< task polls performed */
   uint64_t memory_in_use;   /**< bytes of task memory held now */
   uint64_t memory_limit;    /**< the configured cap, 0 for none */
+  uint64_t workers;         /**< threads that run its tasks (1 for local) */
 } asyncrt_executor_stats;
+
+/** Counters of one worker of a thread-per-core executor (a local executor
+ *  has one worker, index 0). Read without stopping the worker; each counter
+ *  is exact when read after asyncrt_executor_shutdown. */
+typedef struct asyncrt_worker_stats {
+  size_t size;          /**< sizeof(asyncrt_worker_stats) */
+  uint64_t polls;       /**< polls this worker made */
+  uint64_t wakes;       /**< tasks queued to it by other threads */
+  uint64_t steals;      /**< Send tasks it took from other workers */
+  uint64_t parks;       /**< times it slept in the kernel */
+  uint64_t parked_ns;   /**< time it spent asleep */
+} asyncrt_worker_stats;
+
+/** \brief Reads worker `worker`'s counters. EINVAL past the last worker. */
+ASYNCRT_API int asyncrt_worker_stats_get(asyncrt_executor *ex, unsigned worker,
+                                         asyncrt_worker_stats *stats);
 
 /** \brief Reads an executor's counters. Any thread; does not stop it. */
 ASYNCRT_API int asyncrt_executor_stats_get(asyncrt_executor *ex, asyncrt_executor_stats *stats);
@@ -427,6 +535,15 @@ ASYNCRT_API int asyncrt_executor_stats_get(asyncrt_executor *ex, asyncrt_executo
 
 /** Spawn flags. */
 #define ASYNCRT_SPAWN_LOCAL 0u /**< the default: the task never leaves its thread */
+/** The task may be polled (and dropped) on any thread of the executor, and an
+ *  idle worker may steal it. Its future must be safe to move between
+ *  threads. A local executor accepts it and runs it like any task. */
+#define ASYNCRT_SPAWN_SEND 1u
+/** Places the task on worker `i` of a thread-per-core executor (otherwise: a
+ *  task spawned on a worker lands on that worker, one spawned from any other
+ *  thread goes to the workers in turn). The flag is ((i + 1) << 8); EINVAL if
+ *  there is no worker i. */
+#define ASYNCRT_SPAWN_WORKER(i) ((((unsigned)(i)) + 1u) << 8)
 
 /**
  * \brief Spawns a future as a task of `ex`.
@@ -438,7 +555,8 @@ ASYNCRT_API int asyncrt_executor_stats_get(asyncrt_executor *ex, asyncrt_executo
  * polled and dropped on the driver thread, so it must be safe to hand there).
  *
  * \param fut   borrowed struct; the future it describes is taken.
- * \param flags ASYNCRT_SPAWN_LOCAL.
+ * \param flags ASYNCRT_SPAWN_LOCAL or ASYNCRT_SPAWN_SEND, ORed with an
+ *              optional ASYNCRT_SPAWN_WORKER(i).
  * \param out   receives a task handle the caller owns and must pass to
  *              asyncrt_task_release; NULL to detach the task (it runs to
  *              completion with nobody to observe it).
@@ -526,11 +644,16 @@ ASYNCRT_API int asyncrt_task_release(asyncrt_task *task);
 #define ASYNCRT_NO_TIMEOUT (-1)
 
 /**
- * \brief Runs `fut` to completion on the calling thread, running the
- *        executor's other tasks meanwhile, and writes its output to `out`.
+ * \brief Runs `fut` to completion and writes its output to `out`.
  *
- * Takes ownership of the future. Sleeps in the kernel while nothing is
- * runnable (wakes from other threads end the sleep).
+ * Local executor: the future runs on the calling thread, with the executor's
+ * other tasks, and the thread sleeps in the kernel while nothing is runnable
+ * (wakes from other threads end the sleep). Thread-per-core: callable from
+ * any thread that is not one of its workers; the future is spawned as a Send
+ * task (so it must be safe to move) and the caller sleeps until it completes.
+ * Foreign executors: ENOTSUP (the host drives them; await a join instead).
+ *
+ * Takes ownership of the future.
  * \param out        output_size writable bytes (NULL if 0).
  * \param timeout_ns bound on the wait; ASYNCRT_NO_TIMEOUT waits as long as the
  *                   future takes. When it passes, the future is cancelled
@@ -543,6 +666,7 @@ ASYNCRT_API int asyncrt_block_on(asyncrt_executor *ex, const asyncrt_future *fut
 
 /**
  * \brief Runs tasks until none is runnable, then returns. Never sleeps.
+ *        Local executors only (ASYNCRT_CAP_STEPPED); others: ENOTSUP.
  * \param polls if not NULL, receives the number of polls performed.
  */
 ASYNCRT_API int asyncrt_run(asyncrt_executor *ex, uint64_t *polls);
@@ -627,6 +751,63 @@ ASYNCRT_API int asyncrt_hostq_wake(asyncrt_hostq *q, const uint64_t *tags, size_
  *         the caller. EAGAIN if the future has not been polled yet; EINVAL
  *         for a tag that is unknown or already dropped. */
 ASYNCRT_API int asyncrt_hostq_waker(asyncrt_hostq *q, uint64_t tag, asyncrt_waker *out);
+
+/* ===========================================================================
+ * Foreign executors
+ *
+ * C code can be the executor: asyncrt keeps the tasks (headers, wakers,
+ * joins, cancellation) and hands each runnable task to the foreign executor,
+ * which runs it when it likes with asyncrt_runnable_run. This is the shape of
+ * the proposal's spawn / get-next-task / remove-task: asyncrt_spawn spawns,
+ * the foreign queue decides what runs next, asyncrt_task_cancel removes.
+ * Everything in asyncrt that needs only wakers works on it unchanged.
+ * ======================================================================== */
+
+typedef struct asyncrt_runnable asyncrt_runnable;
+
+/** What a foreign executor implements. */
+typedef struct asyncrt_foreign_vtable {
+  size_t size; /**< sizeof(asyncrt_foreign_vtable) */
+  /**
+   * A task is runnable: queue `r` and, some time later, pass it to
+   * asyncrt_runnable_run exactly once (or to asyncrt_runnable_drop). Called
+   * from any thread -- a spawn, a wake from a thread asyncrt never saw -- and
+   * possibly from inside asyncrt_runnable_run; must not block. A task is
+   * never scheduled again while a runnable for it is outstanding.
+   */
+  void (*schedule)(void *user_data, asyncrt_runnable *r);
+  /** Called once when asyncrt no longer calls schedule: after
+   *  asyncrt_executor_free and once no task is left. May be NULL. */
+  void (*finalize)(void *user_data);
+} asyncrt_foreign_vtable;
+
+/**
+ * \brief Creates an executor whose tasks run wherever `vtable->schedule`
+ *        sends them. The vtable is copied; user_data is passed back.
+ *        Capabilities: SPAWN_LOCAL, SPAWN_SEND, TASK_REMOVAL.
+ */
+ASYNCRT_API int asyncrt_executor_new_foreign(const asyncrt_foreign_vtable *vtable, void *user_data,
+                                             asyncrt_executor **out);
+
+/**
+ * \brief Polls the task behind `r` once on the calling thread, and consumes
+ *        `r`. If the task woke itself or was woken during the poll, it is
+ *        scheduled again (through the vtable) before or after this returns.
+ *        A cancelled task has its future dropped here instead. Runnables of
+ *        a freed executor do nothing. Do not run two runnables of one local
+ *        (non-Send) task's executor on different threads at once unless the
+ *        futures allow it: asyncrt does not move tasks for a foreign executor.
+ * \return ASYNCRT_OK; EINVAL for NULL.
+ */
+ASYNCRT_API int asyncrt_runnable_run(asyncrt_runnable *r);
+
+/** \brief Discards `r` without polling: the task is cancelled and its future
+ *         dropped here, on the calling thread. */
+ASYNCRT_API int asyncrt_runnable_drop(asyncrt_runnable *r);
+
+/** \brief The id of the task behind `r` (as asyncrt_task_id), for a foreign
+ *         executor's own bookkeeping. */
+ASYNCRT_API uint64_t asyncrt_runnable_task_id(const asyncrt_runnable *r);
 
 #ifdef __cplusplus
 }

@@ -132,6 +132,7 @@ enum {
 /* Task flags (fixed at spawn). */
 enum {
   ART_TF_CALLER = 1u << 0, /* header in caller storage */
+  ART_TF_SEND = 1u << 1,   /* may run on any worker of a group */
 };
 
 struct art_exec;
@@ -144,10 +145,11 @@ typedef struct art_task {
   struct art_task *next; /* run-queue link; a task is in one queue at most */
   asyncrt_future fut;
   /* Cold: spawn, completion, joins and wakes from elsewhere. */
-  struct art_exec *exec;
+  struct art_exec *exec; /* the core whose queues the task uses */
+  struct art_exec *home; /* the core it was spawned on: its memory and live list */
   _Atomic uint32_t refs; /* executor (until complete) + handle + join + wakers */
   int32_t status;        /* completion status, valid once COMPLETE */
-  struct art_task *live_prev, *live_next; /* executor's live list, under lock */
+  struct art_task *live_prev, *live_next; /* home's live list, under its lock */
   asyncrt_waker join_waker; /* under ART_JOIN_LOCK */
   uint64_t id;
 } art_task;
@@ -155,12 +157,11 @@ typedef struct art_task {
 /* Caller storage adds the release callback after the header. */
 typedef struct art_task_caller {
   art_task task;
-  char pad_[ART_TASK_SLOT_BASE - sizeof(art_task)];
   void (*release)(void *memory, void *user_data);
   void *user_data;
 } art_task_caller;
 
-_Static_assert(sizeof(art_task) <= ART_TASK_SLOT_BASE, "task header outgrew its slot");
+_Static_assert(sizeof(art_task) == ART_TASK_SLOT_BASE, "task header outgrew its slot");
 _Static_assert(sizeof(art_task_caller) == ASYNCRT_TASK_HEADER_SIZE, "header size is ABI");
 
 static inline size_t art_task_slot_size(size_t output_size) {
@@ -197,6 +198,13 @@ void art_drop_future(const asyncrt_future *f);
 
 /* ---- executors (art_exec.c) ----------------------------------------------- */
 
+typedef struct art_group art_group;
+
+#define ART_SEND_RING 256u
+
+/* An executor core: one thread's queues. A local executor is one core; a
+ * thread-per-core executor is a group of cores, one per worker; a foreign
+ * executor is a core whose queue is the foreign vtable. */
 typedef struct art_exec {
   /* Driver-only: touched by the thread inside art_exec_run. The local queue
    * is a ring of task pointers, so the next task's address is known without
@@ -206,23 +214,39 @@ typedef struct art_exec {
   uint64_t ring_head, ring_tail, ring_mask;
   uint64_t ring_room; /* capacity, or 0 while overflow holds tasks */
   art_task *overflow_head, *overflow_tail;
-  /* The context every poll on this executor receives: waker.data is the
-   * task being polled, so a self-wake is recognized by comparing it. It is
+  /* The context every poll on this core receives: waker.data is the task
+   * being polled, so a self-wake is recognized by comparing it. It is
    * cleared before anything but a poll runs user code (art_task_finish). */
   asyncrt_context cx;
   _Atomic uint64_t polls; /* written by the driver, read by stats */
+  /* Finished tasks spawned on another core, given back to it in one batch
+   * (one lock instead of one per task). Only while the driver runs. */
+  int batching;
+  struct art_exec *retire_home;
+  art_task *retire_head;
+  unsigned retire_len;
 
   /* Shared with wakers and spawners on other threads. */
   _Alignas(ART_CACHELINE) _Atomic(art_task *) remote_head; /* Treiber stack */
   _Atomic int running;  /* a driver is inside art_exec_run */
   _Atomic int signaled; /* eventfd has been written since the last drain */
-  _Atomic int shutdown;
+  _Atomic int shutdown; /* spawns are refused */
+  _Atomic int parked;   /* a worker sleeps (or is about to): a target to unpark */
   _Atomic uint32_t remote_spawners; /* spawns in flight from non-drivers */
   _Atomic uintptr_t driver;         /* token of the driving thread, 0 if none */
+  _Atomic uint64_t wakes, steals, parks, parked_ns; /* worker counters */
   int eventfd; /* written to wake the driver; owned by the core */
-  int pollfd;  /* the epoll set hosts poll (asyncrt_executor_fd); owned by Go */
+  int pollfd;  /* the epoll set the driver sleeps on; owned by Go */
 
-  /* Under lock: task memory and the live list. */
+  /* Send tasks of a group's core: the owner pushes at the tail; the owner
+   * and idle workers take at the head with a CAS (single producer, many
+   * consumers). When it fills, half of it moves to the group's injector. */
+  _Alignas(ART_CACHELINE) _Atomic uint64_t send_head;
+  _Atomic uint64_t send_tail;
+  art_task *_Atomic send_ring[ART_SEND_RING];
+
+  /* Under lock: task memory and the live list of the tasks spawned here
+   * (a stolen Send task stays on its spawning core's list and memory). */
   _Alignas(ART_CACHELINE) art_lock lock;
   art_mem mem;
   art_task *live_head;
@@ -230,7 +254,13 @@ typedef struct art_exec {
   uint64_t headers; /* task headers not yet given back; the core outlives them */
   int closed;       /* the control plane let go of the core */
 
-  uint64_t handle;  /* this executor's asyncrt_executor value */
+  art_group *group; /* NULL unless a worker of a thread-per-core executor */
+  unsigned index;   /* worker index within the group */
+  int is_foreign;
+  asyncrt_foreign_vtable foreign;
+  void *foreign_user;
+
+  uint64_t handle;  /* this executor's asyncrt_executor value (first core) */
   uintptr_t go_ref; /* the Go control plane's object (a cgo.Handle) */
 } art_exec;
 
@@ -240,16 +270,19 @@ art_exec *art_exec_new(const asyncrt_allocator *hook, size_t memory_limit, int e
 /* The control plane lets go of the core; it is destroyed now or when its last
  * task header is given back. */
 void art_exec_close(art_exec *e);
-/* Unlinks a finished task from the live list; with free_header, also gives
- * its header back (the executor held the only reference). */
-void art_exec_retire(art_exec *e, art_task *t, int free_header);
+/* Unlinks a finished task from its home's live list; with free_header, also
+ * gives its header back (the executor held the only reference). */
+void art_exec_retire(art_task *t, int free_header);
+/* art_exec_retire(t, 1) from core e's driver: batched when t came from
+ * another core. */
+void art_exec_retire_from(art_exec *e, art_task *t);
 /* Gives a task header back (caller storage: just uncounts it). Takes the lock. */
-void art_exec_release_header(art_exec *e, art_task *t);
+void art_exec_release_header(art_task *t);
 
 /* Takes the future (dropped on failure). `out`, if not NULL, receives the
- * task with a reference for the caller. */
-int art_exec_spawn(art_exec *e, const asyncrt_future *fut, const asyncrt_task_storage *storage,
-                   art_task **out);
+ * task with a reference for the caller. flags: ASYNCRT_SPAWN_SEND. */
+int art_exec_spawn(art_exec *e, const asyncrt_future *fut, unsigned flags,
+                   const asyncrt_task_storage *storage, art_task **out);
 /* art_exec_spawn for the driver outside a run (block_on's root): the task
  * goes straight to the local queue, with no signal to wake anyone. */
 int art_exec_spawn_driven(art_exec *e, const asyncrt_future *fut, art_task **out);
@@ -258,7 +291,7 @@ int art_exec_spawn_driven(art_exec *e, const asyncrt_future *fut, art_task **out
 uintptr_t art_thread_token(void);
 int art_exec_acquire_driver(art_exec *e);
 void art_exec_release_driver(art_exec *e);
-/* Nonzero while this thread is inside some executor's run loop. */
+/* Nonzero while this thread is inside a poll or an executor's run loop. */
 int art_in_poll(void);
 
 /* Runs up to max_polls polls, until deadline_ns (CLOCK_MONOTONIC, 0: none),
@@ -268,32 +301,90 @@ uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art
 /* Cancels every live task (drops every future on this thread) and refuses
  * new spawns. Caller is the driver. */
 void art_exec_shutdown(art_exec *e);
+/* New spawns on this core fail with ESHUTDOWN (waits out spawns in flight). */
+void art_exec_refuse_spawns(art_exec *e);
+/* Refuses new spawns, then asks every live task spawned on this core to
+ * cancel; the cores that own them drop them as they run. Any thread. */
+void art_exec_cancel_all(art_exec *e);
 void art_exec_stats(art_exec *e, asyncrt_executor_stats *out);
+void art_worker_stats(art_exec *e, asyncrt_worker_stats *out);
 uint64_t art_now_ns(void);
 
 /* Queues a task whose OWNED bit the caller just set. */
 void art_exec_push(art_exec *e, art_task *t);
-/* Nonzero if the local queue holds a task. Driver only. */
-int art_exec_local_pending(const art_exec *e);
+/* Driver only: queues t on the local ring, whatever its flags. */
+void art_exec_push_local(art_exec *e, art_task *t);
+/* Writes the core's eventfd (once until its next drain): its driver wakes. */
+void art_exec_wake_driver(art_exec *e);
+/* Nonzero if the core has a task queued for its driver. */
+int art_exec_has_work(art_exec *e);
 /* Drops the future, publishes the status, wakes the joiner, and gives up the
- * executor's reference. Driver only; once per task. */
+ * executor's reference. On the thread that polls the task; once per task. */
 void art_task_finish(art_exec *e, art_task *t, int status);
 
-/* The executor this thread is running (inside art_exec_run), or NULL. */
-extern __thread art_exec *art_tls_exec __attribute__((tls_model("initial-exec")));
+/* The context of the poll running on this thread, or the executor context of
+ * the run loop this thread is in; NULL otherwise. */
+extern __thread asyncrt_context *art_tls_cx __attribute__((tls_model("initial-exec")));
 
-/* wake_by_ref of a task waker. A task waking itself during its own poll, on
- * its driver, only sets a plain flag the run loop reads after the poll: yield
- * loops cost no atomic operation. Inline so the public
+/* wake_by_ref of a task waker. A task waking itself during its own poll
+ * only sets a plain flag in the context, which the poller reads afterwards:
+ * yield loops cost no atomic operation. Inline so the public
  * asyncrt_waker_wake_by_ref can take it without a second call. */
 static inline void art_task_wake_by_ref(art_task *t) {
-  art_exec *running = art_tls_exec;
-  if (running && running->cx.waker.data == t) {
-    running->cx.notified = 1;
+  asyncrt_context *cx = art_tls_cx;
+  if (cx && cx->waker.data == t) {
+    cx->notified = 1;
     return;
   }
   art_task_schedule(t);
 }
+
+/* ---- thread-per-core groups (art_group.c) --------------------------------- */
+
+struct art_group {
+  unsigned nworkers;
+  art_exec **workers;
+  _Atomic unsigned next_worker; /* placement of spawns from other threads */
+  _Atomic unsigned idle;        /* workers parked or about to park */
+  _Atomic int stopping;         /* shutdown began */
+  _Atomic unsigned cores_left;  /* cores not yet destroyed; the last frees the group */
+  art_lock inject_lock;         /* the injector: Send tasks that overflowed */
+  art_task *inject_head, *inject_tail;
+  _Atomic uint64_t inject_len;
+};
+
+/* Links n cores into a group (core i becomes worker i). */
+art_group *art_group_new(art_exec **cores, unsigned n);
+/* The core a spawn with these flags lands on: ASYNCRT_SPAWN_WORKER(i), else
+ * the calling worker, else the next in turn. NULL (EINVAL) for a bad index. */
+art_exec *art_group_place(art_group *g, unsigned flags);
+/* Owner side: queue a Send task where idle workers can take it. */
+void art_group_send_push(art_exec *e, art_task *t);
+/* The owner takes one of its own Send tasks. */
+art_task *art_group_send_pop(art_exec *e);
+/* An idle worker takes work from its siblings' Send rings or the injector
+ * into its local queue; returns how many tasks it took. */
+unsigned art_group_steal(art_exec *thief);
+/* Nonzero if any worker could take a Send task now. */
+int art_group_stealable(art_group *g, art_exec *except);
+/* Park protocol: returns 1 if the worker may sleep now (nothing to do, and
+ * it is counted idle so pushes will unpark it), 0 if work appeared. */
+int art_worker_prepare_park(art_exec *e);
+void art_worker_unparked(art_exec *e);
+/* Live tasks over every core of the group. */
+uint64_t art_group_live(art_group *g);
+/* Drops every task left in the injector (after the workers stopped). */
+void art_group_drain_injector(art_group *g);
+
+/* ---- foreign executors and blocking waits (art_foreign.c) ----------------- */
+
+/* Hands a queued task to the foreign executor as a runnable (with a ref). */
+void art_foreign_schedule(art_exec *e, art_task *t);
+int art_runnable_run(art_task *t);
+void art_runnable_drop(art_task *t);
+/* Waits on the calling thread (not a driver) until t completes or
+ * deadline_ns passes (0: no bound). Returns 1 if it completed. */
+int art_task_wait(art_task *t, uint64_t deadline_ns);
 
 /* ---- host queues (art_hostq.c) ------------------------------------------- */
 

@@ -40,6 +40,7 @@ const char *art_status_str(int status) {
   case ASYNCRT_EINTERNAL: return "ASYNCRT_EINTERNAL: internal error";
   case ASYNCRT_EFAILED: return "ASYNCRT_EFAILED: future failed";
   case ASYNCRT_EAGAIN: return "ASYNCRT_EAGAIN: not ready";
+  case ASYNCRT_ENOTSUP: return "ASYNCRT_ENOTSUP: not supported by this executor";
   default: return "unknown asyncrt status";
   }
 }

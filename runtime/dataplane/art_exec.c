@@ -1,5 +1,8 @@
 /* art_exec.c -- the executor core: run queues, the run loop, spawning,
- * signalling the pollable fd, and shutdown.
+ * signalling the pollable fd, and shutdown. A core is one thread's share of
+ * an executor: all of a local executor, one worker of a thread-per-core
+ * executor (art_group.c), or the bookkeeping of a foreign one
+ * (art_foreign.c).
  *
  * Two queues. The local queue is an intrusive FIFO touched only by the driver
  * (the thread inside art_exec_run). Every other thread pushes onto the remote
@@ -16,11 +19,17 @@
 
 #include "art.h"
 
-__thread art_exec *art_tls_exec __attribute__((tls_model("initial-exec")));
+__thread asyncrt_context *art_tls_cx __attribute__((tls_model("initial-exec")));
 static __thread char thread_token;
 
 uintptr_t art_thread_token(void) { return (uintptr_t)&thread_token; }
-int art_in_poll(void) { return art_tls_exec != NULL; }
+int art_in_poll(void) { return art_tls_cx != NULL; }
+
+/* The core this thread drives right now, if any. */
+static inline art_exec *driven_core(void) {
+  asyncrt_context *cx = art_tls_cx;
+  return cx ? cx->exec : NULL;
+}
 
 uint64_t art_now_ns(void) {
   struct timespec ts;
@@ -46,7 +55,13 @@ static void exec_destroy(art_exec *e) {
   art_mem_destroy(&e->mem);
   free(e->ring);
   if (e->eventfd >= 0) close(e->eventfd);
+  if (e->is_foreign && e->foreign.finalize) e->foreign.finalize(e->foreign_user);
+  art_group *g = e->group;
   free(e);
+  if (g && atomic_fetch_sub(&g->cores_left, 1) == 1) {
+    free(g->workers);
+    free(g);
+  }
 }
 
 void art_exec_close(art_exec *e) {
@@ -63,7 +78,8 @@ static int exec_uncount_header(art_exec *e, art_task *t) {
   return !--e->headers && e->closed;
 }
 
-void art_exec_retire(art_exec *e, art_task *t, int free_header) {
+void art_exec_retire(art_task *t, int free_header) {
+  art_exec *e = t->home;
   art_lock_acquire(&e->lock);
   if (t->live_prev) t->live_prev->live_next = t->live_next;
   else e->live_head = t->live_next;
@@ -74,7 +90,42 @@ void art_exec_retire(art_exec *e, art_task *t, int free_header) {
   if (last) exec_destroy(e);
 }
 
-void art_exec_release_header(art_exec *e, art_task *t) {
+#define RETIRE_BATCH 64u
+
+static void retire_flush(art_exec *e) {
+  art_exec *home = e->retire_home;
+  if (!home) return;
+  int last = 0;
+  art_lock_acquire(&home->lock);
+  for (art_task *t = e->retire_head, *next; t; t = next) {
+    next = t->next;
+    if (t->live_prev) t->live_prev->live_next = t->live_next;
+    else home->live_head = t->live_next;
+    if (t->live_next) t->live_next->live_prev = t->live_prev;
+    home->live_count--;
+    last = exec_uncount_header(home, t);
+  }
+  art_lock_release(&home->lock);
+  e->retire_home = NULL;
+  e->retire_head = NULL;
+  e->retire_len = 0;
+  if (last) exec_destroy(home);
+}
+
+void art_exec_retire_from(art_exec *e, art_task *t) {
+  if (!e->batching || t->home == e) {
+    art_exec_retire(t, 1);
+    return;
+  }
+  if (e->retire_home != t->home || e->retire_len == RETIRE_BATCH) retire_flush(e);
+  e->retire_home = t->home;
+  t->next = e->retire_head;
+  e->retire_head = t;
+  e->retire_len++;
+}
+
+void art_exec_release_header(art_task *t) {
+  art_exec *e = t->home;
   art_lock_acquire(&e->lock);
   int last = exec_uncount_header(e, t);
   art_lock_release(&e->lock);
@@ -103,6 +154,8 @@ static void exec_signal(art_exec *e) {
   while (write(e->eventfd, &one, sizeof one) < 0 && errno == EINTR) {
   }
 }
+
+void art_exec_wake_driver(art_exec *e) { exec_signal(e); }
 
 static void exec_read_eventfd(art_exec *e) {
   uint64_t count;
@@ -167,15 +220,35 @@ static art_task *local_pop(art_exec *e) {
   return t;
 }
 
-int art_exec_local_pending(const art_exec *e) {
-  return e->ring_head != e->ring_tail || e->overflow_head;
+void art_exec_push_local(art_exec *e, art_task *t) { local_push(e, t); }
+
+static int local_pending(const art_exec *e) { return e->ring_head != e->ring_tail || e->overflow_head; }
+
+static int send_pending(art_exec *e) {
+  return atomic_load(&e->send_head) != atomic_load(&e->send_tail);
+}
+
+int art_exec_has_work(art_exec *e) {
+  return local_pending(e) || atomic_load(&e->remote_head) || send_pending(e);
+}
+
+/* A task the driver queues itself: Send tasks of a group go where idle
+ * workers can take them, everything else to the local ring. */
+static inline void driver_push(art_exec *e, art_task *t) {
+  if (ART_UNLIKELY(e->group && (t->flags & ART_TF_SEND))) art_group_send_push(e, t);
+  else local_push(e, t);
 }
 
 void art_exec_push(art_exec *e, art_task *t) {
-  if (art_tls_exec == e) {
-    local_push(e, t);
+  if (ART_UNLIKELY(e->is_foreign)) {
+    art_foreign_schedule(e, t);
     return;
   }
+  if (driven_core() == e) {
+    driver_push(e, t);
+    return;
+  }
+  atomic_fetch_add_explicit(&e->wakes, 1, memory_order_relaxed);
   art_task *head = atomic_load_explicit(&e->remote_head, memory_order_relaxed);
   do {
     t->next = head;
@@ -198,15 +271,15 @@ static int exec_take_remote(art_exec *e) {
   }
   while (fifo) {
     art_task *next = fifo->next;
-    local_push(e, fifo);
+    driver_push(e, fifo);
     fifo = next;
   }
   return 1;
 }
 
-int art_exec_spawn(art_exec *e, const asyncrt_future *fut, const asyncrt_task_storage *storage,
-                   art_task **out) {
-  int on_driver = art_tls_exec == e, status = ASYNCRT_OK;
+int art_exec_spawn(art_exec *e, const asyncrt_future *fut, unsigned flags,
+                   const asyncrt_task_storage *storage, art_task **out) {
+  int on_driver = driven_core() == e, status = ASYNCRT_OK;
   if (!on_driver) atomic_fetch_add(&e->remote_spawners, 1);
   if (atomic_load(&e->shutdown)) {
     status = art_fail(ASYNCRT_ESHUTDOWN, "the executor is shutting down; the future was dropped");
@@ -234,10 +307,11 @@ int art_exec_spawn(art_exec *e, const asyncrt_future *fut, const asyncrt_task_st
   atomic_init(&t->refs, out ? 2 : 1);
   t->fut = *fut;
   t->exec = e;
+  t->home = e;
   t->join_waker = (asyncrt_waker){0};
   t->status = ASYNCRT_EAGAIN;
   t->output_size = (uint16_t)output_size;
-  t->flags = 0;
+  t->flags = (flags & ASYNCRT_SPAWN_SEND) ? ART_TF_SEND : 0;
   if (storage) {
     art_task_caller *c = (art_task_caller *)t;
     t->flags |= ART_TF_CALLER;
@@ -256,16 +330,19 @@ refused:
 }
 
 int art_exec_spawn_driven(art_exec *e, const asyncrt_future *fut, art_task **out) {
-  art_exec *outer = art_tls_exec;
-  art_tls_exec = e;
-  int status = art_exec_spawn(e, fut, NULL, out);
-  art_tls_exec = outer;
+  asyncrt_context *outer = art_tls_cx;
+  art_tls_cx = &e->cx;
+  int status = art_exec_spawn(e, fut, 0, NULL, out);
+  art_tls_cx = outer;
   return status;
 }
 
-/* Returns 0 if the task was only dropped (cancelled), 1 if it was polled,
- * 2 if it was polled and completed. */
-static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task *t) {
+/* Polls t once with context cx and settles what the poll asked for: done,
+ * queued again (through `requeue`), or parked. Returns 0 if the task was
+ * only dropped (cancelled), 1 if it was polled, 2 if it also completed.
+ * Always inlined, so each caller gets its own copy with `requeue` fixed. */
+static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task *t, asyncrt_context *cx,
+                                                           void (*requeue)(art_exec *, art_task *)) {
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   if (ART_UNLIKELY(s & (ART_NOTIFIED | ART_CANCEL))) {
     /* Clear NOTIFIED before the poll so a wake during it is not lost. */
@@ -276,20 +353,20 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
       return 0;
     }
   }
-  e->cx.waker.data = t;
-  e->cx.poll_flags = 0;
-  int r = t->fut.vtable->poll(t->fut.self, &e->cx, t->output_size ? art_task_output(t) : NULL);
+  cx->waker.data = t;
+  cx->poll_flags = 0;
+  int r = t->fut.vtable->poll(t->fut.self, cx, t->output_size ? art_task_output(t) : NULL);
   if (ART_LIKELY(r == ASYNCRT_POLL_PENDING)) {
-    if (e->cx.notified) { /* woke itself: the yield loop's whole cost */
-      local_push(e, t);
+    if (cx->notified) { /* woke itself: the yield loop's whole cost */
+      requeue(e, t);
       return 1;
     }
   } else if (r == ASYNCRT_POLL_YIELDED) {
-    local_push(e, t);
+    requeue(e, t);
     return 1;
   } else {
     int status = r == ASYNCRT_POLL_READY ? ASYNCRT_OK
-                 : r == ASYNCRT_POLL_ERROR ? (e->cx.failure ? e->cx.failure : ASYNCRT_EFAILED)
+                 : r == ASYNCRT_POLL_ERROR ? (cx->failure ? cx->failure : ASYNCRT_EFAILED)
                                            : ASYNCRT_EINVAL; /* a poll result outside the enum */
     art_task_finish(e, t, status);
     return 2;
@@ -297,7 +374,7 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
   s = atomic_load_explicit(&t->state, memory_order_acquire);
   for (;;) {
     if (s & (ART_NOTIFIED | ART_CANCEL)) {
-      local_push(e, t); /* stays OWNED; NOTIFIED is cleared at the next poll */
+      requeue(e, t); /* stays OWNED; NOTIFIED is cleared at the next poll */
       return 1;
     }
     if (atomic_compare_exchange_weak_explicit(&t->state, &s, s & ~(uint32_t)ART_OWNED,
@@ -306,9 +383,45 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
   }
 }
 
+/* ---- foreign executors ---------------------------------------------------- */
+
+/* A runnable is a task the foreign executor holds, with a reference of its
+ * own, so a runnable that outlives its executor stays safe to run. */
+void art_foreign_schedule(art_exec *e, art_task *t) {
+  art_task_ref(t);
+  e->foreign.schedule(e->foreign_user, (asyncrt_runnable *)t);
+}
+
+int art_runnable_run(art_task *t) {
+  art_exec *e = t->exec;
+  if (!(atomic_load_explicit(&t->state, memory_order_acquire) & ART_COMPLETE)) {
+    /* Foreign threads run runnables concurrently: each gets its own context. */
+    asyncrt_context cx = {.waker = {t, &art_task_waker_vtable}, .exec = e};
+    asyncrt_context *outer = art_tls_cx;
+    art_tls_cx = &cx;
+    poll_task(e, t, &cx, art_foreign_schedule);
+    art_tls_cx = outer;
+  }
+  art_task_unref(t);
+  return ASYNCRT_OK;
+}
+
+void art_runnable_drop(art_task *t) {
+  if (!(atomic_load_explicit(&t->state, memory_order_acquire) & ART_COMPLETE)) {
+    asyncrt_context cx = {.waker = {NULL, &art_task_waker_vtable}, .exec = t->exec};
+    asyncrt_context *outer = art_tls_cx;
+    art_tls_cx = &cx;
+    atomic_fetch_or(&t->state, ART_CANCEL);
+    art_task_finish(t->exec, t, ASYNCRT_ECANCELLED);
+    art_tls_cx = outer;
+  }
+  art_task_unref(t);
+}
+
 uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_task *until) {
-  art_exec *outer = art_tls_exec;
-  art_tls_exec = e;
+  asyncrt_context *outer = art_tls_cx;
+  art_tls_cx = &e->cx;
+  e->batching = 1;
   atomic_store(&e->running, 1);
   exec_drain_signal(e);
   uint64_t n = 0;
@@ -317,36 +430,46 @@ uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art
   while (n < max_polls) {
     art_task *t = local_pop(e);
     if (ART_UNLIKELY(!t)) {
+      if (e->group && (t = art_group_send_pop(e))) goto poll;
       if (!exec_take_remote(e)) break;
       continue;
     }
+  poll:
     idle = 0;
-    int polled = poll_task(e, t);
+    int polled = poll_task(e, t, &e->cx, driver_push);
     n += polled != 0;
     if (ART_UNLIKELY(polled == 2) && t == until) break; /* `until` is alive: its caller holds a reference */
     if (ART_UNLIKELY(!--turn)) {
       turn = 64;
       exec_take_remote(e); /* remote wakes are not starved by a busy local queue */
+      /* Nor are this core's Send tasks by local tasks that keep yielding. */
+      if (e->group && (t = art_group_send_pop(e))) local_push(e, t);
       if (deadline_ns && art_now_ns() >= deadline_ns) break;
     }
   }
   atomic_store_explicit(&e->polls, atomic_load_explicit(&e->polls, memory_order_relaxed) + n,
                         memory_order_relaxed);
   e->cx.waker.data = NULL;
+  e->batching = 0;
+  retire_flush(e);
   if (idle) exec_read_eventfd(e); /* see exec_signal */
   atomic_store(&e->running, 0);
   /* Work left (a bounded step, or a wake that raced with the exit) keeps the
    * pollable fd readable for a host loop. */
-  if (art_exec_local_pending(e) || atomic_load(&e->remote_head)) exec_signal(e);
-  art_tls_exec = outer;
+  if (local_pending(e) || atomic_load(&e->remote_head)) exec_signal(e);
+  art_tls_cx = outer;
   return n;
 }
 
-void art_exec_shutdown(art_exec *e) {
+void art_exec_refuse_spawns(art_exec *e) {
   atomic_store(&e->shutdown, 1);
   while (atomic_load(&e->remote_spawners)) sched_yield();
-  art_exec *outer = art_tls_exec;
-  art_tls_exec = e; /* drops run "inside" the executor: driving calls are refused */
+}
+
+void art_exec_shutdown(art_exec *e) {
+  art_exec_refuse_spawns(e);
+  asyncrt_context *outer = art_tls_cx;
+  art_tls_cx = &e->cx; /* drops run "inside" the executor: driving calls are refused */
   for (;;) {
     art_lock_acquire(&e->lock);
     art_task *t = e->live_head;
@@ -360,7 +483,15 @@ void art_exec_shutdown(art_exec *e) {
   e->ring_room = e->ring ? e->ring_mask + 1 : 0;
   e->overflow_head = e->overflow_tail = NULL;
   atomic_store(&e->remote_head, NULL);
-  art_tls_exec = outer;
+  e->cx.waker.data = NULL;
+  art_tls_cx = outer;
+}
+
+void art_exec_cancel_all(art_exec *e) {
+  art_exec_refuse_spawns(e);
+  art_lock_acquire(&e->lock);
+  for (art_task *t = e->live_head; t; t = t->live_next) art_task_cancel(t);
+  art_lock_release(&e->lock);
 }
 
 void art_exec_stats(art_exec *e, asyncrt_executor_stats *out) {
@@ -371,4 +502,12 @@ void art_exec_stats(art_exec *e, asyncrt_executor_stats *out) {
   out->memory_limit = e->mem.limit;
   art_lock_release(&e->lock);
   out->polls = atomic_load_explicit(&e->polls, memory_order_relaxed);
+}
+
+void art_worker_stats(art_exec *e, asyncrt_worker_stats *out) {
+  out->polls = atomic_load_explicit(&e->polls, memory_order_relaxed);
+  out->wakes = atomic_load_explicit(&e->wakes, memory_order_relaxed);
+  out->steals = atomic_load_explicit(&e->steals, memory_order_relaxed);
+  out->parks = atomic_load_explicit(&e->parks, memory_order_relaxed);
+  out->parked_ns = atomic_load_explicit(&e->parked_ns, memory_order_relaxed);
 }

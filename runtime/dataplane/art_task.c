@@ -5,8 +5,13 @@
  * a wake after completion, or after the executor was freed, is harmless: it
  * finds COMPLETE in a header that is still there.
  */
+#include <errno.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "art.h"
 
@@ -15,15 +20,14 @@ void art_task_ref(art_task *t) { atomic_fetch_add_explicit(&t->refs, 1, memory_o
 /* Gives the header back: to the caller's release callback or the executor's
  * task memory. The executor core lives until its last task is gone. */
 static void task_free(art_task *t) {
-  art_exec *e = t->exec;
   if (t->flags & ART_TF_CALLER) {
     art_task_caller *c = (art_task_caller *)t;
     void (*release)(void *, void *) = c->release;
     void *user_data = c->user_data;
-    art_exec_release_header(e, t); /* before release: the memory is the caller's after */
+    art_exec_release_header(t); /* before release: the memory is the caller's after */
     if (release) release(t, user_data);
   } else {
-    art_exec_release_header(e, t);
+    art_exec_release_header(t);
   }
 }
 
@@ -181,12 +185,13 @@ int art_task_join(art_task *t, asyncrt_future *out) {
 }
 
 void art_task_finish(art_exec *e, art_task *t, int status) {
-  e->cx.waker.data = NULL; /* user code runs below: no task is being polled */
+  asyncrt_context *cx = art_tls_cx;
+  if (cx) cx->waker.data = NULL; /* user code runs below: no task is being polled */
   art_drop_future(&t->fut);
   /* The executor's reference is the only one: nobody else can see the task,
    * so it is unlinked and freed with no atomic read-modify-write at all. */
   if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 && !(t->flags & ART_TF_CALLER)) {
-    art_exec_retire(e, t, 1);
+    art_exec_retire_from(e, t);
     return;
   }
   t->status = status;
@@ -199,6 +204,77 @@ void art_task_finish(art_exec *e, art_task *t, int status) {
     asyncrt_waker w = join_take_waker(t);
     art_waker_wake(&w);
   }
-  art_exec_retire(e, t, 0);
+  art_exec_retire(t, 0);
   art_task_unref(t);
+}
+
+/* ---- blocking waits ---------------------------------------------------------- */
+
+/* A waker that sets a futex word: how a thread that drives nothing (block_on
+ * onto a thread-per-core executor) sleeps until a task completes. */
+typedef struct blocker {
+  _Atomic uint32_t woken;
+  _Atomic uint32_t refs;
+} blocker;
+
+static void blocker_unref(const void *data) {
+  blocker *b = (blocker *)data;
+  if (atomic_fetch_sub(&b->refs, 1) == 1) free(b);
+}
+
+static void blocker_wake_by_ref(const void *data) {
+  blocker *b = (blocker *)data;
+  atomic_store(&b->woken, 1);
+  syscall(SYS_futex, &b->woken, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void blocker_wake(const void *data) {
+  blocker_wake_by_ref(data);
+  blocker_unref(data);
+}
+
+static const asyncrt_waker_vtable blocker_vtable;
+
+static void blocker_clone(const void *data, asyncrt_waker *out) {
+  atomic_fetch_add(&((blocker *)data)->refs, 1);
+  *out = (asyncrt_waker){data, &blocker_vtable};
+}
+
+static const asyncrt_waker_vtable blocker_vtable = {
+    .clone = blocker_clone, .wake = blocker_wake, .wake_by_ref = blocker_wake_by_ref, .drop = blocker_unref};
+
+int art_task_wait(art_task *t, uint64_t deadline_ns) {
+  if (atomic_load_explicit(&t->state, memory_order_acquire) & ART_COMPLETE) return 1;
+  blocker *b = malloc(sizeof *b);
+  if (!b) return 0;
+  atomic_init(&b->woken, 0);
+  atomic_init(&b->refs, 1);
+  /* Register the blocker as the join waker (the task has no other joiner:
+   * callers use this on tasks they spawned and never hand out). */
+  asyncrt_waker w = {b, &blocker_vtable}, old = {0};
+  atomic_fetch_or(&t->state, ART_JOINED);
+  join_lock(t);
+  int done = atomic_load_explicit(&t->state, memory_order_acquire) & ART_COMPLETE;
+  if (!done) {
+    old = t->join_waker;
+    art_waker_clone(&w, &t->join_waker);
+  }
+  join_unlock(t);
+  art_waker_drop(&old);
+  while (!done) {
+    struct timespec ts, *timeout = NULL;
+    if (deadline_ns) {
+      uint64_t now = art_now_ns();
+      if (now >= deadline_ns) break;
+      ts.tv_sec = (time_t)((deadline_ns - now) / 1000000000u);
+      ts.tv_nsec = (long)((deadline_ns - now) % 1000000000u);
+      timeout = &ts;
+    }
+    syscall(SYS_futex, &b->woken, FUTEX_WAIT_PRIVATE, 0, timeout, NULL, 0);
+    done = atomic_load_explicit(&t->state, memory_order_acquire) & ART_COMPLETE;
+    atomic_store(&b->woken, 0);
+    done = done || (atomic_load_explicit(&t->state, memory_order_acquire) & ART_COMPLETE);
+  }
+  blocker_unref(b);
+  return done != 0;
 }

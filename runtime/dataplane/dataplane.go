@@ -8,7 +8,41 @@ package dataplane
 #include <string.h>
 #include "art.h"
 
+// cgo cannot see _Atomic fields; these touch them for Go.
+static void group_set_stopping(art_group *g) { atomic_store(&g->stopping, 1); }
+static int group_stopping(art_group *g) { return atomic_load(&g->stopping); }
+static void core_add_parked_ns(art_exec *e, uint64_t ns) { atomic_fetch_add(&e->parked_ns, ns); }
+static int in_group(art_group *g) { return art_tls_cx && art_tls_cx->exec && art_tls_cx->exec->group == g; }
+
 static void art_fail_text(int status, const char *msg) { art_fail(status, "%s", msg); }
+
+// Thread hooks are C function pointers; Go calls them through this shim.
+enum { HOOK_START, HOOK_STOP, HOOK_PARK, HOOK_UNPARK };
+static void art_call_hook(const asyncrt_thread_hooks *h, int which, unsigned worker) {
+  if (!h) return;
+  void (*fn)(unsigned, void *) = which == HOOK_START ? h->on_start : which == HOOK_STOP ? h->on_stop
+                                : which == HOOK_PARK ? h->on_park : h->on_unpark;
+  if (fn) fn(worker, h->user_data);
+}
+static void art_finalize_hooks(asyncrt_thread_hooks *h) {
+  if (!h) return;
+  if (h->finalize) h->finalize(h->user_data);
+  free(h);
+}
+static asyncrt_thread_hooks *art_copy_hooks(const asyncrt_thread_hooks *h) {
+  if (!h) return NULL;
+  asyncrt_thread_hooks *c = calloc(1, sizeof *c);
+  if (c) *c = *h;
+  return c;
+}
+static art_exec *art_exec_new_foreign(const asyncrt_foreign_vtable *vt, void *user) {
+  art_exec *e = art_exec_new(NULL, 0, -1);
+  if (!e) return NULL;
+  e->is_foreign = 1;
+  e->foreign = *vt;
+  e->foreign_user = user;
+  return e;
+}
 */
 import "C"
 
@@ -18,8 +52,14 @@ import (
 	"github.com/asyncrt/asyncrt/runtime/status"
 )
 
-// Core is an executor's C core.
+// Core is an executor's C core: one thread's queues.
 type Core struct{ p *C.art_exec }
+
+// Group links the cores of a thread-per-core executor.
+type Group struct{ p *C.art_group }
+
+// Hooks is a C copy of an asyncrt_thread_hooks (nil pointer: none).
+type Hooks struct{ p *C.asyncrt_thread_hooks }
 
 // Task is a task header to which the holder owns one reference.
 type Task struct{ p *C.art_task }
@@ -33,6 +73,113 @@ func NewCore(hook unsafe.Pointer, memoryLimit uint64, eventfd, pollfd int) (Core
 	p.pollfd = C.int(pollfd)
 	return Core{p}, nil
 }
+
+// NewForeignCore creates the core of a foreign executor; vtable is a
+// *asyncrt_foreign_vtable (copied), user its user_data.
+func NewForeignCore(vtable, user unsafe.Pointer) (Core, error) {
+	p := C.art_exec_new_foreign((*C.asyncrt_foreign_vtable)(vtable), user)
+	if p == nil {
+		return Core{}, lastError()
+	}
+	return Core{p}, nil
+}
+
+// NewGroup makes cores[i] worker i of one thread-per-core executor.
+func NewGroup(cores []Core) (Group, error) {
+	ps := (*[1 << 16]*C.art_exec)(C.malloc(C.size_t(len(cores)) * C.size_t(unsafe.Sizeof(uintptr(0)))))
+	defer C.free(unsafe.Pointer(ps))
+	for i, c := range cores {
+		ps[i] = c.p
+	}
+	g := C.art_group_new(&ps[0], C.uint(len(cores)))
+	if g == nil {
+		return Group{}, lastError()
+	}
+	return Group{g}, nil
+}
+
+// SetStopping marks the group as shutting down.
+func (g Group) SetStopping() { C.group_set_stopping(g.p) }
+
+// Stopping reports whether shutdown began.
+func (g Group) Stopping() bool { return C.group_stopping(g.p) != 0 }
+
+// Live counts the group's tasks that have not completed.
+func (g Group) Live() uint64 { return uint64(C.art_group_live(g.p)) }
+
+// Stealable reports whether a worker other than c could take a Send task.
+func (g Group) Stealable(c Core) bool { return C.art_group_stealable(g.p, c.p) != 0 }
+
+// DrainInjector drops tasks left in the injector after the workers stopped.
+func (g Group) DrainInjector() { C.art_group_drain_injector(g.p) }
+
+// Place is the core a spawn with these flags lands on; error for a bad worker.
+func (g Group) Place(flags uint) (Core, error) {
+	p := C.art_group_place(g.p, C.uint(flags))
+	if p == nil {
+		return Core{}, lastError()
+	}
+	return Core{p}, nil
+}
+
+// Steal takes Send tasks from siblings into c's local queue.
+func (c Core) Steal() uint { return uint(C.art_group_steal(c.p)) }
+
+// HasWork reports whether c has a task queued for its driver.
+func (c Core) HasWork() bool { return C.art_exec_has_work(c.p) != 0 }
+
+// PreparePark counts c idle and reports whether it may sleep now.
+func (c Core) PreparePark() bool { return C.art_worker_prepare_park(c.p) != 0 }
+
+// Unparked ends c's idle period; parkedNs is how long it slept.
+func (c Core) Unparked(parkedNs uint64) {
+	C.art_worker_unparked(c.p)
+	C.core_add_parked_ns(c.p, C.uint64_t(parkedNs))
+}
+
+// Wake makes c's driver return from its sleep.
+func (c Core) Wake() { C.art_exec_wake_driver(c.p) }
+
+// RefuseSpawns makes later spawns on c fail with ESHUTDOWN.
+func (c Core) RefuseSpawns() { C.art_exec_refuse_spawns(c.p) }
+
+// InGroup reports whether the calling thread is polling a task of g.
+func InGroup(g Group) bool { return C.in_group(g.p) != 0 }
+
+// CancelAll refuses new spawns on c and cancels its live tasks.
+func (c Core) CancelAll() { C.art_exec_cancel_all(c.p) }
+
+// Spawn spawns the C future at fut on c from a thread that does not drive
+// it, returning the task with a reference for the caller.
+func (c Core) Spawn(fut unsafe.Pointer, flags uint) (Task, error) {
+	var t *C.art_task
+	if rc := C.art_exec_spawn(c.p, (*C.asyncrt_future)(fut), C.uint(flags), nil, &t); rc != 0 {
+		return Task{}, lastError()
+	}
+	return Task{t}, nil
+}
+
+// Wait sleeps until t completes or deadlineNs (0: none); true if it did.
+func (t Task) Wait(deadlineNs uint64) bool { return C.art_task_wait(t.p, C.uint64_t(deadlineNs)) != 0 }
+
+// CopyHooks copies a *asyncrt_thread_hooks (nil: none) into C memory.
+func CopyHooks(h unsafe.Pointer) Hooks {
+	return Hooks{C.art_copy_hooks((*C.asyncrt_thread_hooks)(h))}
+}
+
+// Hook points of a worker's life.
+const (
+	HookStart  = C.HOOK_START
+	HookStop   = C.HOOK_STOP
+	HookPark   = C.HOOK_PARK
+	HookUnpark = C.HOOK_UNPARK
+)
+
+// Call runs one hook for worker i, if it is set.
+func (h Hooks) Call(which int, worker int) { C.art_call_hook(h.p, C.int(which), C.uint(worker)) }
+
+// Finalize calls the hooks' finalizer and frees the copy.
+func (h Hooks) Finalize() { C.art_finalize_hooks(h.p) }
 
 // Publish gives the core a handle of type executor and records goRef (a
 // cgo.Handle of the control plane's object) in it; 0 when out of memory.

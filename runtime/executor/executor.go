@@ -1,11 +1,12 @@
 // Package executor is the control plane of asyncrt's executors: it creates
-// and frees them, drives their C run loops in batches, parks the driving
-// thread in the kernel when nothing is runnable, and turns misuse into
-// errors. It never touches a task; that is the data plane's job.
+// and frees them, drives their C run loops in batches, runs the worker
+// threads of thread-per-core executors and parks them in the kernel, and
+// turns misuse into errors. It never touches a task; that is the data plane's
+// job (runtime/dataplane).
 //
-// An executor's pollable fd is an epoll set holding the core's eventfd. The
-// core writes the eventfd when work arrives while nobody runs it, so the same
-// fd serves a host loop (asyncrt_executor_fd) and this package's own park.
+// Each core's pollable fd is an epoll set holding the core's eventfd. The core
+// writes the eventfd when work arrives while nobody runs it, so the same fd
+// serves a host loop (asyncrt_executor_fd) and this package's own parking.
 package executor
 
 import (
@@ -21,66 +22,121 @@ import (
 	"github.com/asyncrt/asyncrt/runtime/status"
 )
 
-// Kinds of executor (ASYNCRT_EXECUTOR_*).
-const KindLocal = 0
+// Kinds of executor (ASYNCRT_EXECUTOR_*), and the foreign kind, which has no
+// config value: asyncrt_executor_new_foreign makes it.
+const (
+	KindLocal   = 0
+	KindThreads = 1
+	KindForeign = -1
+)
 
-// batch is how many polls a driver runs before it looks at its deadline or
-// its root task from Go. The C loop itself checks the clock every 64 polls.
+// batch is how many polls a local driver runs before it looks at its
+// deadline or its root task from Go. The C loop checks the clock every 64.
 const batch = 1 << 16
 
 // Config is a validated asyncrt_executor_config.
 type Config struct {
-	Kind        uint
+	Kind        int
 	MemoryLimit uint64
 	Allocator   unsafe.Pointer // *asyncrt_allocator, copied by the core; may be nil
+
+	Workers         int           // thread-per-core: 0 = one per usable CPU
+	Pin             bool          // pin worker i to the i-th usable CPU
+	Spin            time.Duration // idle spin before sleeping; 0 = none
+	BudgetPolls     uint64        // 0 = 256
+	Budget          time.Duration // 0 = 1 ms
+	Hooks           unsafe.Pointer // *asyncrt_thread_hooks or nil
+	ShutdownTimeout time.Duration // 0 = 5 s
+
+	ForeignVtable unsafe.Pointer // *asyncrt_foreign_vtable (foreign kind)
+	ForeignUser   unsafe.Pointer
 }
 
 // Executor is one executor's control-plane state.
 type Executor struct {
-	core   dataplane.Core
-	pollfd int
-	handle uint64
-	ref    rtcgo.Handle
+	kind    int
+	cores   []dataplane.Core
+	pollfds []int
+	handle  uint64
+	ref     rtcgo.Handle
 
 	mu    sync.Mutex // guards freed
 	freed bool
+
+	threads *workers // thread-per-core only
 }
 
-// New creates an executor and returns it with its published handle.
+// New creates an executor and publishes its handle.
 func New(cfg Config) (*Executor, error) {
-	if cfg.Kind != KindLocal {
-		return nil, status.Errorf(status.EINVAL, "unknown executor kind %d", cfg.Kind)
+	e := &Executor{kind: cfg.Kind}
+	var err error
+	switch cfg.Kind {
+	case KindLocal:
+		err = e.addCore(cfg)
+	case KindThreads:
+		err = e.startThreads(cfg)
+	case KindForeign:
+		var core dataplane.Core
+		if core, err = dataplane.NewForeignCore(cfg.ForeignVtable, cfg.ForeignUser); err == nil {
+			e.cores = append(e.cores, core)
+		}
+	default:
+		err = status.Errorf(status.EINVAL, "unknown executor kind %d", cfg.Kind)
 	}
+	if err == nil {
+		e.ref = rtcgo.NewHandle(e)
+		if e.handle = e.cores[0].Publish(uintptr(e.ref)); e.handle == 0 {
+			e.ref.Delete()
+			err = status.Errorf(status.ENOMEM, "no memory for an executor handle")
+		}
+	}
+	if err != nil {
+		if e.threads != nil {
+			e.threads.stop(e, 0)
+		}
+		e.release()
+		return nil, err
+	}
+	return e, nil
+}
+
+// addCore creates one core with its eventfd and epoll set.
+func (e *Executor) addCore(cfg Config) error {
 	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
-		return nil, status.Errorf(status.ENOMEM, "eventfd: %v", err)
+		return status.Errorf(status.ENOMEM, "eventfd: %v", err)
 	}
 	pollfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		unix.Close(evfd)
-		return nil, status.Errorf(status.ENOMEM, "epoll_create1: %v", err)
+		return status.Errorf(status.ENOMEM, "epoll_create1: %v", err)
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}
 	if err := unix.EpollCtl(pollfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
 		unix.Close(evfd)
 		unix.Close(pollfd)
-		return nil, status.Errorf(status.ENOMEM, "epoll_ctl: %v", err)
+		return status.Errorf(status.ENOMEM, "epoll_ctl: %v", err)
 	}
 	core, err := dataplane.NewCore(cfg.Allocator, cfg.MemoryLimit, evfd, pollfd)
 	if err != nil {
 		unix.Close(evfd)
 		unix.Close(pollfd)
-		return nil, err
+		return err
 	}
-	e := &Executor{core: core, pollfd: pollfd}
-	e.ref = rtcgo.NewHandle(e)
-	if e.handle = core.Publish(uintptr(e.ref)); e.handle == 0 {
-		e.ref.Delete()
-		core.Release()
-		unix.Close(pollfd)
-		return nil, status.Errorf(status.ENOMEM, "no memory for an executor handle")
+	e.cores = append(e.cores, core)
+	e.pollfds = append(e.pollfds, pollfd)
+	return nil
+}
+
+// release lets go of the cores (each is destroyed once its tasks are gone).
+// It runs once, after the handle is gone and no driver uses the cores.
+func (e *Executor) release() {
+	for _, fd := range e.pollfds {
+		unix.Close(fd)
 	}
-	return e, nil
+	for _, c := range e.cores {
+		c.Release()
+	}
 }
 
 // Handle is the executor's asyncrt_executor value.
@@ -103,39 +159,76 @@ func Lookup(handle uint64) (*Executor, error) {
 	return e, nil
 }
 
-// Free cancels every task (dropping their futures on this thread) and frees
-// the executor. The core's memory lives on until the last task reference is
-// gone, so wakers held elsewhere stay safe.
-func (e *Executor) Free() error {
-	if !e.core.AcquireDriver() {
-		return status.Errorf(status.EBUSY, "executor is being driven (by another thread, or this call comes from one of its polls)")
-	}
+// unpublish invalidates the handle exactly once.
+func (e *Executor) unpublish() error {
 	e.mu.Lock()
-	if e.freed || !e.core.Unpublish() {
-		e.mu.Unlock()
-		e.core.ReleaseDriver()
+	defer e.mu.Unlock()
+	if e.freed || !e.cores[0].Unpublish() {
 		return status.Errorf(status.EHANDLE, "executor was already freed")
 	}
 	e.freed = true
-	e.mu.Unlock()
-	e.core.Shutdown()
-	e.core.ReleaseDriver()
-	unix.Close(e.pollfd)
 	e.ref.Delete()
-	e.core.Release()
 	return nil
 }
 
-// drive runs fn as the executor's only driver on this thread.
-func (e *Executor) drive(fn func()) error {
+func (e *Executor) isFreed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.freed
+}
+
+// Free cancels every task and frees the executor. The cores' memory lives on
+// until the last task reference is gone, so wakers held elsewhere stay safe.
+func (e *Executor) Free() error {
+	switch e.kind {
+	case KindThreads:
+		return e.freeThreads()
+	case KindForeign:
+		if dataplane.InPoll() {
+			return status.Errorf(status.EBUSY, "cannot free a foreign executor from inside a poll")
+		}
+		if err := e.unpublish(); err != nil {
+			return err
+		}
+		e.cores[0].Shutdown()
+		e.release()
+		return nil
+	}
+	if e.isFreed() {
+		return status.Errorf(status.EHANDLE, "executor was already freed")
+	}
+	core := e.cores[0]
+	if !core.AcquireDriver() {
+		return status.Errorf(status.EBUSY, "executor is being driven (by another thread, or this call comes from one of its polls)")
+	}
+	if err := e.unpublish(); err != nil {
+		core.ReleaseDriver()
+		return err
+	}
+	core.Shutdown()
+	core.ReleaseDriver()
+	e.release()
+	return nil
+}
+
+func notSupported(what string) error {
+	return status.Errorf(status.ENOTSUP, "%s is not supported by this kind of executor", what)
+}
+
+// drive runs fn as the local executor's only driver on this thread.
+func (e *Executor) drive(fn func(core dataplane.Core)) error {
+	if e.kind != KindLocal {
+		return notSupported("driving it from the calling thread (run, run_step)")
+	}
 	if dataplane.InPoll() {
 		return status.Errorf(status.EREENTRANT, "cannot drive an executor from inside a poll")
 	}
-	if !e.core.AcquireDriver() {
+	core := e.cores[0]
+	if !core.AcquireDriver() {
 		return status.Errorf(status.EBUSY, "executor is already driven by another thread")
 	}
-	defer e.core.ReleaseDriver()
-	fn()
+	defer core.ReleaseDriver()
+	fn(core)
 	return nil
 }
 
@@ -143,7 +236,7 @@ func (e *Executor) drive(fn func()) error {
 // maxNs nanoseconds (0: no bound) and returns how many polls it made.
 func (e *Executor) Run(maxPolls, maxNs uint64) (uint64, error) {
 	var polls uint64
-	err := e.drive(func() {
+	err := e.drive(func(core dataplane.Core) {
 		var deadline uint64
 		if maxNs > 0 {
 			deadline = dataplane.NowNs() + maxNs
@@ -152,7 +245,7 @@ func (e *Executor) Run(maxPolls, maxNs uint64) (uint64, error) {
 			maxPolls = math.MaxUint64
 		}
 		for polls < maxPolls {
-			n := e.core.Run(min(maxPolls-polls, batch), deadline, dataplane.Task{})
+			n := core.Run(min(maxPolls-polls, batch), deadline, dataplane.Task{})
 			polls += n
 			if n < batch || (deadline != 0 && dataplane.NowNs() >= deadline) {
 				return
@@ -162,25 +255,40 @@ func (e *Executor) Run(maxPolls, maxNs uint64) (uint64, error) {
 	return polls, err
 }
 
-// BlockOn runs the future at fut (a *asyncrt_future, taken) to completion on
-// this thread and copies its output to out. timeoutNs < 0 means no bound; when
-// the bound passes the future is cancelled and ETIMEDOUT returned.
+// BlockOn runs the future at fut (a *asyncrt_future, taken) to completion and
+// copies its output to out. timeoutNs < 0 means no bound; when the bound
+// passes the future is cancelled and ETIMEDOUT returned.
 func (e *Executor) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
+	var deadline uint64
+	if timeoutNs >= 0 {
+		deadline = dataplane.NowNs() + uint64(timeoutNs)
+	}
+	if e.kind == KindThreads {
+		root, err := e.threads.spawnRoot(fut)
+		if err != nil {
+			return err
+		}
+		defer root.Release()
+		timedOut := !root.Wait(deadline)
+		if timedOut {
+			root.Cancel()
+			// The owning worker drops the future at its next turn; wait for
+			// that within the executor's shutdown bound, then report anyway.
+			root.Wait(dataplane.NowNs() + uint64(e.threads.shutdownTimeout))
+		}
+		return rootResult(root, out, timedOut, timeoutNs)
+	}
 	var result error
-	err := e.drive(func() {
-		root, err := e.core.SpawnRoot(fut)
+	err := e.drive(func(core dataplane.Core) {
+		root, err := core.SpawnRoot(fut)
 		if err != nil {
 			result = err
 			return
 		}
 		defer root.Release()
-		var deadline uint64
-		if timeoutNs >= 0 {
-			deadline = dataplane.NowNs() + uint64(timeoutNs)
-		}
 		timedOut := false
 		for {
-			n := e.core.Run(batch, deadline, root)
+			n := core.Run(batch, deadline, root)
 			if root.Done() {
 				break
 			}
@@ -196,18 +304,9 @@ func (e *Executor) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 			if deadline != 0 && !timedOut {
 				wait = int((deadline - dataplane.NowNs() + uint64(time.Millisecond) - 1) / uint64(time.Millisecond))
 			}
-			e.park(wait)
+			park(e.pollfds[0], wait)
 		}
-		switch st := root.Status(); {
-		case st == status.OK:
-			root.CopyOutput(out)
-		case timedOut && st == status.ECANCELLED:
-			result = status.Errorf(status.ETIMEDOUT, "block_on: the future did not complete within %v; it was cancelled", time.Duration(timeoutNs))
-		case st == status.ECANCELLED:
-			result = status.Errorf(st, "block_on: the future was cancelled")
-		default:
-			result = status.Errorf(st, "block_on: the future failed with %s", st.Name())
-		}
+		result = rootResult(root, out, timedOut, timeoutNs)
 	})
 	if err != nil {
 		dataplane.DropFuture(fut)
@@ -216,13 +315,28 @@ func (e *Executor) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 	return result
 }
 
-// park sleeps until the executor's fd is readable or waitMs passes (-1: no
-// bound). A wake that lands between the last run and this call has already
-// written the eventfd, so it is not lost.
-func (e *Executor) park(waitMs int) {
+// rootResult turns a completed block_on root into its output or an error.
+func rootResult(root dataplane.Task, out unsafe.Pointer, timedOut bool, timeoutNs int64) error {
+	switch st := root.Status(); {
+	case st == status.OK:
+		root.CopyOutput(out)
+		return nil
+	case timedOut && (st == status.ECANCELLED || st == status.EAGAIN):
+		return status.Errorf(status.ETIMEDOUT, "block_on: the future did not complete within %v; it was cancelled", time.Duration(timeoutNs))
+	case st == status.ECANCELLED:
+		return status.Errorf(st, "block_on: the future was cancelled")
+	default:
+		return status.Errorf(st, "block_on: the future failed with %s", st.Name())
+	}
+}
+
+// park sleeps until pollfd is readable or waitMs passes (-1: no bound). A
+// wake that lands between the last run and this call has already written the
+// eventfd, so it is not lost.
+func park(pollfd, waitMs int) {
 	var events [1]unix.EpollEvent
 	for {
-		_, err := unix.EpollWait(e.pollfd, events[:], waitMs)
+		_, err := unix.EpollWait(pollfd, events[:], waitMs)
 		if err != unix.EINTR {
 			return
 		}
@@ -230,4 +344,9 @@ func (e *Executor) park(waitMs int) {
 }
 
 // PollFd is the descriptor a host loop polls.
-func (e *Executor) PollFd() int { return e.pollfd }
+func (e *Executor) PollFd() (int, error) {
+	if e.kind != KindLocal {
+		return -1, notSupported("a pollable fd")
+	}
+	return e.pollfds[0], nil
+}

@@ -26,6 +26,7 @@ const (
 	EINTERNAL  Code = 12
 	EFAILED    Code = 13
 	EAGAIN     Code = 14
+	ENOTSUP    Code = 15
 )
 
 var names = map[Code]string{
@@ -34,6 +35,7 @@ var names = map[Code]string{
 	ECANCELLED: "ASYNCRT_ECANCELLED", EREENTRANT: "ASYNCRT_EREENTRANT", EBUSY: "ASYNCRT_EBUSY",
 	ETIMEDOUT: "ASYNCRT_ETIMEDOUT", EFORKED: "ASYNCRT_EFORKED", EVERSION: "ASYNCRT_EVERSION",
 	EINTERNAL: "ASYNCRT_EINTERNAL", EFAILED: "ASYNCRT_EFAILED", EAGAIN: "ASYNCRT_EAGAIN",
+	ENOTSUP: "ASYNCRT_ENOTSUP",
 }
 
 // Name is the header's name for c, or "" for a value the header lacks.

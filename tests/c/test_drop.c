@@ -368,7 +368,8 @@ static void test_failed_spawn_drops_at_once(void) {
   tf_state st;
   asyncrt_future f;
   CHECK(ex != NULL);
-  expect_spawn_drops(ex, NULL, 1u, ASYNCRT_EINVAL, -1);
+  expect_spawn_drops(ex, NULL, 2u, ASYNCRT_EINVAL, -1);                      /* unknown flag */
+  expect_spawn_drops(ex, NULL, ASYNCRT_SPAWN_WORKER(1), ASYNCRT_EINVAL, -1); /* one worker only */
   expect_spawn_drops(ex, NULL, 0x80000000u, ASYNCRT_EINVAL, -1);
   expect_spawn_drops(ex, &too_big_with_poll_vtable, 0, ASYNCRT_EINVAL, -1);
   expect_spawn_drops(ex, &no_poll_vtable, 0, ASYNCRT_EINVAL, -1);

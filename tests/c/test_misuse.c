@@ -223,10 +223,13 @@ static void test_unknown_spawn_flags(void) {
   asyncrt_executor *ex = tf_executor();
   int bit;
   CHECK(ex != NULL);
-  for (bit = 0; bit < 32; bit++) {
+  for (bit = 1; bit < 32; bit++) {
     tf_state st;
     asyncrt_future f;
     asyncrt_task *task = NULL;
+    if (bit >= 8 && bit < 24) {
+      continue; /* ASYNCRT_SPAWN_WORKER(i) lives here; test_drop covers bad indices */
+    }
     tf_init(&st);
     f = tf_future(&st);
     CHECK_STATUS(asyncrt_spawn(ex, &f, 1u << bit, &task), ASYNCRT_EINVAL);

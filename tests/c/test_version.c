@@ -34,7 +34,7 @@ static void test_status_str(void) {
       "ASYNCRT_ENOMEM",    "ASYNCRT_ELIMIT",     "ASYNCRT_ECANCELLED", "ASYNCRT_EREENTRANT",
       "ASYNCRT_EBUSY",     "ASYNCRT_ETIMEDOUT",  "ASYNCRT_EFORKED",  "ASYNCRT_EVERSION",
       "ASYNCRT_EINTERNAL", "ASYNCRT_EFAILED",    "ASYNCRT_EAGAIN"};
-  static const int unknown[] = {15, 16, 99, 1000, 1001, -1, -2147483647 - 1, 2147483647};
+  static const int unknown[] = {16, 17, 99, 1000, 1001, -1, -2147483647 - 1, 2147483647};
   const int count = (int)(sizeof names / sizeof names[0]);
   int s, t;
   CHECK_INT(count, ASYNCRT_EAGAIN + 1);

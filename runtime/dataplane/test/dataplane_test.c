@@ -105,7 +105,7 @@ static void test_yield_and_join(void) {
   for (int i = 0; i < T; i++) {
     ps[i] = (probe){.yields = i, .output = 1000u + i};
     asyncrt_future f = probe_future(&ps[i]);
-    CHECK(art_exec_spawn(e, &f, NULL, &tasks[i]) == 0, "spawn %d: %s", i, art_last_error());
+    CHECK(art_exec_spawn(e, &f, 0, NULL, &tasks[i]) == 0, "spawn %d: %s", i, art_last_error());
   }
   CHECK(art_exec_acquire_driver(e), "driver");
   uint64_t polls = art_exec_run(e, UINT64_MAX, 0, NULL);
@@ -154,7 +154,7 @@ static void test_cross_thread_wakes(void) {
   atomic_store(&p.target, 1 << 30);
   asyncrt_future f = probe_future(&p);
   art_task *t;
-  CHECK(art_exec_spawn(e, &f, NULL, &t) == 0, "spawn");
+  CHECK(art_exec_spawn(e, &f, 0, NULL, &t) == 0, "spawn");
   pthread_t th[THREADS];
   waker_arg arg = {&p, WAKES};
   CHECK(art_exec_acquire_driver(e), "driver");
@@ -182,12 +182,12 @@ static void test_cancel_and_shutdown_drop_once(void) {
   atomic_store(&parked.target, 1 << 30);
   art_task *tq, *tp;
   asyncrt_future f = probe_future(&queued);
-  CHECK(art_exec_spawn(e, &f, NULL, &tq) == 0, "spawn");
+  CHECK(art_exec_spawn(e, &f, 0, NULL, &tq) == 0, "spawn");
   art_task_cancel(tq); /* before its first poll */
   f = probe_future(&parked);
-  CHECK(art_exec_spawn(e, &f, NULL, &tp) == 0, "spawn");
+  CHECK(art_exec_spawn(e, &f, 0, NULL, &tp) == 0, "spawn");
   f = probe_future(&yielding);
-  CHECK(art_exec_spawn(e, &f, NULL, NULL) == 0, "spawn");
+  CHECK(art_exec_spawn(e, &f, 0, NULL, NULL) == 0, "spawn");
   CHECK(art_exec_acquire_driver(e), "driver");
   art_exec_run(e, 100, 0, NULL);
   art_exec_release_driver(e);
@@ -231,11 +231,11 @@ static void test_join_across_executors(void) {
   atomic_store(&p.target, 1 << 30);
   art_task *ta, *tb;
   asyncrt_future f = probe_future(&p);
-  CHECK(art_exec_spawn(a, &f, NULL, &ta) == 0, "spawn a");
+  CHECK(art_exec_spawn(a, &f, 0, NULL, &ta) == 0, "spawn a");
   joiner j = {0};
   CHECK(art_task_join(ta, &j.join) == 0, "join");
   f = (asyncrt_future){&j, &joiner_vt};
-  CHECK(art_exec_spawn(b, &f, NULL, &tb) == 0, "spawn b");
+  CHECK(art_exec_spawn(b, &f, 0, NULL, &tb) == 0, "spawn b");
   pthread_t th;
   drive_arg arg = {b, tb};
   pthread_create(&th, NULL, drive_thread, &arg);
@@ -275,10 +275,10 @@ static void test_memory_limit_and_hook(void) {
   probe ps[4] = {{0}};
   for (int i = 0; i < 3; i++) {
     asyncrt_future f = probe_future(&ps[i]);
-    CHECK(art_exec_spawn(e, &f, NULL, NULL) == 0, "spawn %d under the cap", i);
+    CHECK(art_exec_spawn(e, &f, 0, NULL, NULL) == 0, "spawn %d under the cap", i);
   }
   asyncrt_future f = probe_future(&ps[3]);
-  CHECK(art_exec_spawn(e, &f, NULL, NULL) == ASYNCRT_ELIMIT, "spawn past the cap must be ELIMIT");
+  CHECK(art_exec_spawn(e, &f, 0, NULL, NULL) == ASYNCRT_ELIMIT, "spawn past the cap must be ELIMIT");
   CHECK(ps[3].drops == 1, "a refused future is dropped at once");
   exec_free(e);
 
@@ -290,13 +290,13 @@ static void test_memory_limit_and_hook(void) {
   static probe many[5000];
   for (; spawned < 5000; spawned++) {
     asyncrt_future g = probe_future(&many[spawned]);
-    if ((status = art_exec_spawn(e, &g, NULL, NULL))) break;
+    if ((status = art_exec_spawn(e, &g, 0, NULL, NULL))) break;
   }
   CHECK(status == ASYNCRT_ENOMEM && hook_calls == 2, "status %d after %d spawns, %d hook calls", status, spawned,
         hook_calls);
   CHECK(many[spawned].drops == 1, "refused future dropped");
   asyncrt_future g = probe_future(&many[spawned + 1]);
-  CHECK(art_exec_spawn(e, &g, NULL, NULL) == 0, "spawn after the hook recovers: %s", art_last_error());
+  CHECK(art_exec_spawn(e, &g, 0, NULL, NULL) == 0, "spawn after the hook recovers: %s", art_last_error());
   exec_free(e);
   for (int i = 0; i <= spawned + 1; i++) CHECK(many[i].drops == 1, "task %d drops %d", i, many[i].drops);
   puts("PASS memory_limit_and_hook");
@@ -323,7 +323,7 @@ static void test_hostq(void) {
   asyncrt_future f;
   CHECK(art_hostq_future(q, &tag, &f) == 0, "hostq future");
   art_task *t;
-  CHECK(art_exec_spawn(e, &f, NULL, &t) == 0, "spawn");
+  CHECK(art_exec_spawn(e, &f, 0, NULL, &t) == 0, "spawn");
   CHECK(art_exec_acquire_driver(e), "driver");
   art_exec_run(e, 10, 0, NULL);
   uint64_t ev[4];

@@ -1,0 +1,226 @@
+/* art_group.c -- thread-per-core groups: placement, Send rings, the
+ * injector, stealing, and the park/unpark handshake.
+ *
+ * Local tasks never leave their worker's local ring. Send tasks a worker
+ * queues go to its Send ring (256 slots; the owner pushes, anyone pops with
+ * a CAS on the head); when the ring is full, half of it moves to the group's
+ * injector under one lock. An idle worker steals half of a sibling's ring,
+ * or a batch from the injector, into its own local ring, and becomes the
+ * tasks' core (t->exec); their memory and live-list entry stay with the core
+ * that spawned them (t->home).
+ *
+ * Unparking: a worker about to sleep counts itself idle and then looks for
+ * work once more; a worker that queues stealable work looks at the idle count
+ * and wakes one sleeper. Both sides use sequentially consistent operations,
+ * so at least one of them sees the other.
+ */
+#include <stdlib.h>
+
+#include "art.h"
+
+#define STEAL_BATCH 128u
+
+art_group *art_group_new(art_exec **cores, unsigned n) {
+  art_group *g = calloc(1, sizeof *g);
+  art_exec **workers = g ? calloc(n, sizeof *workers) : NULL;
+  if (!workers) {
+    free(g);
+    art_fail(ASYNCRT_ENOMEM, "could not allocate a thread-per-core executor");
+    return NULL;
+  }
+  g->nworkers = n;
+  g->workers = workers;
+  atomic_init(&g->cores_left, n);
+  for (unsigned i = 0; i < n; i++) {
+    workers[i] = cores[i];
+    cores[i]->group = g;
+    cores[i]->index = i;
+  }
+  return g;
+}
+
+art_exec *art_group_place(art_group *g, unsigned flags) {
+  unsigned worker = (flags >> 8) & 0xffffu;
+  if (worker) {
+    if (worker > g->nworkers) {
+      art_fail(ASYNCRT_EINVAL, "ASYNCRT_SPAWN_WORKER(%u): the executor has %u workers", worker - 1, g->nworkers);
+      return NULL;
+    }
+    return g->workers[worker - 1];
+  }
+  asyncrt_context *cx = art_tls_cx;
+  if (cx && cx->exec && cx->exec->group == g) return cx->exec;
+  return g->workers[atomic_fetch_add_explicit(&g->next_worker, 1, memory_order_relaxed) % g->nworkers];
+}
+
+/* Wakes one parked worker other than `self`, if any is parked. The pusher
+ * side reads the idle count without a fence: a parker that misses this push
+ * still wakes within its park bound, and the owner runs its own Send tasks
+ * anyway, so a miss costs parallelism for a moment, never a task. */
+static void unpark_one(art_group *g, art_exec *self) {
+  if (ART_LIKELY(!atomic_load_explicit(&g->idle, memory_order_relaxed))) return;
+  for (unsigned i = 0; i < g->nworkers; i++) {
+    art_exec *w = g->workers[i];
+    int parked = 1;
+    if (w != self && atomic_compare_exchange_strong(&w->parked, &parked, 0)) {
+      art_exec_wake_driver(w);
+      return;
+    }
+  }
+}
+
+static void inject(art_group *g, art_task *first, art_task *last, uint64_t n) {
+  last->next = NULL;
+  art_lock_acquire(&g->inject_lock);
+  if (g->inject_tail) g->inject_tail->next = first;
+  else g->inject_head = first;
+  g->inject_tail = last;
+  atomic_fetch_add(&g->inject_len, n);
+  art_lock_release(&g->inject_lock);
+}
+
+void art_group_send_push(art_exec *e, art_task *t) {
+  uint64_t tail = atomic_load_explicit(&e->send_tail, memory_order_relaxed);
+  uint64_t head = atomic_load_explicit(&e->send_head, memory_order_acquire);
+  if (ART_LIKELY(tail - head < ART_SEND_RING)) {
+    atomic_store_explicit(&e->send_ring[tail % ART_SEND_RING], t, memory_order_relaxed);
+    atomic_store_explicit(&e->send_tail, tail + 1, memory_order_release);
+  } else {
+    /* Full: claim the older half and move it, with t, to the injector. */
+    uint64_t half = ART_SEND_RING / 2;
+    if (atomic_compare_exchange_strong(&e->send_head, &head, head + half)) {
+      art_task *first = atomic_load_explicit(&e->send_ring[head % ART_SEND_RING], memory_order_relaxed);
+      art_task *last = first;
+      for (uint64_t i = 1; i < half; i++) {
+        art_task *next = atomic_load_explicit(&e->send_ring[(head + i) % ART_SEND_RING], memory_order_relaxed);
+        last->next = next;
+        last = next;
+      }
+      last->next = t;
+      inject(e->group, first, t, half + 1);
+    } else {
+      inject(e->group, t, t, 1); /* a thief just made room; keep it simple */
+    }
+  }
+  unpark_one(e->group, e);
+}
+
+art_task *art_group_send_pop(art_exec *e) {
+  uint64_t head = atomic_load_explicit(&e->send_head, memory_order_acquire);
+  for (;;) {
+    uint64_t tail = atomic_load_explicit(&e->send_tail, memory_order_acquire);
+    if (head >= tail) return NULL;
+    art_task *t = atomic_load_explicit(&e->send_ring[head % ART_SEND_RING], memory_order_relaxed);
+    if (atomic_compare_exchange_weak_explicit(&e->send_head, &head, head + 1, memory_order_acq_rel,
+                                              memory_order_acquire))
+      return t;
+  }
+}
+
+/* Takes up to half of victim's Send ring; returns how many. */
+static unsigned steal_ring(art_exec *victim, art_task **out) {
+  uint64_t head = atomic_load_explicit(&victim->send_head, memory_order_acquire);
+  for (;;) {
+    uint64_t tail = atomic_load_explicit(&victim->send_tail, memory_order_acquire);
+    if (head >= tail) return 0;
+    uint64_t n = (tail - head + 1) / 2;
+    if (n > STEAL_BATCH) n = STEAL_BATCH;
+    for (uint64_t i = 0; i < n; i++)
+      out[i] = atomic_load_explicit(&victim->send_ring[(head + i) % ART_SEND_RING], memory_order_relaxed);
+    if (atomic_compare_exchange_weak_explicit(&victim->send_head, &head, head + n, memory_order_acq_rel,
+                                              memory_order_acquire))
+      return (unsigned)n;
+  }
+}
+
+static unsigned take_injected(art_group *g, art_task **out) {
+  if (!atomic_load(&g->inject_len)) return 0;
+  unsigned n = 0;
+  art_lock_acquire(&g->inject_lock);
+  uint64_t len = atomic_load(&g->inject_len), want = len / g->nworkers + 1;
+  if (want > STEAL_BATCH) want = STEAL_BATCH;
+  while (n < want && g->inject_head) {
+    out[n++] = g->inject_head;
+    g->inject_head = g->inject_head->next;
+  }
+  if (!g->inject_head) g->inject_tail = NULL;
+  atomic_fetch_sub(&g->inject_len, n);
+  art_lock_release(&g->inject_lock);
+  return n;
+}
+
+unsigned art_group_steal(art_exec *thief) {
+  art_group *g = thief->group;
+  art_task *got[STEAL_BATCH];
+  unsigned n = take_injected(g, got);
+  for (unsigned k = 1; !n && k < g->nworkers; k++)
+    n = steal_ring(g->workers[(thief->index + k) % g->nworkers], got);
+  if (!n) return 0;
+  /* The thief becomes the tasks' core; run them from its local ring. The
+   * write to exec happens before this worker polls them, and every later
+   * waker reads it after winning the task's OWNED bit from that poll. */
+  for (unsigned i = 0; i < n; i++) {
+    got[i]->exec = thief;
+    art_exec_push_local(thief, got[i]); /* not its Send ring: no stealing back */
+  }
+  atomic_fetch_add_explicit(&thief->steals, n, memory_order_relaxed);
+  if (n > 1) unpark_one(g, thief); /* there may be more for others */
+  return n;
+}
+
+int art_group_stealable(art_group *g, art_exec *except) {
+  if (atomic_load(&g->inject_len)) return 1;
+  for (unsigned i = 0; i < g->nworkers; i++) {
+    art_exec *w = g->workers[i];
+    if (w != except && atomic_load(&w->send_head) != atomic_load(&w->send_tail)) return 1;
+  }
+  return 0;
+}
+
+int art_worker_prepare_park(art_exec *e) {
+  atomic_store(&e->parked, 1);
+  atomic_fetch_add(&e->group->idle, 1);
+  atomic_thread_fence(memory_order_seq_cst);
+  if (art_exec_has_work(e) || art_group_stealable(e->group, e) || atomic_load(&e->group->stopping)) {
+    art_worker_unparked(e);
+    return 0;
+  }
+  atomic_fetch_add_explicit(&e->parks, 1, memory_order_relaxed);
+  return 1;
+}
+
+void art_worker_unparked(art_exec *e) {
+  atomic_store(&e->parked, 0);
+  atomic_fetch_sub(&e->group->idle, 1);
+}
+
+uint64_t art_group_live(art_group *g) {
+  uint64_t live = 0; /* injected tasks count on the core that spawned them */
+  for (unsigned i = 0; i < g->nworkers; i++) {
+    art_exec *w = g->workers[i];
+    art_lock_acquire(&w->lock);
+    live += w->live_count;
+    art_lock_release(&w->lock);
+  }
+  return live;
+}
+
+void art_group_drain_injector(art_group *g) {
+  for (;;) {
+    art_lock_acquire(&g->inject_lock);
+    art_task *t = g->inject_head;
+    if (t) {
+      g->inject_head = t->next;
+      if (!g->inject_head) g->inject_tail = NULL;
+      atomic_fetch_sub(&g->inject_len, 1);
+    }
+    art_lock_release(&g->inject_lock);
+    if (!t) return;
+    art_exec *e = t->exec;
+    asyncrt_context *outer = art_tls_cx;
+    art_tls_cx = &e->cx;
+    atomic_fetch_or(&t->state, ART_CANCEL);
+    art_task_finish(e, t, ASYNCRT_ECANCELLED);
+    art_tls_cx = outer;
+  }
+}

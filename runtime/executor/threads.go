@@ -1,0 +1,279 @@
+package executor
+
+// The thread-per-core executor: one OS thread per worker, each locked to its
+// goroutine, running its core's C loop in budgets and sleeping in epoll when
+// it finds nothing to run, steal or wait for.
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/asyncrt/asyncrt/runtime/dataplane"
+	"github.com/asyncrt/asyncrt/runtime/status"
+)
+
+const (
+	defaultSpin            = 20 * time.Microsecond
+	defaultBudgetPolls     = 256
+	defaultBudget          = time.Millisecond
+	defaultShutdownTimeout = 5 * time.Second
+	// A parked worker wakes at least this often to look at shutdown; wakes
+	// and stealable work end the sleep at once through its eventfd.
+	parkBound = 100 // ms
+)
+
+type workers struct {
+	group           dataplane.Group
+	hooks           dataplane.Hooks
+	spin            time.Duration
+	budgetPolls     uint64
+	budget          time.Duration
+	shutdownTimeout time.Duration
+
+	exited    sync.WaitGroup
+	done      chan struct{} // closed when every worker has exited
+	stopMu    sync.Mutex    // one shutdown at a time
+	stopped   atomic.Bool   // workers told to exit once nothing is live
+	cancelled atomic.Bool   // every task was asked to cancel
+}
+
+// usableCPUs lists the CPUs this process may run on.
+func usableCPUs() []int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return []int{0}
+	}
+	var cpus []int
+	for cpu := 0; cpu < len(set)*64 && len(cpus) < set.Count(); cpu++ {
+		if set.IsSet(cpu) {
+			cpus = append(cpus, cpu)
+		}
+	}
+	return cpus
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (e *Executor) startThreads(cfg Config) error {
+	cpus := usableCPUs()
+	n := cfg.Workers
+	if n == 0 {
+		n = len(cpus)
+	}
+	if n < 1 || n > 4096 {
+		return status.Errorf(status.EINVAL, "workers = %d: want 1..4096 (0 for one per CPU)", cfg.Workers)
+	}
+	for i := 0; i < n; i++ {
+		if err := e.addCore(cfg); err != nil { // addCore, not New: cores only
+			return err
+		}
+	}
+	group, err := dataplane.NewGroup(e.cores)
+	if err != nil {
+		return err
+	}
+	w := &workers{
+		group:           group,
+		hooks:           dataplane.CopyHooks(cfg.Hooks),
+		spin:            cfg.Spin,
+		budgetPolls:     orDefault(cfg.BudgetPolls, defaultBudgetPolls),
+		budget:          orDefault(cfg.Budget, defaultBudget),
+		shutdownTimeout: orDefault(cfg.ShutdownTimeout, defaultShutdownTimeout),
+		done:            make(chan struct{}),
+	}
+	e.threads = w
+	started := make(chan struct{}, n)
+	w.exited.Add(n)
+	for i := 0; i < n; i++ {
+		cpu := -1
+		if cfg.Pin {
+			cpu = cpus[i%len(cpus)]
+		}
+		go w.run(e.cores[i], e.pollfds[i], i, cpu, started)
+	}
+	for i := 0; i < n; i++ {
+		<-started
+	}
+	go func() {
+		w.exited.Wait()
+		w.hooks.Finalize()
+		close(w.done)
+	}()
+	return nil
+}
+
+// run is worker i's whole life, on its own OS thread.
+func (w *workers) run(core dataplane.Core, pollfd, i, cpu int, started chan<- struct{}) {
+	// Never unlocked: when this goroutine ends, Go ends the thread with it.
+	runtime.LockOSThread()
+	defer w.exited.Done()
+	if cpu >= 0 {
+		var set unix.CPUSet
+		set.Set(cpu)
+		unix.SchedSetaffinity(0, &set) // best effort: a cgroup may forbid it
+	}
+	core.AcquireDriver()
+	defer core.ReleaseDriver()
+	w.hooks.Call(dataplane.HookStart, i)
+	defer w.hooks.Call(dataplane.HookStop, i)
+	started <- struct{}{}
+	for {
+		if core.Run(w.budgetPolls, dataplane.NowNs()+uint64(w.budget), dataplane.Task{}) > 0 {
+			continue
+		}
+		if core.Steal() > 0 {
+			continue
+		}
+		if w.stopped.Load() && w.group.Live() == 0 {
+			return
+		}
+		if w.spinForWork(core) {
+			continue
+		}
+		if core.PreparePark() {
+			w.hooks.Call(dataplane.HookPark, i)
+			t0 := dataplane.NowNs()
+			park(pollfd, parkBound)
+			core.Unparked(dataplane.NowNs() - t0)
+			w.hooks.Call(dataplane.HookUnpark, i)
+		}
+	}
+}
+
+// spinForWork looks for work for up to the configured spin, without sleeping.
+func (w *workers) spinForWork(core dataplane.Core) bool {
+	if w.spin <= 0 {
+		return false
+	}
+	deadline := dataplane.NowNs() + uint64(w.spin)
+	for dataplane.NowNs() < deadline {
+		if core.HasWork() || w.group.Stealable(core) {
+			return true
+		}
+		runtime.Gosched()
+	}
+	return false
+}
+
+// spawnRoot spawns block_on's future as a Send task, placed like a spawn
+// from outside the executor.
+func (w *workers) spawnRoot(fut unsafe.Pointer) (dataplane.Task, error) {
+	if dataplane.InPoll() {
+		dataplane.DropFuture(fut)
+		return dataplane.Task{}, status.Errorf(status.EREENTRANT, "cannot block_on from inside a poll")
+	}
+	core, err := w.group.Place(sendFlag)
+	if err != nil {
+		dataplane.DropFuture(fut)
+		return dataplane.Task{}, err
+	}
+	return core.Spawn(fut, sendFlag)
+}
+
+// sendFlag is ASYNCRT_SPAWN_SEND.
+const sendFlag = 1
+
+// Shutdown modes (ASYNCRT_SHUTDOWN_*).
+const (
+	ShutdownGraceful  = 0
+	ShutdownImmediate = 1
+)
+
+// Shutdown stops a thread-per-core executor: see asyncrt_executor_shutdown.
+func (e *Executor) Shutdown(mode int, timeoutNs int64) error {
+	if e.kind != KindThreads {
+		return notSupported("asyncrt_executor_shutdown")
+	}
+	if mode != ShutdownGraceful && mode != ShutdownImmediate {
+		return status.Errorf(status.EINVAL, "unknown shutdown mode %d", mode)
+	}
+	if e.onWorker() {
+		return status.Errorf(status.EBUSY, "cannot shut an executor down from one of its own workers")
+	}
+	var deadline time.Time
+	if timeoutNs >= 0 {
+		deadline = time.Now().Add(time.Duration(timeoutNs))
+	}
+	return e.threads.stop(e, mode, deadline)
+}
+
+// onWorker reports whether the caller is a poll on one of e's workers.
+func (e *Executor) onWorker() bool { return dataplane.InGroup(e.threads.group) }
+
+// stop refuses new spawns, lets tasks finish (graceful) or cancels them,
+// and waits for the workers to exit, all within deadline (zero: none).
+func (w *workers) stop(e *Executor, mode int, deadline ...time.Time) error {
+	w.stopMu.Lock()
+	defer w.stopMu.Unlock()
+	var until time.Time
+	if len(deadline) > 0 {
+		until = deadline[0]
+	}
+	w.group.SetStopping()
+	for _, c := range e.cores {
+		c.RefuseSpawns()
+	}
+	if mode == ShutdownGraceful && !w.cancelled.Load() {
+		for w.group.Live() > 0 && !past(until) {
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	if w.group.Live() > 0 && !w.cancelled.Swap(true) {
+		for _, c := range e.cores {
+			c.CancelAll()
+		}
+	}
+	w.stopped.Store(true)
+	for {
+		for _, c := range e.cores {
+			c.Wake()
+		}
+		var tick <-chan time.Time
+		if !until.IsZero() {
+			left := time.Until(until)
+			if left <= 0 {
+				return status.Errorf(status.ETIMEDOUT, "a worker did not stop in time (stuck in a poll?); the shutdown goes on without the caller")
+			}
+			tick = time.After(min(left, 10*time.Millisecond))
+		} else {
+			tick = time.After(10 * time.Millisecond)
+		}
+		select {
+		case <-w.done:
+			w.group.DrainInjector()
+			return nil
+		case <-tick:
+		}
+	}
+}
+
+func past(t time.Time) bool { return !t.IsZero() && time.Now().After(t) }
+
+// freeThreads shuts down immediately within the configured bound, frees the
+// handle, and lets go of the cores once the workers are gone.
+func (e *Executor) freeThreads() error {
+	if e.onWorker() {
+		return status.Errorf(status.EBUSY, "cannot free an executor from one of its own workers")
+	}
+	if err := e.unpublish(); err != nil {
+		return err
+	}
+	w := e.threads
+	err := w.stop(e, ShutdownImmediate, time.Now().Add(w.shutdownTimeout))
+	go func() { // after the last worker: they use the cores until they exit
+		<-w.done
+		e.release()
+	}()
+	return err
+}
