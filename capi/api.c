@@ -190,6 +190,7 @@ int asyncrt_executor_fd(asyncrt_executor *ex, int *fd) {
   if (rc) return rc;
   if (!fd) return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_fd: fd is NULL");
   if (!is_local(e)) return not_supported("asyncrt_executor_fd");
+  art_exec_use_fd(e);
   *fd = e->pollfd;
   return ASYNCRT_OK;
 }

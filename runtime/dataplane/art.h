@@ -229,7 +229,8 @@ typedef struct art_exec {
   /* Shared with wakers and spawners on other threads. */
   _Alignas(ART_CACHELINE) _Atomic(art_task *) remote_head; /* Treiber stack */
   _Atomic int running;  /* a driver is inside art_exec_run */
-  _Atomic int signaled; /* eventfd has been written since the last drain */
+  _Atomic int signaled; /* futex word: a wake arrived since the last drain */
+  _Atomic int fd_mode;  /* a host polls pollfd: signals also write eventfd */
   _Atomic int shutdown; /* spawns are refused */
   _Atomic int parked;   /* a worker sleeps (or is about to): a target to unpark */
   _Atomic uint32_t remote_spawners; /* spawns in flight from non-drivers */
@@ -314,8 +315,13 @@ uint64_t art_now_ns(void);
 void art_exec_push(art_exec *e, art_task *t);
 /* Driver only: queues t on the local ring, whatever its flags. */
 void art_exec_push_local(art_exec *e, art_task *t);
-/* Writes the core's eventfd (once until its next drain): its driver wakes. */
+/* Signals the core (once until its next drain): its driver wakes. */
 void art_exec_wake_driver(art_exec *e);
+/* Sleeps until the core is signaled or timeout_ns passes (< 0: no bound).
+ * Called by the driver after a run that found no work. */
+void art_exec_park(art_exec *e, int64_t timeout_ns);
+/* From now on signals also make pollfd readable (a host loop polls it). */
+void art_exec_use_fd(art_exec *e);
 /* Nonzero if the core has a task queued for its driver. */
 int art_exec_has_work(art_exec *e);
 /* Drops the future, publishes the status, wakes the joiner, and gives up the

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "art.h"
@@ -139,25 +141,49 @@ int art_exec_acquire_driver(art_exec *e) {
 
 void art_exec_release_driver(art_exec *e) { atomic_store(&e->driver, 0); }
 
-/* `signaled` saves writes: the first signaller since the last drain writes
- * the eventfd, later ones see the flag and skip. A run drains at its start
- * only if the flag is set, so a busy executor pays no syscall. A signaller
- * can sit between taking the flag and writing while a drain passes, leaving
- * the fd readable with the flag clear; the run that such a readiness causes
- * finds no work, and a run that finds no work always reads the eventfd. That
- * read cannot eat a wake: a signaller only writes after seeing no driver
- * running, so its task was queued before this run began and this run would
- * have found it. */
+/* Waking a sleeping driver. `signaled` is a futex word: the first signaller
+ * since the last drain sets it and wakes the futex; later ones see it set and
+ * skip. A driver sleeps on it (art_exec_park) only after storing running=0
+ * and finding its queues empty, so a wake between the two makes the futex
+ * wait return at once.
+ *
+ * Once a host has asked for the pollable fd (fd_mode), signals also write the
+ * eventfd, and a run drains it when the flag was set. A signaller can sit
+ * between taking the flag and writing while a drain passes, leaving the fd
+ * readable with the flag clear; the run that such a readiness causes finds no
+ * work, and a run that finds no work always reads the eventfd. That read
+ * cannot eat a wake: a signaller only signals after seeing no driver running,
+ * so its task was queued before this run began and this run would have found
+ * it. */
 static void exec_signal(art_exec *e) {
   if (atomic_exchange(&e->signaled, 1)) return;
-  uint64_t one = 1;
-  while (write(e->eventfd, &one, sizeof one) < 0 && errno == EINTR) {
+  if (atomic_load_explicit(&e->fd_mode, memory_order_relaxed)) {
+    uint64_t one = 1;
+    while (write(e->eventfd, &one, sizeof one) < 0 && errno == EINTR) {
+    }
   }
+  syscall(SYS_futex, &e->signaled, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 void art_exec_wake_driver(art_exec *e) { exec_signal(e); }
 
+void art_exec_use_fd(art_exec *e) {
+  if (atomic_exchange(&e->fd_mode, 1)) return;
+  /* A signal taken before fd_mode wrote no eventfd: make it readable now. */
+  if (atomic_load(&e->signaled)) {
+    uint64_t one = 1;
+    while (write(e->eventfd, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+void art_exec_park(art_exec *e, int64_t timeout_ns) {
+  struct timespec ts = {(time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000)};
+  syscall(SYS_futex, &e->signaled, FUTEX_WAIT_PRIVATE, 0, timeout_ns < 0 ? NULL : &ts, NULL, 0);
+}
+
 static void exec_read_eventfd(art_exec *e) {
+  if (!atomic_load_explicit(&e->fd_mode, memory_order_relaxed)) return;
   uint64_t count;
   while (read(e->eventfd, &count, sizeof count) < 0 && errno == EINTR) {
   }

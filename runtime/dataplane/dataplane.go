@@ -137,6 +137,9 @@ func (c Core) Unparked(parkedNs uint64) {
 	C.core_add_parked_ns(c.p, C.uint64_t(parkedNs))
 }
 
+// Park sleeps until c is signaled or timeoutNs passes (< 0: no bound).
+func (c Core) Park(timeoutNs int64) { C.art_exec_park(c.p, C.int64_t(timeoutNs)) }
+
 // Wake makes c's driver return from its sleep.
 func (c Core) Wake() { C.art_exec_wake_driver(c.p) }
 

@@ -300,11 +300,11 @@ func (e *Executor) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 			if n > 0 {
 				continue
 			}
-			wait := -1
+			wait := int64(-1)
 			if deadline != 0 && !timedOut {
-				wait = int((deadline - dataplane.NowNs() + uint64(time.Millisecond) - 1) / uint64(time.Millisecond))
+				wait = int64(deadline - dataplane.NowNs())
 			}
-			park(e.pollfds[0], wait)
+			core.Park(wait)
 		}
 		result = rootResult(root, out, timedOut, timeoutNs)
 	})
@@ -327,19 +327,6 @@ func rootResult(root dataplane.Task, out unsafe.Pointer, timedOut bool, timeoutN
 		return status.Errorf(st, "block_on: the future was cancelled")
 	default:
 		return status.Errorf(st, "block_on: the future failed with %s", st.Name())
-	}
-}
-
-// park sleeps until pollfd is readable or waitMs passes (-1: no bound). A
-// wake that lands between the last run and this call has already written the
-// eventfd, so it is not lost.
-func park(pollfd, waitMs int) {
-	var events [1]unix.EpollEvent
-	for {
-		_, err := unix.EpollWait(pollfd, events[:], waitMs)
-		if err != unix.EINTR {
-			return
-		}
 	}
 }
 

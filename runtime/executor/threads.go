@@ -23,8 +23,8 @@ const (
 	defaultBudget          = time.Millisecond
 	defaultShutdownTimeout = 5 * time.Second
 	// A parked worker wakes at least this often to look at shutdown; wakes
-	// and stealable work end the sleep at once through its eventfd.
-	parkBound = 100 // ms
+	// and stealable work end the sleep at once.
+	parkBound = int64(100 * time.Millisecond)
 )
 
 type workers struct {
@@ -100,7 +100,7 @@ func (e *Executor) startThreads(cfg Config) error {
 		if cfg.Pin {
 			cpu = cpus[i%len(cpus)]
 		}
-		go w.run(e.cores[i], e.pollfds[i], i, cpu, started)
+		go w.run(e.cores[i], i, cpu, started)
 	}
 	for i := 0; i < n; i++ {
 		<-started
@@ -114,7 +114,7 @@ func (e *Executor) startThreads(cfg Config) error {
 }
 
 // run is worker i's whole life, on its own OS thread.
-func (w *workers) run(core dataplane.Core, pollfd, i, cpu int, started chan<- struct{}) {
+func (w *workers) run(core dataplane.Core, i, cpu int, started chan<- struct{}) {
 	// Never unlocked: when this goroutine ends, Go ends the thread with it.
 	runtime.LockOSThread()
 	defer w.exited.Done()
@@ -144,7 +144,7 @@ func (w *workers) run(core dataplane.Core, pollfd, i, cpu int, started chan<- st
 		if core.PreparePark() {
 			w.hooks.Call(dataplane.HookPark, i)
 			t0 := dataplane.NowNs()
-			park(pollfd, parkBound)
+			core.Park(parkBound)
 			core.Unparked(dataplane.NowNs() - t0)
 			w.hooks.Call(dataplane.HookUnpark, i)
 		}
