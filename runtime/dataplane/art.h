@@ -366,6 +366,12 @@ art_group *art_group_new(art_exec **cores, unsigned n);
 art_exec *art_group_place(art_group *g, unsigned flags);
 /* Owner side: queue a Send task where idle workers can take it. */
 void art_group_send_push(art_exec *e, art_task *t);
+/* From a thread that drives none of the group's cores: queue a Send task
+ * where any worker can take it, and wake an idle one. */
+void art_group_inject(art_group *g, art_task *t);
+/* One task from the injector (NULL if empty), for a worker's fairness tick;
+ * the caller makes itself the task's core. */
+art_task *art_group_take_injected(art_group *g);
 /* The owner takes one of its own Send tasks. */
 art_task *art_group_send_pop(art_exec *e);
 /* An idle worker takes work from its siblings' Send rings or the injector

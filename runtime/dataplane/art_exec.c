@@ -275,6 +275,11 @@ void art_exec_push(art_exec *e, art_task *t) {
     return;
   }
   atomic_fetch_add_explicit(&e->wakes, 1, memory_order_relaxed);
+  if (e->group && (t->flags & ART_TF_SEND)) {
+    /* Any worker may run it: do not make it wait for this one. */
+    art_group_inject(e->group, t);
+    return;
+  }
   art_task *head = atomic_load_explicit(&e->remote_head, memory_order_relaxed);
   do {
     t->next = head;
@@ -457,6 +462,11 @@ uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art
     art_task *t = local_pop(e);
     if (ART_UNLIKELY(!t)) {
       if (e->group && (t = art_group_send_pop(e))) goto poll;
+      if (e->group && (t = art_group_take_injected(e->group))) {
+        t->exec = e;
+        atomic_fetch_add_explicit(&e->steals, 1, memory_order_relaxed);
+        goto poll;
+      }
       if (!exec_take_remote(e)) break;
       continue;
     }
@@ -468,8 +478,16 @@ uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art
     if (ART_UNLIKELY(!--turn)) {
       turn = 64;
       exec_take_remote(e); /* remote wakes are not starved by a busy local queue */
-      /* Nor are this core's Send tasks by local tasks that keep yielding. */
-      if (e->group && (t = art_group_send_pop(e))) local_push(e, t);
+      /* Nor are Send tasks (this core's, or injected) by local tasks that
+       * keep yielding. */
+      if (e->group) {
+        if ((t = art_group_take_injected(e->group))) {
+          t->exec = e;
+          atomic_fetch_add_explicit(&e->steals, 1, memory_order_relaxed);
+          local_push(e, t);
+        }
+        if ((t = art_group_send_pop(e))) local_push(e, t);
+      }
       if (deadline_ns && art_now_ns() >= deadline_ns) break;
     }
   }

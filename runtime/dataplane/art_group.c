@@ -79,6 +79,23 @@ static void inject(art_group *g, art_task *first, art_task *last, uint64_t n) {
   art_lock_release(&g->inject_lock);
 }
 
+void art_group_inject(art_group *g, art_task *t) {
+  inject(g, t, t, 1);
+  unpark_one(g, NULL);
+}
+
+art_task *art_group_take_injected(art_group *g) {
+  if (!atomic_load_explicit(&g->inject_len, memory_order_relaxed)) return NULL;
+  art_lock_acquire(&g->inject_lock);
+  art_task *t = g->inject_head;
+  if (t) {
+    if (!(g->inject_head = t->next)) g->inject_tail = NULL;
+    atomic_fetch_sub(&g->inject_len, 1);
+  }
+  art_lock_release(&g->inject_lock);
+  return t;
+}
+
 void art_group_send_push(art_exec *e, art_task *t) {
   uint64_t tail = atomic_load_explicit(&e->send_tail, memory_order_relaxed);
   uint64_t head = atomic_load_explicit(&e->send_head, memory_order_acquire);

@@ -193,6 +193,13 @@ func (c Core) Publish(goRef uintptr) uint64 {
 	return h
 }
 
+// ShareHandle makes c answer with the handle of the executor whose first
+// core is first (asyncrt_context_executor on any worker names the executor).
+func (c Core) ShareHandle(first Core) {
+	c.p.handle = first.p.handle
+	c.p.go_ref = first.p.go_ref
+}
+
 // Unpublish frees the core's handle; false if a racing call freed it first.
 func (c Core) Unpublish() bool { return C.art_handle_free(c.p.handle) != 0 }
 

@@ -89,6 +89,9 @@ func New(cfg Config) (*Executor, error) {
 			e.ref.Delete()
 			err = status.Errorf(status.ENOMEM, "no memory for an executor handle")
 		}
+		for _, c := range e.cores[1:] {
+			c.ShareHandle(e.cores[0])
+		}
 	}
 	if err != nil {
 		if e.threads != nil {
