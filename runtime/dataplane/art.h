@@ -369,6 +369,8 @@ void art_group_send_push(art_exec *e, art_task *t);
 /* From a thread that drives none of the group's cores: queue a Send task
  * where any worker can take it, and wake an idle one. */
 void art_group_inject(art_group *g, art_task *t);
+/* Driver of e: moves a batch from the injector to e's local ring. */
+unsigned art_group_refill(art_exec *e);
 /* One task from the injector (NULL if empty), for a worker's fairness tick;
  * the caller makes itself the task's core. */
 art_task *art_group_take_injected(art_group *g);

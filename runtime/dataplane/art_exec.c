@@ -462,11 +462,7 @@ uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art
     art_task *t = local_pop(e);
     if (ART_UNLIKELY(!t)) {
       if (e->group && (t = art_group_send_pop(e))) goto poll;
-      if (e->group && (t = art_group_take_injected(e->group))) {
-        t->exec = e;
-        atomic_fetch_add_explicit(&e->steals, 1, memory_order_relaxed);
-        goto poll;
-      }
+      if (e->group && art_group_refill(e)) continue;
       if (!exec_take_remote(e)) break;
       continue;
     }

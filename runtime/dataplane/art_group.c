@@ -166,12 +166,8 @@ static unsigned take_injected(art_group *g, art_task **out) {
   return n;
 }
 
-unsigned art_group_steal(art_exec *thief) {
-  art_group *g = thief->group;
-  art_task *got[STEAL_BATCH];
-  unsigned n = take_injected(g, got);
-  for (unsigned k = 1; !n && k < g->nworkers; k++)
-    n = steal_ring(g->workers[(thief->index + k) % g->nworkers], got);
+/* Makes `thief` the core of n taken tasks and queues them on its ring. */
+static unsigned adopt(art_exec *thief, art_task **got, unsigned n) {
   if (!n) return 0;
   /* The thief becomes the tasks' core; run them from its local ring. The
    * write to exec happens before this worker polls them, and every later
@@ -181,8 +177,22 @@ unsigned art_group_steal(art_exec *thief) {
     art_exec_push_local(thief, got[i]); /* not its Send ring: no stealing back */
   }
   atomic_fetch_add_explicit(&thief->steals, n, memory_order_relaxed);
-  if (n > 1) unpark_one(g, thief); /* there may be more for others */
+  if (n > 1) unpark_one(thief->group, thief); /* there may be more for others */
   return n;
+}
+
+unsigned art_group_refill(art_exec *e) {
+  art_task *got[STEAL_BATCH];
+  return adopt(e, got, take_injected(e->group, got));
+}
+
+unsigned art_group_steal(art_exec *thief) {
+  art_group *g = thief->group;
+  art_task *got[STEAL_BATCH];
+  unsigned n = take_injected(g, got);
+  for (unsigned k = 1; !n && k < g->nworkers; k++)
+    n = steal_ring(g->workers[(thief->index + k) % g->nworkers], got);
+  return adopt(thief, got, n);
 }
 
 int art_group_stealable(art_group *g, art_exec *except) {
