@@ -204,8 +204,8 @@ int asyncrt_executor_capabilities(asyncrt_executor *ex, unsigned *caps) {
   unsigned common = ASYNCRT_CAP_SPAWN_LOCAL | ASYNCRT_CAP_SPAWN_SEND | ASYNCRT_CAP_TASK_REMOVAL;
   if (e->is_foreign) *caps = common;
   else if (e->group)
-    *caps = common | ASYNCRT_CAP_WORK_STEALING | ASYNCRT_CAP_BLOCK_ON | ASYNCRT_CAP_MULTI_THREAD |
-            ASYNCRT_CAP_PLACEMENT | ASYNCRT_CAP_SHUTDOWN;
+    *caps = common | ASYNCRT_CAP_BLOCK_ON | ASYNCRT_CAP_PLACEMENT | ASYNCRT_CAP_SHUTDOWN |
+            (e->group->nworkers > 1 ? ASYNCRT_CAP_WORK_STEALING | ASYNCRT_CAP_MULTI_THREAD : 0);
   else *caps = common | ASYNCRT_CAP_STEPPED | ASYNCRT_CAP_BLOCK_ON | ASYNCRT_CAP_PLACEMENT;
   return ASYNCRT_OK;
 }
@@ -238,6 +238,9 @@ int asyncrt_executor_stats_get(asyncrt_executor *ex, asyncrt_executor_stats *sta
     sum.polls += one.polls;
     sum.memory_in_use += one.memory_in_use;
     sum.memory_limit = one.memory_limit;
+  }
+  if (e->group) { /* the cap, and its count, live in the group */
+    sum.memory_limit = e->group->mem_limit;
   }
   sum.workers = n;
   size_t size = stats->size < sizeof sum ? stats->size : sizeof sum;
@@ -420,6 +423,7 @@ int asyncrt_hostq_new(asyncrt_executor *ex, asyncrt_hostq **out) {
   int rc = resolve_exec(ex, &e);
   if (rc) return rc;
   if (!out) return art_fail(ASYNCRT_EINVAL, "asyncrt_hostq_new: out is NULL");
+  if (e->group) return not_supported("a host queue (its futures would be polled on worker threads)");
   art_hostq *q = art_hostq_new();
   uint64_t h = q ? art_handle_new(ART_H_HOSTQ, q) : 0;
   if (!h) {

@@ -97,18 +97,18 @@ extern "C" {
  * ======================================================================== */
 
 #define ASYNCRT_VERSION_MAJOR 0
-#define ASYNCRT_VERSION_MINOR 1
+#define ASYNCRT_VERSION_MINOR 2
 #define ASYNCRT_VERSION_PATCH 0
 /** The version as one number, 0xMMmmpp: comparable with < and >. */
 #define ASYNCRT_VERSION_HEX                                                   \
   ((ASYNCRT_VERSION_MAJOR << 16) | (ASYNCRT_VERSION_MINOR << 8) |             \
    ASYNCRT_VERSION_PATCH)
-#define ASYNCRT_VERSION_STRING "0.1.0"
+#define ASYNCRT_VERSION_STRING "0.2.0"
 
 /** \brief The loaded library's version, as ASYNCRT_VERSION_HEX. */
 ASYNCRT_API unsigned asyncrt_version(void);
 
-/** \brief The loaded library's version as a static string ("0.1.0"). */
+/** \brief The loaded library's version as a static string ("0.2.0"). */
 ASYNCRT_API const char *asyncrt_version_string(void);
 
 /**
@@ -378,7 +378,8 @@ typedef struct asyncrt_thread_hooks {
   void (*on_unpark)(unsigned worker, void *user_data); /**< after waking up */
   void *user_data;
   /** Called once, on some thread, when no hook will be called again (after
-   *  the last worker stopped). May be NULL. */
+   *  the last worker stopped). Not called if asyncrt_executor_new fails
+   *  before it starts the workers. May be NULL. */
   void (*finalize)(void *user_data);
 } asyncrt_thread_hooks;
 
@@ -457,21 +458,31 @@ ASYNCRT_API int asyncrt_executor_free(asyncrt_executor *ex);
 
 /**
  * \brief Shuts a thread-per-core executor down and stops its workers. New
- *        spawns fail with ASYNCRT_ESHUTDOWN (their futures dropped at once);
- *        wakes are ignored. Immediate: every task is cancelled, each future
- *        dropped exactly once on the thread that owns it. Graceful: tasks run
- *        to completion; when timeout_ns passes first, the rest are cancelled as
- *        in immediate mode. The handle stays valid (free it afterwards).
- * \param timeout_ns bound on the whole call (ASYNCRT_NO_TIMEOUT: none).
+ *        spawns fail with ASYNCRT_ESHUTDOWN (their futures dropped at once).
+ *        Immediate: every task is cancelled, each future dropped exactly once
+ *        on the thread that owns it. Graceful: tasks keep running (and being
+ *        woken) until they complete; if timeout_ns passes first, the rest are
+ *        cancelled as in immediate mode. After the cancellation, wakes of the
+ *        executor's tasks do nothing. The handle stays valid (free it
+ *        afterwards). A second call returns at once.
+ * \param timeout_ns immediate: bound on the wait for the workers to drop
+ *        everything and stop. Graceful: bound on the wait for tasks to
+ *        complete; the cancellation that may follow is bounded by the
+ *        config's shutdown_timeout_ns. ASYNCRT_NO_TIMEOUT: no bound.
  * \return ASYNCRT_OK once every worker stopped and every task is dropped;
- *         ETIMEDOUT if the bound passed first (a worker stuck in a poll: the
- *         shutdown goes on without the caller); ENOTSUP for other kinds;
- *         EBUSY from one of its own workers; EINVAL for an unknown mode.
+ *         ETIMEDOUT if a worker did not stop within the bound (it is stuck in
+ *         a poll: the shutdown goes on without the caller); ENOTSUP for other
+ *         kinds; EBUSY from one of its own workers; EINVAL for an unknown mode.
  */
 ASYNCRT_API int asyncrt_executor_shutdown(asyncrt_executor *ex, int mode, int64_t timeout_ns);
 
 /** Capabilities, as reported by asyncrt_executor_capabilities. Libraries ask
- *  before they rely on one. */
+ *  before they rely on one. A local executor reports SPAWN_LOCAL,
+ *  SPAWN_SEND, TASK_REMOVAL, STEPPED, BLOCK_ON and PLACEMENT (worker 0); a
+ *  thread-per-core one SPAWN_LOCAL, SPAWN_SEND, TASK_REMOVAL, BLOCK_ON,
+ *  PLACEMENT and SHUTDOWN, plus WORK_STEALING and MULTI_THREAD when it has
+ *  more than one worker; a foreign one SPAWN_LOCAL, SPAWN_SEND and
+ *  TASK_REMOVAL. */
 #define ASYNCRT_CAP_SPAWN_LOCAL (1u << 0)   /**< accepts local (non-Send) tasks */
 #define ASYNCRT_CAP_SPAWN_SEND (1u << 1)    /**< accepts ASYNCRT_SPAWN_SEND */
 #define ASYNCRT_CAP_WORK_STEALING (1u << 2) /**< Send tasks may move to an idle thread */
@@ -507,7 +518,7 @@ typedef struct asyncrt_executor_stats {
   uint64_t polls;           /**< task polls performed */
   uint64_t memory_in_use;   /**< bytes of task memory held now */
   uint64_t memory_limit;    /**< the configured cap, 0 for none */
-  uint64_t workers;         /**< threads that run its tasks (1 for local) */
+  uint64_t workers;         /**< workers (1 for local and foreign executors) */
 } asyncrt_executor_stats;
 
 /** Counters of one worker of a thread-per-core executor (a local executor
@@ -716,7 +727,9 @@ typedef struct asyncrt_hostq asyncrt_hostq;
 #define ASYNCRT_HOSTQ_TAG_MASK (~ASYNCRT_HOSTQ_KIND_MASK)
 
 /** \brief Creates a host queue for `ex`. Owned by the caller
- *         (asyncrt_hostq_free); see the teardown order above. */
+ *         (asyncrt_hostq_free); see the teardown order above. Local and
+ *         foreign executors only: a thread-per-core executor would poll
+ *         host futures on its workers (ENOTSUP). */
 ASYNCRT_API int asyncrt_hostq_new(asyncrt_executor *ex, asyncrt_hostq **out);
 /** \brief Frees a host queue. Futures made from it that are still alive
  *         return ASYNCRT_POLL_ERROR (ESHUTDOWN) when polled. NULL is a no-op. */
@@ -777,7 +790,9 @@ typedef struct asyncrt_foreign_vtable {
    */
   void (*schedule)(void *user_data, asyncrt_runnable *r);
   /** Called once when asyncrt no longer calls schedule: after
-   *  asyncrt_executor_free and once no task is left. May be NULL. */
+   *  asyncrt_executor_free, once no task header is left -- a waker clone
+   *  keeps its task's header, so finalize waits until every clone is
+   *  dropped. May be NULL. */
   void (*finalize)(void *user_data);
 } asyncrt_foreign_vtable;
 

@@ -354,13 +354,16 @@ struct art_group {
   _Atomic unsigned idle;        /* workers parked or about to park */
   _Atomic int stopping;         /* shutdown began */
   _Atomic unsigned cores_left;  /* cores not yet destroyed; the last frees the group */
+  size_t mem_limit;             /* the executor's cap over all cores (0: none) */
+  _Atomic size_t mem_in_use;    /* counted only when there is a cap */
   art_lock inject_lock;         /* the injector: Send tasks that overflowed */
   art_task *inject_head, *inject_tail;
   _Atomic uint64_t inject_len;
 };
 
-/* Links n cores into a group (core i becomes worker i). */
-art_group *art_group_new(art_exec **cores, unsigned n);
+/* Links n cores into a group (core i becomes worker i); memory_limit caps
+ * the task memory of all of them together. */
+art_group *art_group_new(art_exec **cores, unsigned n, size_t memory_limit);
 /* The core a spawn with these flags lands on: ASYNCRT_SPAWN_WORKER(i), else
  * the calling worker, else the next in turn. NULL (EINVAL) for a bad index. */
 art_exec *art_group_place(art_group *g, unsigned flags);

@@ -76,7 +76,11 @@ void art_exec_close(art_exec *e) {
 
 /* Under the lock. Returns nonzero when the core must now be destroyed. */
 static int exec_uncount_header(art_exec *e, art_task *t) {
-  if (!(t->flags & ART_TF_CALLER)) art_mem_release(&e->mem, t, art_task_slot_size(t->output_size));
+  if (!(t->flags & ART_TF_CALLER)) {
+    size_t slot = art_task_slot_size(t->output_size);
+    art_mem_release(&e->mem, t, slot);
+    if (e->group && e->group->mem_limit) atomic_fetch_sub(&e->group->mem_in_use, slot);
+  }
   return !--e->headers && e->closed;
 }
 
@@ -316,15 +320,28 @@ int art_exec_spawn(art_exec *e, const asyncrt_future *fut, unsigned flags,
     status = art_fail(ASYNCRT_ESHUTDOWN, "the executor is shutting down; the future was dropped");
     goto refused;
   }
-  size_t output_size = fut->vtable->output_size;
+  size_t output_size = fut->vtable->output_size, slot = art_task_slot_size(output_size);
+  art_group *g = e->group;
+  if (g && g->mem_limit && !storage) { /* the executor-wide cap of a group */
+    size_t before = atomic_fetch_add(&g->mem_in_use, slot);
+    if (before + slot > g->mem_limit) {
+      atomic_fetch_sub(&g->mem_in_use, slot);
+      status = art_fail(ASYNCRT_ELIMIT, "task memory limit of %zu bytes reached (%zu in use, %zu asked)",
+                        g->mem_limit, before, slot);
+      goto refused;
+    }
+  }
   art_task *t;
   art_lock_acquire(&e->lock);
-  t = storage ? storage->memory : art_mem_alloc(&e->mem, art_task_slot_size(output_size), &status);
+  t = storage ? storage->memory : art_mem_alloc(&e->mem, slot, &status);
   if (!t) {
     art_lock_release(&e->lock);
+    if (g && g->mem_limit && !storage) atomic_fetch_sub(&g->mem_in_use, slot);
     goto refused;
   }
-  t->id = ++e->next_id;
+  /* Unique within the executor without a shared counter: a worker's own
+   * count, with its index (below 4096) in the low bits. */
+  t->id = e->group ? (++e->next_id << 12 | e->index) : ++e->next_id;
   t->live_prev = NULL;
   t->live_next = e->live_head;
   if (e->live_head) e->live_head->live_prev = t;

@@ -20,7 +20,7 @@
 
 #define STEAL_BATCH 128u
 
-art_group *art_group_new(art_exec **cores, unsigned n) {
+art_group *art_group_new(art_exec **cores, unsigned n, size_t memory_limit) {
   art_group *g = calloc(1, sizeof *g);
   art_exec **workers = g ? calloc(n, sizeof *workers) : NULL;
   if (!workers) {
@@ -30,6 +30,7 @@ art_group *art_group_new(art_exec **cores, unsigned n) {
   }
   g->nworkers = n;
   g->workers = workers;
+  g->mem_limit = memory_limit;
   atomic_init(&g->cores_left, n);
   for (unsigned i = 0; i < n; i++) {
     workers[i] = cores[i];

@@ -84,14 +84,15 @@ func NewForeignCore(vtable, user unsafe.Pointer) (Core, error) {
 	return Core{p}, nil
 }
 
-// NewGroup makes cores[i] worker i of one thread-per-core executor.
-func NewGroup(cores []Core) (Group, error) {
+// NewGroup makes cores[i] worker i of one thread-per-core executor, with a
+// task memory cap over all of them.
+func NewGroup(cores []Core, memoryLimit uint64) (Group, error) {
 	ps := (*[1 << 16]*C.art_exec)(C.malloc(C.size_t(len(cores)) * C.size_t(unsafe.Sizeof(uintptr(0)))))
 	defer C.free(unsafe.Pointer(ps))
 	for i, c := range cores {
 		ps[i] = c.p
 	}
-	g := C.art_group_new(&ps[0], C.uint(len(cores)))
+	g := C.art_group_new(&ps[0], C.uint(len(cores)), C.size_t(memoryLimit))
 	if g == nil {
 		return Group{}, lastError()
 	}

@@ -95,7 +95,7 @@ func New(cfg Config) (*Executor, error) {
 	}
 	if err != nil {
 		if e.threads != nil {
-			e.threads.stop(e, 0)
+			e.threads.stop(e, ShutdownImmediate, time.Time{}, time.Time{}, 0)
 		}
 		e.release()
 		return nil, err

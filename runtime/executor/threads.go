@@ -74,12 +74,14 @@ func (e *Executor) startThreads(cfg Config) error {
 	if n < 1 || n > 4096 {
 		return status.Errorf(status.EINVAL, "workers = %d: want 1..4096 (0 for one per CPU)", cfg.Workers)
 	}
+	perCore := cfg
+	perCore.MemoryLimit = 0 // the group holds the cap for all cores
 	for i := 0; i < n; i++ {
-		if err := e.addCore(cfg); err != nil { // addCore, not New: cores only
+		if err := e.addCore(perCore); err != nil {
 			return err
 		}
 	}
-	group, err := dataplane.NewGroup(e.cores)
+	group, err := dataplane.NewGroup(e.cores, cfg.MemoryLimit)
 	if err != nil {
 		return err
 	}
@@ -201,31 +203,32 @@ func (e *Executor) Shutdown(mode int, timeoutNs int64) error {
 	if e.onWorker() {
 		return status.Errorf(status.EBUSY, "cannot shut an executor down from one of its own workers")
 	}
-	var deadline time.Time
+	var until time.Time
 	if timeoutNs >= 0 {
-		deadline = time.Now().Add(time.Duration(timeoutNs))
+		until = time.Now().Add(time.Duration(timeoutNs))
 	}
-	return e.threads.stop(e, mode, deadline)
+	if mode == ShutdownGraceful {
+		// The cancellation after the grace period has the config's bound.
+		return e.threads.stop(e, mode, until, time.Time{}, e.threads.shutdownTimeout)
+	}
+	return e.threads.stop(e, mode, time.Time{}, until, 0)
 }
 
 // onWorker reports whether the caller is a poll on one of e's workers.
 func (e *Executor) onWorker() bool { return dataplane.InGroup(e.threads.group) }
 
-// stop refuses new spawns, lets tasks finish (graceful) or cancels them,
-// and waits for the workers to exit, all within deadline (zero: none).
-func (w *workers) stop(e *Executor, mode int, deadline ...time.Time) error {
+// stop refuses new spawns, lets tasks finish (graceful, until graceUntil)
+// or cancels them, and waits for the workers to exit until stopUntil, or for
+// cancelBound after a grace period that ran out (zero: no bound).
+func (w *workers) stop(e *Executor, mode int, graceUntil, stopUntil time.Time, cancelBound time.Duration) error {
 	w.stopMu.Lock()
 	defer w.stopMu.Unlock()
-	var until time.Time
-	if len(deadline) > 0 {
-		until = deadline[0]
-	}
 	w.group.SetStopping()
 	for _, c := range e.cores {
 		c.RefuseSpawns()
 	}
 	if mode == ShutdownGraceful && !w.cancelled.Load() {
-		for w.group.Live() > 0 && !past(until) {
+		for w.group.Live() > 0 && !past(graceUntil) {
 			time.Sleep(200 * time.Microsecond)
 		}
 	}
@@ -233,27 +236,28 @@ func (w *workers) stop(e *Executor, mode int, deadline ...time.Time) error {
 		for _, c := range e.cores {
 			c.CancelAll()
 		}
+		if cancelBound > 0 {
+			stopUntil = time.Now().Add(cancelBound)
+		}
 	}
 	w.stopped.Store(true)
 	for {
 		for _, c := range e.cores {
 			c.Wake()
 		}
-		var tick <-chan time.Time
-		if !until.IsZero() {
-			left := time.Until(until)
+		wait := 10 * time.Millisecond
+		if !stopUntil.IsZero() {
+			left := time.Until(stopUntil)
 			if left <= 0 {
 				return status.Errorf(status.ETIMEDOUT, "a worker did not stop in time (stuck in a poll?); the shutdown goes on without the caller")
 			}
-			tick = time.After(min(left, 10*time.Millisecond))
-		} else {
-			tick = time.After(10 * time.Millisecond)
+			wait = min(left, wait)
 		}
 		select {
 		case <-w.done:
 			w.group.DrainInjector()
 			return nil
-		case <-tick:
+		case <-time.After(wait):
 		}
 	}
 }
@@ -270,7 +274,7 @@ func (e *Executor) freeThreads() error {
 		return err
 	}
 	w := e.threads
-	err := w.stop(e, ShutdownImmediate, time.Now().Add(w.shutdownTimeout))
+	err := w.stop(e, ShutdownImmediate, time.Time{}, time.Now().Add(w.shutdownTimeout), 0)
 	go func() { // after the last worker: they use the cores until they exit
 		<-w.done
 		e.release()

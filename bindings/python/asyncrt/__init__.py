@@ -12,6 +12,7 @@ from .errors import (
     InternalError,
     InvalidArgument,
     LimitExceeded,
+    NotSupported,
     OutOfMemory,
     Reentrant,
     Shutdown,
@@ -20,8 +21,11 @@ from .errors import (
     VersionMismatch,
     WouldBlock,
 )
-from .executor import Executor, Stats, Task, block_on, spawn
+from .cfuture import CFuture
+from .executor import Capability, Executor, Stats, Task, WorkerStats, block_on, spawn
+from .foreign import ForeignExecutor
 from .futures import PENDING, Context, Future, Ready, yield_now
+from .hooks import ThreadHooks
 from .waker import Waker
 
 __version__ = ".".join(map(str, _lib.VERSION))

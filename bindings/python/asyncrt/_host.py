@@ -16,9 +16,10 @@ Invariants:
   thread (`driver`), or a thread that spawns or closes while nobody drives;
   `lock` makes that choice atomic.
 - `thread` is the thread that drove last: where borrowed wakers append.
+- Only a `hosted` executor (one a Python thread drives: local, foreign) has
+  a host queue and Python futures; a thread-per-core one runs C tasks only.
 """
 
-import ctypes
 import select
 import sys
 import threading
@@ -28,7 +29,7 @@ from ctypes import byref, c_int, c_size_t, c_uint64
 
 from . import _lib
 from ._lib import HOSTQ_DROP, HOSTQ_TAG_MASK, check, lib
-from .errors import AsyncrtError, BadHandle, Busy, Reentrant, Status, error
+from .errors import AsyncrtError, BadHandle, Busy, NotSupported, Reentrant, Status, error
 from .futures import PENDING, Context, Ready, drop
 from .waker import Waker
 
@@ -37,7 +38,19 @@ STEP_POLLS = 1024
 STEP_NS = 10_000_000
 PARK_SLICE = 0.05
 
+UNHOSTED = ("asyncrt: Python futures run on an executor that a Python thread drives -- Executor() "
+            "(kind='local') or ForeignExecutor -- as host-queue futures polled by that thread. A "
+            "thread-per-core executor's workers poll its tasks, so it runs C futures only (CFuture): "
+            "run the Python future on a local executor and spawn its task.c_join() here to wait for it.")
+
 _thread_state = threading.local()
+
+
+def run_step(executor, max_polls, max_ns):
+    """The C step of a local executor (asyncrt_run_step); ENOTSUP on other kinds."""
+    polls = c_uint64()
+    check(lib.asyncrt_run_step(executor, max_polls, max_ns, byref(polls)))
+    return polls.value
 
 
 def current_host():
@@ -52,9 +65,10 @@ def failure_status(exc):
     return Status.EFAILED
 
 
-def report_drop_error(future):
-    """A drop() that raised cannot fail anything: print it, as Python does for __del__."""
-    print(f"Exception ignored in drop() of {future!r}:", file=sys.stderr)
+def report_ignored(where):
+    """An exception in a drop() or a callback from C cannot fail anything:
+    print it, as Python does for __del__."""
+    print(f"Exception ignored in {where}:", file=sys.stderr)
     traceback.print_exc()
 
 
@@ -89,19 +103,27 @@ class _Record:
 
 
 class Host:
-    def __init__(self, memory_limit, owner_ref):
-        config = _lib.asyncrt_executor_config()
-        lib.asyncrt_executor_config_init(config)
-        config.size = ctypes.sizeof(config)
-        config.memory_limit = memory_limit
-        self.executor = _lib.executor_p()
-        check(lib.asyncrt_executor_new(config, byref(self.executor)))
-        self.hostq = _lib.hostq_p()
-        status = lib.asyncrt_hostq_new(self.executor, byref(self.hostq))
-        if status:
-            message = lib.asyncrt_last_error().decode(errors="replace")
-            lib.asyncrt_executor_free(self.executor)
-            raise error(status, message)
+    """The Python side of one executor: its handle, and the host queue through
+    which a thread that drives the executor runs its Python futures."""
+
+    def __init__(self, executor, owner_ref, run_c, hosted, after_free=None):
+        """Takes ownership of `executor`. `run_c(executor, max_polls, max_ns)`
+        runs a step of its C side on the calling thread and returns the polls
+        made. `hosted`: a Python thread drives it, so it runs Python futures
+        (a host queue is single-threaded); otherwise it runs C futures only.
+        `after_free()` is called once the executor has been freed."""
+        self.executor = executor
+        self.hosted = hosted
+        self.hostq = None
+        if hosted:
+            self.hostq = _lib.hostq_p()
+            status = lib.asyncrt_hostq_new(executor, byref(self.hostq))
+            if status:
+                message = lib.asyncrt_last_error().decode(errors="replace")
+                lib.asyncrt_executor_free(executor)
+                raise error(status, message)
+        self.run_c = run_c
+        self.after_free = after_free
         self.owner = owner_ref
         self.records = {}
         self.woken = []
@@ -122,20 +144,26 @@ class Host:
 
     # -- spawning ---------------------------------------------------------
 
-    def spawn(self, future):
+    def spawn(self, future, flags):
         """Spawns a Python future; returns (task handle, record). On failure the
         future has been dropped, as asyncrt_spawn drops it."""
         me = threading.get_ident()
         with self.lock:
-            self.check_open()
-            if self.driver not in (None, me):
-                raise Busy("asyncrt: the executor is driven by another thread; spawn from that thread")
-            check(lib.asyncrt_hostq_future(self.hostq, self._tag_ref, self._future_ref))
+            try:
+                self.check_open()
+                if not self.hosted:
+                    raise NotSupported(UNHOSTED)
+                if self.driver not in (None, me):
+                    raise Busy("asyncrt: the executor is driven by another thread; spawn from that thread")
+                check(lib.asyncrt_hostq_future(self.hostq, self._tag_ref, self._future_ref))
+            except AsyncrtError:
+                self._drop_future(future)
+                raise
             tag = self._tag_out.value
             record = _Record(future, Context(Waker(self, tag), self.owner))
             self.records[tag] = record  # stays until its DROP event, even if the spawn fails
             handle = _lib.task_p()
-            status = lib.asyncrt_spawn(self.executor, self._future_ref, _lib.SPAWN_LOCAL, byref(handle))
+            status = lib.asyncrt_spawn(self.executor, self._future_ref, flags, byref(handle))
             if status:
                 message = lib.asyncrt_last_error().decode(errors="replace")
                 record.future = None
@@ -143,6 +171,19 @@ class Host:
                 self._drop_future(future)
                 raise error(status, message)
             return handle, record
+
+    def spawn_c(self, future, flags):
+        """Spawns a CFuture as a C task (no Python in its polls); returns the
+        task handle. The runtime owns the C future from here on."""
+        with self.lock:
+            try:
+                self.check_open()
+            except BadHandle:
+                future.drop()
+                raise
+            handle = _lib.task_p()
+            check(lib.asyncrt_spawn(self.executor, byref(future.take()), flags, byref(handle)))
+            return handle
 
     # -- driving ----------------------------------------------------------
 
@@ -163,11 +204,19 @@ class Host:
     def step(self, max_polls, max_ns):
         """One run_step and the batch it produced; returns (C polls, events)."""
         self._flush()
-        polls = c_uint64()
-        check(lib.asyncrt_run_step(self.executor, max_polls, max_ns, byref(polls)))
+        polls = self.run_c(self.executor, max_polls, max_ns)
         events = self._drain()
         self._flush()
-        return polls.value, events
+        return polls, events
+
+    def run_all(self):
+        """Steps until nothing is runnable; returns the number of C polls."""
+        total = 0
+        while True:
+            polls, events = self.step(STEP_POLLS, 0)
+            total += polls
+            if not polls and not events:
+                return total
 
     def run_until(self, done, deadline):
         """Steps until done() is true (True) or `deadline` (time.monotonic()) passes
@@ -199,6 +248,8 @@ class Host:
 
     def _drain(self):
         """Takes every pending event and handles it; returns how many."""
+        if self.hostq is None:
+            return 0
         handled = 0
         outer, _thread_state.host = current_host(), self
         try:
@@ -263,7 +314,7 @@ class Host:
         try:
             drop(future)
         except Exception:
-            report_drop_error(future)
+            report_ignored(f"drop() of {future!r}")
 
     def _flush(self):
         if self.done_tags:
@@ -284,13 +335,17 @@ class Host:
 
     def close(self):
         """Frees the executor (cancelling its tasks), drops their Python futures,
-        frees the host queue. Idempotent."""
+        frees the host queue. Idempotent. A thread-per-core executor whose
+        worker did not stop in time is freed all the same, and TimedOut raised."""
         with self.lock:
             if self.closed:
                 return
             if self.driver is not None:
                 raise Busy("asyncrt: cannot close an executor while it is being driven")
-            check(lib.asyncrt_executor_free(self.executor))
+            status = lib.asyncrt_executor_free(self.executor)
+            if status not in (0, Status.ETIMEDOUT):
+                check(status)
+            message = lib.asyncrt_last_error().decode(errors="replace") if status else ""
             self.closed = True
         self.driver = self.thread = threading.get_ident()
         try:
@@ -301,3 +356,7 @@ class Host:
             lib.asyncrt_hostq_free(self.hostq)
             self.hostq = self.executor = self._poller = None
             self.woken, self.done_tags, self.done_statuses = [], [], []
+            if self.after_free is not None:
+                self.after_free()
+        if status:
+            raise error(status, message)

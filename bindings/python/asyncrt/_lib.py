@@ -13,12 +13,24 @@ binding was written against (asyncrt_check_version).
 
 import ctypes
 import os
-from ctypes import POINTER, Structure, c_char_p, c_int, c_int64, c_size_t, c_uint, c_uint32, c_uint64, c_void_p
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_char_p,
+    c_int,
+    c_int64,
+    c_size_t,
+    c_uint,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
 from pathlib import Path
 
 from .errors import VersionMismatch, error
 
-VERSION = (0, 1, 0)
+VERSION = (0, 2, 0)
 VERSION_HEX = (VERSION[0] << 16) | (VERSION[1] << 8) | VERSION[2]
 LIBRARY_ENV = "ASYNCRT_LIBRARY"
 LIBRARY_NAME = "libasyncrt.so"
@@ -30,8 +42,18 @@ HOSTQ_KIND_MASK = 3 << 62
 HOSTQ_TAG_MASK = ~HOSTQ_KIND_MASK & 0xFFFF_FFFF_FFFF_FFFF
 
 EXECUTOR_LOCAL = 0
+EXECUTOR_THREADS = 1
+EXECUTOR_PIN = 1
 SPAWN_LOCAL = 0
+SPAWN_SEND = 1
+SHUTDOWN_GRACEFUL = 0
+SHUTDOWN_IMMEDIATE = 1
 NO_TIMEOUT = -1
+
+
+def spawn_worker(i):
+    """ASYNCRT_SPAWN_WORKER(i): the spawn flag that places a task on worker i."""
+    return (i + 1) << 8
 
 
 # Opaque handles: one pointer type each, so ctypes refuses to pass one for another.
@@ -51,19 +73,55 @@ class asyncrt_context(Structure):
     pass
 
 
+class asyncrt_runnable(Structure):
+    pass
+
+
 executor_p = POINTER(asyncrt_executor)
 task_p = POINTER(asyncrt_task)
 hostq_p = POINTER(asyncrt_hostq)
 context_p = POINTER(asyncrt_context)
+runnable_p = POINTER(asyncrt_runnable)
+
+# Callback types. The binding's callbacks are module-level CFUNCTYPE objects
+# (hooks.py, foreign.py) that find their Python state through user_data, so
+# they live as long as the library may call them.
+POLL_FN = CFUNCTYPE(c_int, c_void_p, context_p, c_void_p)
+DROP_FN = CFUNCTYPE(None, c_void_p)
+HOOK_FN = CFUNCTYPE(None, c_uint, c_void_p)
+FINALIZE_FN = CFUNCTYPE(None, c_void_p)
+SCHEDULE_FN = CFUNCTYPE(None, c_void_p, runnable_p)
+
+
+class asyncrt_future_vtable(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("output_size", c_size_t),
+        ("poll", POLL_FN),
+        ("drop", DROP_FN),
+        ("cleanup", c_void_p),
+    ]
 
 
 class asyncrt_future(Structure):
-    # The vtable is only ever passed back to C, so it stays an untyped pointer.
+    # Untyped, as most futures only pass through; CFuture reads it as an asyncrt_future_vtable.
     _fields_ = [("self", c_void_p), ("vtable", c_void_p)]
 
 
 class asyncrt_waker(Structure):
     _fields_ = [("data", c_void_p), ("vtable", c_void_p)]
+
+
+class asyncrt_thread_hooks(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("on_start", HOOK_FN),
+        ("on_stop", HOOK_FN),
+        ("on_park", HOOK_FN),
+        ("on_unpark", HOOK_FN),
+        ("user_data", c_void_p),
+        ("finalize", FINALIZE_FN),
+    ]
 
 
 class asyncrt_executor_config(Structure):
@@ -72,6 +130,13 @@ class asyncrt_executor_config(Structure):
         ("kind", c_uint),
         ("memory_limit", c_size_t),
         ("allocator", c_void_p),
+        ("workers", c_uint),
+        ("flags", c_uint),
+        ("spin_ns", c_uint64),
+        ("budget_polls", c_uint32),
+        ("budget_ns", c_uint64),
+        ("hooks", POINTER(asyncrt_thread_hooks)),
+        ("shutdown_timeout_ns", c_uint64),
     ]
 
 
@@ -83,7 +148,23 @@ class asyncrt_executor_stats(Structure):
         ("polls", c_uint64),
         ("memory_in_use", c_uint64),
         ("memory_limit", c_uint64),
+        ("workers", c_uint64),
     ]
+
+
+class asyncrt_worker_stats(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("polls", c_uint64),
+        ("wakes", c_uint64),
+        ("steals", c_uint64),
+        ("parks", c_uint64),
+        ("parked_ns", c_uint64),
+    ]
+
+
+class asyncrt_foreign_vtable(Structure):
+    _fields_ = [("size", c_size_t), ("schedule", SCHEDULE_FN), ("finalize", FINALIZE_FN)]
 
 
 class asyncrt_task_storage(Structure):
@@ -120,7 +201,10 @@ SIGNATURES = {
     "asyncrt_executor_config_init": (None, [POINTER(asyncrt_executor_config)]),
     "asyncrt_executor_new": (c_int, [POINTER(asyncrt_executor_config), POINTER(executor_p)]),
     "asyncrt_executor_free": (c_int, [executor_p]),
+    "asyncrt_executor_shutdown": (c_int, [executor_p, c_int, c_int64]),
+    "asyncrt_executor_capabilities": (c_int, [executor_p, POINTER(c_uint)]),
     "asyncrt_executor_fd": (c_int, [executor_p, POINTER(c_int)]),
+    "asyncrt_worker_stats_get": (c_int, [executor_p, c_uint, POINTER(asyncrt_worker_stats)]),
     "asyncrt_executor_stats_get": (c_int, [executor_p, POINTER(asyncrt_executor_stats)]),
     "asyncrt_spawn": (c_int, [executor_p, future_p, c_uint, POINTER(task_p)]),
     "asyncrt_task_storage_size": (c_size_t, [c_size_t]),
@@ -140,6 +224,10 @@ SIGNATURES = {
     "asyncrt_hostq_complete": (c_int, [hostq_p, u64_p, POINTER(c_int), c_size_t]),
     "asyncrt_hostq_wake": (c_int, [hostq_p, u64_p, c_size_t]),
     "asyncrt_hostq_waker": (c_int, [hostq_p, c_uint64, waker_p]),
+    "asyncrt_executor_new_foreign": (c_int, [POINTER(asyncrt_foreign_vtable), c_void_p, POINTER(executor_p)]),
+    "asyncrt_runnable_run": (c_int, [runnable_p]),
+    "asyncrt_runnable_drop": (c_int, [runnable_p]),
+    "asyncrt_runnable_task_id": (c_uint64, [runnable_p]),
 }
 
 

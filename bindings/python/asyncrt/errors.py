@@ -21,6 +21,7 @@ class Status(enum.IntEnum):
     EINTERNAL = 12
     EFAILED = 13
     EAGAIN = 14
+    ENOTSUP = 15
 
 
 def to_status(value):
@@ -98,6 +99,10 @@ class Failed(AsyncrtError):
 
 class WouldBlock(AsyncrtError):
     status = Status.EAGAIN
+
+
+class NotSupported(AsyncrtError):
+    status = Status.ENOTSUP
 
 
 ERROR_CLASSES = {cls.status: cls for cls in AsyncrtError.__subclasses__()}

@@ -1,15 +1,17 @@
 """Executors and the tasks they run."""
 
+import enum
 import time
 import weakref
-from ctypes import byref, c_uint64, sizeof
+from ctypes import byref, c_uint, c_uint64, create_string_buffer, pointer, sizeof
 from typing import NamedTuple
 
-from . import _lib
-from ._host import STEP_POLLS, Host, current_host
+from . import _lib, hooks as thread_hooks
+from ._host import STEP_POLLS, UNHOSTED, Host, current_host, run_step
 from ._lib import check, lib
-from .errors import BadHandle, Status, TimedOut, error, to_status
-from .futures import PENDING, Future, Ready, as_future
+from .cfuture import CFuture
+from .errors import BadHandle, NotSupported, Reentrant, Status, TimedOut, WouldBlock, error, to_status
+from .futures import PENDING, Future, Ready, as_future, drop
 
 
 class Stats(NamedTuple):
@@ -18,24 +20,62 @@ class Stats(NamedTuple):
     polls: int
     memory_in_use: int
     memory_limit: int
+    workers: int  # threads that run its tasks: 1 for a local executor
 
 
-class Executor:
-    """A local asyncrt executor running Python futures and coroutines.
+class WorkerStats(NamedTuple):
+    """One worker's counters; exact once the executor is shut down."""
 
-    Driven by one thread at a time (run, run_step, block_on); spawn from that
-    thread, or from any thread while nobody drives. ``memory_limit`` caps the
-    bytes of task memory held at once (0: no cap); a spawn past it raises
-    LimitExceeded. Closing cancels the tasks still running and drops their
-    futures.
-    """
+    polls: int  # polls this worker made
+    wakes: int  # tasks queued to it by other threads
+    steals: int  # Send tasks it took from other workers
+    parks: int  # times it slept in the kernel
+    parked_ns: int  # time it spent asleep
 
-    def __init__(self, memory_limit=0):
-        self._host = Host(memory_limit, weakref.ref(self))
+
+class Capability(enum.IntFlag):
+    """What an executor can do (ASYNCRT_CAP_*, value for value); see capabilities()."""
+
+    SPAWN_LOCAL = 1 << 0  # accepts local (non-Send) tasks
+    SPAWN_SEND = 1 << 1  # accepts spawn(..., send=True)
+    WORK_STEALING = 1 << 2  # Send tasks may move to an idle thread
+    TASK_REMOVAL = 1 << 3  # cancel() takes a queued task out
+    STEPPED = 1 << 4  # a host drives it: run, run_step, fd
+    BLOCK_ON = 1 << 5  # block_on works
+    MULTI_THREAD = 1 << 6  # tasks run on more than one thread
+    PLACEMENT = 1 << 7  # spawn(..., worker=i) places a task
+    SHUTDOWN = 1 << 8  # shutdown() works
+
+
+KINDS = {"local": _lib.EXECUTOR_LOCAL, "threads": _lib.EXECUTOR_THREADS}
+SHUTDOWN_MODES = {"graceful": _lib.SHUTDOWN_GRACEFUL, "immediate": _lib.SHUTDOWN_IMMEDIATE}
+
+
+def timeout_ns(seconds):
+    """A timeout in seconds (None: no bound) as asyncrt's nanoseconds."""
+    return _lib.NO_TIMEOUT if seconds is None else max(0, int(seconds * 1e9))
+
+
+def spawn_flags(send, worker):
+    flags = _lib.SPAWN_SEND if send else _lib.SPAWN_LOCAL
+    if worker is not None:
+        if worker < 0:
+            raise ValueError(f"worker must be a worker index, not {worker}")
+        flags |= _lib.spawn_worker(worker)
+    return flags
+
+
+class BaseExecutor:
+    """What every executor kind shares: spawning, counters, capabilities,
+    shutdown and closing. Subclasses create the handle and a Host for it."""
+
+    def __init__(self, executor, run_c, hosted, after_free=None):
+        self._host = Host(executor, weakref.ref(self), run_c, hosted, after_free)
         self._finalizer = weakref.finalize(self, self._host.close)
 
     def close(self):
-        """Frees the executor; idempotent. Raises Busy while it is being driven."""
+        """Frees the executor, cancelling the tasks still running; idempotent.
+        Raises Busy while it is being driven."""
         self._host.close()
         self._finalizer.detach()
 
@@ -49,23 +89,121 @@ class Executor:
     def closed(self):
         return self._host.closed
 
+    def _live(self):
+        self._host.check_open()
+        return self._host.executor
+
+    def stats(self):
+        stats = _lib.asyncrt_executor_stats(size=sizeof(_lib.asyncrt_executor_stats))
+        check(lib.asyncrt_executor_stats_get(self._live(), byref(stats)))
+        return Stats(stats.tasks_spawned, stats.tasks_live, stats.polls, stats.memory_in_use, stats.memory_limit,
+                     stats.workers)
+
+    def worker_stats(self, worker):
+        """Worker `worker`'s counters, read while it runs (a local executor has
+        worker 0 only). InvalidArgument past the last worker."""
+        stats = _lib.asyncrt_worker_stats(size=sizeof(_lib.asyncrt_worker_stats))
+        check(lib.asyncrt_worker_stats_get(self._live(), worker, byref(stats)))
+        return WorkerStats(stats.polls, stats.wakes, stats.steals, stats.parks, stats.parked_ns)
+
+    def capabilities(self):
+        caps = c_uint()
+        check(lib.asyncrt_executor_capabilities(self._live(), byref(caps)))
+        return Capability(caps.value)
+
+    def shutdown(self, mode="graceful", timeout=None):
+        """Stops a thread-per-core executor's workers (NotSupported on other
+        kinds); the executor stays open until close(). "immediate" cancels every
+        task now; "graceful" lets them finish and cancels the rest once
+        `timeout` seconds (None: no bound) have passed. Afterwards spawns raise
+        Shutdown. TimedOut if a worker stuck in a poll outlasted `timeout`."""
+        if mode not in SHUTDOWN_MODES:
+            raise ValueError(f"mode must be one of {sorted(SHUTDOWN_MODES)}, not {mode!r}")
+        check(lib.asyncrt_executor_shutdown(self._live(), SHUTDOWN_MODES[mode], timeout_ns(timeout)))
+
+    def spawn(self, future, send=False, worker=None):
+        """Runs a future as a task: a Python future (an object with poll(cx)), a
+        coroutine or an awaitable, or a CFuture (run as a C task). `send=True`
+        lets the task move between the executor's threads; `worker=i` places it
+        on worker i of a thread-per-core executor. If the spawn fails, the
+        future has been dropped."""
+        flags = spawn_flags(send, worker)
+        if isinstance(future, CFuture):
+            return Task(self, self._host.spawn_c(future, flags), None)
+        handle, record = self._host.spawn(as_future(future), flags)
+        return Task(self, handle, record)
+
+
+class Executor(BaseExecutor):
+    """An asyncrt executor of kind "local" (the default) or "threads".
+
+    **local**: runs on the thread that drives it (run, run_step, block_on, or
+    an event loop through fd()), one thread at a time; spawn from that thread,
+    or from any thread while nobody drives. It runs Python futures, coroutines
+    and C futures.
+
+    **threads** (thread-per-core): `workers` threads (0: one per CPU) poll its
+    tasks; run, run_step and fd raise NotSupported. It runs C futures only
+    (CFuture, ``task.join()`` of a C task): a Python future is polled by the
+    Python thread that drives its executor's host queue, and these workers are
+    no Python thread, so spawning one raises NotSupported (the future is
+    dropped). Run Python futures on a local executor and spawn their
+    ``task.c_join()`` here to make worker tasks wait for them. block_on(C
+    future) waits on the calling thread, with the GIL released, while a worker
+    runs it. `pin` pins worker i to the i-th CPU; `spin_ns` is how long an
+    idle worker spins before it sleeps (None: the library's default);
+    `budget_polls`/`budget_ns` bound a worker's run between its control
+    duties (0: default); `shutdown_timeout` bounds, in seconds, how long
+    close() waits for the workers (None: the library's default); `hooks` is a
+    ThreadHooks whose callables run on the workers, taking the GIL.
+
+    ``memory_limit`` caps the bytes of task memory held at once (0: no cap); a
+    spawn past it raises LimitExceeded. Closing cancels the tasks still
+    running and drops their futures.
+    """
+
+    def __init__(self, memory_limit=0, *, kind="local", workers=0, pin=False, spin_ns=None, budget_polls=0,
+                 budget_ns=0, shutdown_timeout=None, hooks=None):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
+        threads_options = (workers, pin, spin_ns is not None, budget_polls, budget_ns, shutdown_timeout is not None,
+                           hooks is not None)
+        if kind == "local" and any(threads_options):
+            raise ValueError("workers, pin, spin_ns, budget_polls, budget_ns, shutdown_timeout and hooks "
+                             "apply to kind='threads' only")
+        if shutdown_timeout is not None and shutdown_timeout <= 0:
+            raise ValueError("shutdown_timeout must be positive (None: the library's default)")
+        config = _lib.asyncrt_executor_config()
+        lib.asyncrt_executor_config_init(config)
+        config.size = sizeof(config)
+        config.kind = KINDS[kind]
+        config.memory_limit = memory_limit
+        config.workers = workers
+        config.flags = _lib.EXECUTOR_PIN if pin else 0
+        if spin_ns is not None:
+            config.spin_ns = spin_ns
+        config.budget_polls = budget_polls
+        config.budget_ns = budget_ns
+        if shutdown_timeout is not None:
+            config.shutdown_timeout_ns = max(1, timeout_ns(shutdown_timeout))
+        hooks_key = None
+        if hooks is not None:
+            c_hooks, hooks_key = thread_hooks.register(hooks)
+            config.hooks = pointer(c_hooks)  # copied by the library
+        executor = _lib.executor_p()
+        status = lib.asyncrt_executor_new(config, byref(executor))
+        if status:
+            message = lib.asyncrt_last_error().decode(errors="replace")
+            if hooks_key is not None:
+                thread_hooks.release(hooks_key)
+            raise error(status, message)
+        self.kind = kind
+        super().__init__(executor, run_step, hosted=kind == "local")
+
     def fd(self):
         """A descriptor that is readable while the executor has work to do
         (level-triggered): for select/poll or asyncio's loop.add_reader."""
         return self._host.fd()
-
-    def stats(self):
-        host = self._host
-        host.check_open()
-        stats = _lib.asyncrt_executor_stats(size=sizeof(_lib.asyncrt_executor_stats))
-        check(lib.asyncrt_executor_stats_get(host.executor, byref(stats)))
-        return Stats(stats.tasks_spawned, stats.tasks_live, stats.polls, stats.memory_in_use, stats.memory_limit)
-
-    def spawn(self, future):
-        """Runs a future (an object with poll(cx)), a coroutine or an awaitable
-        as a task. If the spawn fails, the future has been dropped."""
-        handle, record = self._host.spawn(as_future(future))
-        return Task(self, handle, record)
 
     def run_step(self, max_polls=STEP_POLLS, max_ns=0):
         """Runs at most `max_polls` polls and about `max_ns` ns (0: no bound),
@@ -84,25 +222,23 @@ class Executor:
         host = self._host
         host.enter()
         try:
-            total = 0
-            while True:
-                polls, events = host.step(STEP_POLLS, 0)
-                total += polls
-                if not polls and not events:
-                    return total
+            return host.run_all()
         finally:
             host.leave()
 
     def block_on(self, future, timeout=None):
-        """Runs `future` (a future, coroutine, awaitable or Task) to completion
-        and returns its value, running the other tasks meanwhile and sleeping
-        while nothing is runnable. After `timeout` seconds the future is
-        cancelled (a Task passed in is not: only the wait ends) and TimedOut
-        is raised."""
+        """Runs `future` (a future, coroutine, awaitable, CFuture or Task) to
+        completion and returns its value, sleeping while nothing is runnable. A
+        local executor runs its other tasks meanwhile; a thread-per-core one
+        runs a C future on a worker while this thread waits. After `timeout`
+        seconds the future is cancelled (a Task passed in is not: only the wait
+        ends) and TimedOut is raised."""
+        if not self._host.hosted:
+            return self._block_on_c(future, timeout)
         host = self._host
         host.enter()
         try:
-            handle, record = host.spawn(as_future(future))
+            handle, record = host.spawn(as_future(future), _lib.SPAWN_LOCAL)
             try:
                 deadline = None if timeout is None else time.monotonic() + timeout
                 if not host.run_until(lambda: record.dropped, deadline):
@@ -119,27 +255,51 @@ class Executor:
         finally:
             host.leave()
 
+    def _block_on_c(self, future, timeout):
+        """block_on where the executor's own threads run the future: C only."""
+        if isinstance(future, Task):
+            future = future.join()
+        if not isinstance(future, CFuture):
+            drop(as_future(future))
+            raise NotSupported(UNHOSTED)
+        if current_host() is not None:
+            future.drop()
+            raise Reentrant("asyncrt: block_on cannot wait inside a poll or drop of a Python future")
+        try:
+            executor = self._live()
+        except BadHandle:
+            future.drop()
+            raise
+        out = create_string_buffer(future.output_size) if future.output_size else None
+        check(lib.asyncrt_block_on(executor, byref(future.take()), out, timeout_ns(timeout)))
+        return out.raw if out is not None else None
+
     def __repr__(self):
-        return f"<asyncrt.Executor{' closed' if self.closed else ''}>"
+        return f"<asyncrt.Executor {self.kind}{' closed' if self.closed else ''}>"
 
 
 def _cancel(handle, record):
-    if record.status is None:
+    if record is not None:
+        if record.status is not None:
+            return
         record.cancelled = True
-        check(lib.asyncrt_task_cancel(handle))
+    check(lib.asyncrt_task_cancel(handle))
 
 
 class Task:
     """A spawned future. ``await task`` (in a coroutine) or ``task.join()``
     (a future) waits for its value; ``close()`` releases the handle and
-    leaves the task running, detached."""
+    leaves the task running, detached.
+
+    A task of a CFuture (a C task) has no Python value: result() returns None
+    once it succeeded, and join() is its C join future (``c_join()``)."""
 
     __slots__ = ("executor", "_handle", "_record")
 
     def __init__(self, executor, handle, record):
         self.executor = executor
         self._handle = handle
-        self._record = record
+        self._record = record  # None for a C task
 
     def close(self):
         """Releases the handle; idempotent. The task keeps running."""
@@ -175,7 +335,7 @@ class Task:
         """Status.EAGAIN while running; OK once it completed; ECANCELLED or its
         failure status otherwise."""
         handle = self._live()
-        status = self._record.status
+        status = None if self._record is None else self._record.status
         if status is None:
             status = lib.asyncrt_task_status(handle)
         return to_status(status)
@@ -186,12 +346,15 @@ class Task:
     def result(self):
         """The value; raises what the future raised, Cancelled if the task was
         cancelled, or WouldBlock while it runs."""
-        handle = self._live()
-        if self._record.status is None:
-            status = lib.asyncrt_task_status(handle)
-            raise error(status, "asyncrt: the task has not completed" if status == Status.EAGAIN
-                        else "asyncrt: the task ended before its future finished")
-        return self._record.outcome()
+        handle, record = self._live(), self._record
+        if record is not None and record.status is not None:
+            return record.outcome()
+        status = lib.asyncrt_task_status(handle)
+        if status == Status.EAGAIN:
+            raise WouldBlock("asyncrt: the task has not completed")
+        if record is None and status == Status.OK:
+            return None
+        raise error(status, "asyncrt: the task did not complete")
 
     def cancel(self):
         """Requests cancellation: the future is polled no more and is dropped
@@ -199,9 +362,21 @@ class Task:
         _cancel(self._live(), self._record)
 
     def join(self):
-        """A future whose value is the task's value (or that raises its failure)."""
+        """A future whose value is the task's value (or that raises its failure).
+        For a C task: its C join future, as c_join()."""
         self._live()
+        if self._record is None:
+            return self.c_join()
         return _Join(self.executor, self._record)
+
+    def c_join(self):
+        """The task's C join future (asyncrt_task_join), a CFuture that any
+        executor can run, a thread-per-core one included: it completes when the
+        task does and carries its status (a Python value stays with
+        join()/result()). One per task: a second call raises Busy."""
+        future = _lib.asyncrt_future()
+        check(lib.asyncrt_task_join(self._live(), byref(future)))
+        return CFuture(future)
 
     def __await__(self):
         return (yield self.join())

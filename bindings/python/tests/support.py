@@ -1,7 +1,12 @@
 """Futures and helpers shared by the tests. Waits are bounded: a test that
 would hang fails with a message instead."""
 
+import threading
+import time
+from ctypes import addressof, sizeof
+
 import asyncrt
+from asyncrt import _lib
 
 WAIT = 10.0  # seconds; a bound on waits, never a measured time
 
@@ -84,3 +89,68 @@ def finish(test, executor, future, timeout=WAIT):
         return executor.block_on(future, timeout=timeout)
     except asyncrt.TimedOut:
         test.fail(f"{future!r} did not finish within {timeout} s")
+
+
+def wait_until(test, predicate, what, timeout=WAIT):
+    """Waits, with a bound, for `predicate()` to hold (something another thread
+    does); fails the test with `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            test.fail(f"{what}: not within {timeout} s")
+        time.sleep(0.001)
+
+
+class Gate:
+    """C futures that stay pending until open() (Python has no C futures of its
+    own): the C join futures of Parked tasks on a local executor, which the
+    thread calling open() drives."""
+
+    def __init__(self, test):
+        self.local = asyncrt.Executor()
+        test.addCleanup(self.local.close)
+        self.parked = []
+
+    def future(self):
+        parked = Parked()
+        self.parked.append(parked)
+        with self.local.spawn(parked) as task:
+            self.local.run()  # polled once: its waker exists
+            return task.c_join()
+
+    def open(self):
+        for parked in self.parked:
+            parked.release()
+        self.local.run()
+
+
+class Blocker:
+    """A C future whose poll calls `inside()` (if given), then holds the worker
+    that runs it until release(), then is ready: a hand-made vtable whose
+    functions are Python (each call takes the GIL). Keep it alive until
+    `dropped` is set."""
+
+    def __init__(self, inside=None):
+        self.inside = inside
+        self.entered = threading.Event()
+        self.released = threading.Event()
+        self.dropped = threading.Event()
+        self._poll = _lib.POLL_FN(self._on_poll)
+        self._drop = _lib.DROP_FN(self._on_drop)
+        self.vtable = _lib.asyncrt_future_vtable(sizeof(_lib.asyncrt_future_vtable), 0, self._poll, self._drop)
+
+    def future(self):
+        return asyncrt.CFuture(None, addressof(self.vtable))
+
+    def release(self):
+        self.released.set()
+
+    def _on_poll(self, _self, _cx, _out):
+        if self.inside is not None:
+            self.inside()
+        self.entered.set()
+        self.released.wait(WAIT)
+        return 1  # ASYNCRT_POLL_READY
+
+    def _on_drop(self, _self):
+        self.dropped.set()

@@ -27,6 +27,7 @@ CLASS_NAMES = {
     Status.EINTERNAL: "InternalError",
     Status.EFAILED: "Failed",
     Status.EAGAIN: "WouldBlock",
+    Status.ENOTSUP: "NotSupported",
 }
 
 

@@ -143,6 +143,18 @@ class TaskTest(unittest.TestCase):
         parked.release()
         self.assertEqual(finish(self, self.ex, task), "late")
 
+    def test_send_and_placement_flags_on_a_local_executor(self):
+        sent = self.ex.spawn(Counter(1, "sent"), send=True)
+        placed = self.ex.spawn(Counter(1, "placed"), worker=0)
+        self.ex.run()
+        self.assertEqual((sent.result(), placed.result()), ("sent", "placed"))
+        counter = Counter(0)
+        with self.assertRaises(asyncrt.InvalidArgument):
+            self.ex.spawn(counter, worker=1)  # a local executor has worker 0 only
+        self.assertEqual(counter.drops, 1)
+        with self.assertRaises(ValueError):
+            self.ex.spawn(Counter(0), worker=-1)
+
     def test_spawn_inside_a_poll(self):
         inner = Counter(2, "inner")
         task = finish(self, self.ex, Probe(lambda cx: cx.executor.spawn(inner)))
