@@ -344,6 +344,73 @@ static void test_hostq(void) {
   puts("PASS hostq");
 }
 
+/* Two threads each drive one core of a group, stealing when idle, while
+ * core 0's tasks spawn Send tasks: every task completes and is dropped
+ * exactly once, some run on the other core, and (under TSan) no race. */
+enum { GROUP_TASKS = 20000 };
+static probe group_probes[GROUP_TASKS];
+static _Atomic int group_ran_on[2];
+static _Atomic int group_done;
+
+typedef struct { art_exec *core; int index; } group_arg;
+
+static int counted_poll(void *self, asyncrt_context *cx, void *out) {
+  probe *p = self;
+  atomic_fetch_add(&group_ran_on[cx->exec->index], 1);
+  int r = probe_poll(self, cx, out);
+  if (r == ASYNCRT_POLL_READY) atomic_fetch_add(&group_done, 1);
+  (void)p;
+  return r;
+}
+static const asyncrt_future_vtable counted_vt = {sizeof(asyncrt_future_vtable), 8, counted_poll, probe_drop, NULL};
+
+static int spawner_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)self, (void)out;
+  for (int i = 0; i < GROUP_TASKS; i++) {
+    group_probes[i] = (probe){.yields = i % 3};
+    asyncrt_future f = {&group_probes[i], &counted_vt};
+    CHECK(art_exec_spawn(cx->exec, &f, ASYNCRT_SPAWN_SEND, NULL, NULL) == 0, "send spawn: %s", art_last_error());
+  }
+  return ASYNCRT_POLL_READY;
+}
+static const asyncrt_future_vtable spawner_vt = {sizeof(asyncrt_future_vtable), 0, spawner_poll, NULL, NULL};
+
+static void *group_driver(void *arg) {
+  group_arg *a = arg;
+  CHECK(art_exec_acquire_driver(a->core), "driver");
+  uint64_t t0 = art_now_ns();
+  while (atomic_load(&group_done) < GROUP_TASKS) {
+    CHECK(art_now_ns() - t0 < 20000000000ull, "group made no progress in 20 s (%d done)", atomic_load(&group_done));
+    if (art_exec_run(a->core, 256, 0, NULL)) continue;
+    if (art_group_steal(a->core)) continue;
+    if (art_worker_prepare_park(a->core)) {
+      art_exec_park(a->core, 1000000);
+      art_worker_unparked(a->core);
+    }
+  }
+  art_exec_release_driver(a->core);
+  return NULL;
+}
+
+static void test_group_steals(void) {
+  art_exec *cores[2] = {exec_new(0, NULL), exec_new(0, NULL)};
+  art_group *g = art_group_new(cores, 2, 0);
+  CHECK(g, "group");
+  asyncrt_future f = {NULL, &spawner_vt};
+  CHECK(art_exec_spawn(cores[0], &f, 0, NULL, NULL) == 0, "spawner");
+  pthread_t th[2];
+  group_arg args[2] = {{cores[0], 0}, {cores[1], 1}};
+  for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, group_driver, &args[i]);
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < GROUP_TASKS; i++)
+    CHECK(group_probes[i].drops == 1 && group_probes[i].polls == i % 3 + 1, "task %d: drops %d polls %d", i,
+          group_probes[i].drops, group_probes[i].polls);
+  CHECK(atomic_load(&group_ran_on[1]) > 0, "core 1 never ran a Send task (no steal)");
+  for (int i = 0; i < 2; i++) exec_free(cores[i]);
+  printf("PASS group_steals (%d polls on core 0, %d on core 1)\n", atomic_load(&group_ran_on[0]),
+         atomic_load(&group_ran_on[1]));
+}
+
 int main(void) {
   alarm(120);
   test_handles();
@@ -353,5 +420,6 @@ int main(void) {
   test_join_across_executors();
   test_memory_limit_and_hook();
   test_hostq();
+  test_group_steals();
   return 0;
 }
