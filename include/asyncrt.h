@@ -378,8 +378,9 @@ typedef struct asyncrt_thread_hooks {
   void (*on_unpark)(unsigned worker, void *user_data); /**< after waking up */
   void *user_data;
   /** Called once, on some thread, when no hook will be called again (after
-   *  the last worker stopped). Not called if asyncrt_executor_new fails
-   *  before it starts the workers. May be NULL. */
+   *  the last worker stopped, and before asyncrt_executor_shutdown or _free
+   *  returns ASYNCRT_OK). Not called if asyncrt_executor_new fails before it
+   *  starts the workers. May be NULL. */
   void (*finalize)(void *user_data);
 } asyncrt_thread_hooks;
 
@@ -527,13 +528,15 @@ typedef struct asyncrt_executor_stats {
 typedef struct asyncrt_worker_stats {
   size_t size;          /**< sizeof(asyncrt_worker_stats) */
   uint64_t polls;       /**< polls this worker made */
-  uint64_t wakes;       /**< tasks queued to it by other threads */
+  uint64_t wakes;       /**< tasks queued to it by other threads (wakes and spawns) */
   uint64_t steals;      /**< Send tasks it took from other workers */
   uint64_t parks;       /**< times it slept in the kernel */
   uint64_t parked_ns;   /**< time it spent asleep */
 } asyncrt_worker_stats;
 
-/** \brief Reads worker `worker`'s counters. EINVAL past the last worker. */
+/** \brief Reads worker `worker`'s counters. EINVAL past the last worker. A
+ *         foreign executor has one worker, whose counters stay 0 but for
+ *         `wakes`: its runnables are run by the host. */
 ASYNCRT_API int asyncrt_worker_stats_get(asyncrt_executor *ex, unsigned worker,
                                          asyncrt_worker_stats *stats);
 
@@ -669,8 +672,12 @@ ASYNCRT_API int asyncrt_task_release(asyncrt_task *task);
  * \param timeout_ns bound on the wait; ASYNCRT_NO_TIMEOUT waits as long as the
  *                   future takes. When it passes, the future is cancelled
  *                   (dropped) and ASYNCRT_ETIMEDOUT is returned.
+ * When it returns, the future has been dropped -- except when a
+ * thread-per-core executor returns ETIMEDOUT while a worker is still inside
+ * the future's poll: the drop then follows when that poll returns.
  * \return ASYNCRT_OK; the future's failure status; ETIMEDOUT; EINVAL;
- *         EHANDLE; EREENTRANT (inside a poll); EBUSY (driven elsewhere).
+ *         EHANDLE; EREENTRANT (inside a poll); EBUSY (driven elsewhere);
+ *         ESHUTDOWN (after asyncrt_executor_shutdown); ENOTSUP (foreign).
  */
 ASYNCRT_API int asyncrt_block_on(asyncrt_executor *ex, const asyncrt_future *fut, void *out,
                                  int64_t timeout_ns);

@@ -105,6 +105,7 @@ static int tf_joiner_poll(void *self, asyncrt_context *cx, void *out) {
   void *child_out = j->child.vtable->output_size ? &j->got : NULL;
   int r;
   j->polls++;
+  j->poll_thread = pthread_self();
   if (j->direct) {
     r = j->child.vtable->poll(j->child.self, cx, child_out);
   } else {
@@ -151,6 +152,76 @@ asyncrt_future tf_joiner_future(tf_joiner *j) {
   return f;
 }
 
+void tf_ping_init(tf_ping *p, int rounds) {
+  memset(p, 0, sizeof *p);
+  p->rounds = rounds;
+}
+
+static int tf_ping_poll(void *self, asyncrt_context *cx, void *out) {
+  tf_ping *p = self;
+  int r;
+  (void)out;
+  if (tf_add(&p->polls, 1) == 1) {
+    p->first_thread = pthread_self();
+  } else if (!pthread_equal(p->first_thread, pthread_self())) {
+    tf_add(&p->moved, 1);
+  }
+  if (!tf_get(&p->ready)) {
+    asyncrt_waker_clone(asyncrt_context_waker(cx), &p->waker);
+    tf_set(&p->ready, 1);
+  }
+  r = tf_get(&p->round);
+  if (r > tf_get(&p->acked)) {
+    tf_set(&p->acked, r);
+  }
+  return r >= p->rounds ? ASYNCRT_POLL_READY : ASYNCRT_POLL_PENDING;
+}
+
+static void tf_ping_drop(void *self) {
+  tf_ping *p = self;
+  p->drop_thread = pthread_self();
+  tf_add(&p->drops, 1);
+}
+
+static const asyncrt_future_vtable tf_ping_vtable = {sizeof(asyncrt_future_vtable), 0,
+                                                     tf_ping_poll, tf_ping_drop, NULL};
+
+asyncrt_future tf_ping_future(tf_ping *p) {
+  asyncrt_future f;
+  f.self = p;
+  f.vtable = &tf_ping_vtable;
+  return f;
+}
+
+void *tf_ping_thread(void *arg) {
+  tf_ping *p = arg;
+  asyncrt_waker copy;
+  int r;
+  p->failed_round = 0;
+  if (!tf_wait_flag(&p->ready, 5000)) {
+    return NULL;
+  }
+  for (r = 1; r <= p->rounds; r++) {
+    tf_set(&p->round, r);
+    if (r & 1) {
+      asyncrt_waker_wake_by_ref(&p->waker);
+    } else {
+      asyncrt_waker_clone(&p->waker, &copy);
+      asyncrt_waker_wake(&copy);
+    }
+    if (!tf_wait_at_least(&p->acked, r, 5000)) {
+      p->failed_round = r;
+      break;
+    }
+  }
+  if (r > p->rounds) {
+    p->failed_round = -1;
+  }
+  asyncrt_waker_wake_by_ref(&p->waker); /* the task is done (or about to be): a no-op */
+  asyncrt_waker_drop(&p->waker);
+  return NULL;
+}
+
 int64_t tf_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -170,6 +241,18 @@ int tf_wait_flag(const int *flag, int timeout_ms) {
     tf_sleep_ms(1);
   }
   return tf_get(flag);
+}
+
+int tf_wait_at_least(const int *counter, int want, int timeout_ms) {
+  int64_t deadline = tf_now_ns() + (int64_t)timeout_ms * TF_MS_NS;
+  struct timespec pause = {0, 50000};
+  while (tf_get(counter) < want) {
+    if (tf_now_ns() >= deadline) {
+      return 0;
+    }
+    nanosleep(&pause, NULL);
+  }
+  return 1;
 }
 
 asyncrt_executor *tf_executor(void) {

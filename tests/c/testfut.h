@@ -92,6 +92,7 @@ typedef struct tf_joiner {
   uint64_t got;      /**< the child's output */
   int polls;
   int drops;
+  pthread_t poll_thread; /**< the thread of its last poll */
 } tf_joiner;
 
 /** Sets up a joiner that owns `child`. */
@@ -99,11 +100,38 @@ void tf_joiner_init(tf_joiner *j, const asyncrt_future *child, int direct);
 /** The joiner as a future with an 8-byte output (the child's output). */
 asyncrt_future tf_joiner_future(tf_joiner *j);
 
+/**
+ * tf_ping: a task and a plain thread take turns. tf_ping_thread, run on a
+ * thread asyncrt never saw, bumps `round` and wakes the task through its own
+ * clone of the task's waker (wake_by_ref and clone+wake in turn), then waits
+ * at most 5 s for the task to acknowledge the round. The task finishes once it
+ * has acknowledged `rounds` rounds; extra polls are harmless.
+ */
+typedef struct tf_ping {
+  int rounds;
+  int round, acked, ready, polls, drops;
+  int moved; /**< polls on a thread other than the first poll's */
+  pthread_t first_thread, drop_thread;
+  asyncrt_waker waker; /**< the thread's clone, dropped by the thread */
+  int failed_round;    /**< set by the thread: -1 all done; 0 the task never
+                            ran; else the round not acknowledged in time */
+} tf_ping;
+
+/** Zeroes *p for `rounds` rounds. */
+void tf_ping_init(tf_ping *p, int rounds);
+/** The task's future (no output). */
+asyncrt_future tf_ping_future(tf_ping *p);
+/** The thread's side; pass it to pthread_create with the tf_ping. */
+void *tf_ping_thread(void *p);
+
 /** CLOCK_MONOTONIC in nanoseconds. */
 int64_t tf_now_ns(void);
 void tf_sleep_ms(int ms);
 /** Waits until *flag is nonzero, at most timeout_ms; returns the flag. */
 int tf_wait_flag(const int *flag, int timeout_ms);
+/** Waits until *counter >= want, at most timeout_ms; returns 1 if it got
+ *  there. Polls with short sleeps: made for counters other threads bump. */
+int tf_wait_at_least(const int *counter, int want, int timeout_ms);
 
 /** A new executor with the default configuration, or NULL (message printed). */
 asyncrt_executor *tf_executor(void);
