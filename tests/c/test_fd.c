@@ -1,4 +1,6 @@
 /* The pollable executor fd: readable exactly while there is work to do. */
+#include <stdlib.h>
+
 #include "check.h" /* first: it sets _POSIX_C_SOURCE */
 #include "testfut.h"
 
@@ -312,6 +314,11 @@ static void test_fd_settles_after_cross_thread_wakes(void) {
       check_fail_at(__FILE__, __LINE__);
       fprintf(stderr, "round %d (%d threads): the fd is readable after a run that found no "
               "work (%llu polls)\n", rounds, nthreads, (unsigned long long)polls);
+      if (getenv("ASYNCRT_TEST_DEBUG")) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "ls -l /proc/%d/fd >&2; cat /proc/%d/fdinfo/%d >&2", (int)getpid(), (int)getpid(), fd);
+        if (system(cmd)) {}
+      }
       return;
     }
   }
