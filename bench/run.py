@@ -12,7 +12,9 @@ one python3-uvloop and python3-matplotlib install into.
 """
 
 import argparse
+import collections
 import datetime
+import functools
 import json
 import os
 import platform
@@ -31,14 +33,39 @@ RESULTS = os.path.join(BENCH, "results")
 LIB_DIR = os.path.join(ROOT, "build")
 SYSTEM_PYTHON = "/usr/bin/python3"
 
-# name -> (program mode, arguments after min_seconds, unit). The sizes live
-# here only: every program takes them on its command line.
+RUNTIMES = ["asyncrt", "c_baseline", "libuv", "tokio_ct", "tokio_mt", "go", "asyncio", "uvloop"]
+ONE_THREAD = [r for r in RUNTIMES if r != "tokio_mt"]
+
+
+class Workload(collections.namedtuple(
+        "Workload", "mode sizes unit runtimes cpus part_of", defaults=(None,))):
+    """What run.py runs: `prog <mode> <min_seconds> <sizes...>` for each of
+    `runtimes`. The sizes live here only: every program takes them on its
+    command line. `cpus` is how many CPUs a run should keep busy (None: no
+    check, the workload sleeps on purpose). A workload `part_of` another is
+    an extra figure of it measured by a separate run: it is selected with
+    it, and its ratios are taken against the other's peers."""
+
+
 WORKLOADS = {
-    "yield_many": ("yield", [1000, 1000], "ns/op"),
-    "yield_few": ("yield", [4, 1000], "ns/op"),
-    "spawn_many": ("spawn", [1_000_000], "ns/op"),
-    "idle_task_memory": ("idle", [1_000_000], "bytes/task"),
+    "yield_many": Workload("yield", [1000, 1000], "ns/op", ONE_THREAD, 1),
+    "yield_few": Workload("yield", [4, 1000], "ns/op", ONE_THREAD, 1),
+    "spawn_many": Workload("spawn", [1_000_000], "ns/op", ONE_THREAD, 1),
+    "spawn_many_mt": Workload("spawn_mt", [1_000_000], "ns/op", ["asyncrt", "tokio_mt", "go"], 2),
+    "chained_spawn": Workload("chain", [1_000_000], "ns/op",
+                              ["asyncrt", "c_baseline", "libuv", "tokio_ct", "go"], 1),
+    "cross_thread_wake": Workload("wake", [100_000], "ns/op",
+                                  ["asyncrt", "c_baseline", "libuv", "tokio_ct", "go"], None),
+    # The same task on a 1-worker thread-per-core executor instead of a
+    # local one under block_on.
+    "cross_thread_wake_threads": Workload("wake_threads", [100_000], "ns/op", ["asyncrt"], None,
+                                          "cross_thread_wake"),
+    "idle_task_memory": Workload("idle", [1_000_000], "bytes/task", ONE_THREAD, 1),
 }
+
+# spawn_many_mt: each of the 2 workers must run at least this share of the
+# tasks (in percent); a run where one did not is flagged.
+SPLIT_MIN = 30
 
 # Declared deviations from the workload sizes, so that a run stays near the
 # 0.2-2 s BENCHMARKS.md asks for. Each shrinks a slow peer's work, which only
@@ -55,8 +82,10 @@ SIZE_OVERRIDES = {
     ("idle_task_memory", "uvloop"): ([100_000], _IDLE),
 }
 
-# Workloads a runtime cannot express, and why (printed under the table).
+# Workloads (or extra figures) a runtime cannot express, and why (printed
+# under the table).
 NOT_APPLICABLE = {
+    ("spawn_many_mt_split", "go"): "Go has no API that says which P ran a goroutine",
     ("idle_task_memory", "c_baseline"): "a parked callback in a ring-buffer loop is only the "
     "state its waker points to: 0 runtime bytes",
     ("idle_task_memory", "libuv"): "libuv has handles, not tasks; a stopped handle is caller "
@@ -70,10 +99,10 @@ REFERENCE = {
                    "asyncio": 1340, "uvloop": 900},
     "spawn_many": {"c_baseline": 4.7, "libuv": 86, "tokio_ct": 196, "go": 950,
                    "asyncio": 6200, "uvloop": 5700},
+    "spawn_many_mt": {"tokio_mt": 348, "go": 275},
+    "cross_thread_wake": {"c_baseline": 12700, "libuv": 13300, "tokio_ct": 13400, "go": 17100},
 }
 REFERENCE_TOLERANCE = 0.25
-
-RUNTIMES = ["asyncrt", "c_baseline", "libuv", "tokio_ct", "go", "asyncio", "uvloop"]
 
 
 class Skip(Exception):
@@ -96,7 +125,7 @@ def output_of(cmd):
 
 def build_c(name, sources, extra):
     out = os.path.join(BUILD, name)
-    sh(["gcc", "-O2", "-Wall", "-Wextra", "-I", os.path.join(BENCH, "common"),
+    sh(["gcc", "-O2", "-Wall", "-Wextra", "-pthread", "-I", os.path.join(BENCH, "common"),
         "-o", out] + [os.path.join(BENCH, s) for s in sources + ["common/bench.c"]] + extra)
     return [out]
 
@@ -114,6 +143,7 @@ def build_asyncrt():
                     "-Wl,-rpath," + LIB_DIR])
 
 
+@functools.cache  # tokio_ct and tokio_mt are one program
 def build_tokio():
     # The cargo config (Debian's crates as a directory source) sits in
     # peers/tokio/.cargo, so cargo must run from there.
@@ -143,6 +173,7 @@ def build(runtimes):
         "c_baseline": lambda: build_c("c_baseline", ["peers/c_baseline/c_baseline.c"], []),
         "libuv": lambda: build_c("libuv_bench", ["peers/libuv/libuv_bench.c"], ["-luv"]),
         "tokio_ct": build_tokio,
+        "tokio_mt": build_tokio,
         "go": build_go,
         "asyncio": lambda: python_peer("asyncio"),
         "uvloop": lambda: python_peer("uvloop"),
@@ -157,10 +188,17 @@ def build(runtimes):
     return commands, skipped
 
 
-def run_once(cmd):
-    """Runs one measurement process. Returns (value, unit, cpu/wall, what the
-    program said on stderr about its figure); cpu/wall above 1 means more
-    than one thread was busy (spinning is to be declared, per BENCHMARKS.md)."""
+def parse_value(text):
+    """A figure's value: a number, or a split "a/b" (a tuple of shares)."""
+    return tuple(float(x) for x in text.split("/")) if "/" in text else float(text)
+
+
+def run_once(cmd, workload):
+    """Runs one measurement process. Returns ({figure: (value, unit)}, cpu/wall,
+    what the program said on stderr about its figure). The first output line
+    is the workload's figure, each further "<name> <value> <unit>" line the
+    figure <workload>_<name>. cpu/wall above 1 means more than one thread was
+    busy (spinning is to be declared, per BENCHMARKS.md)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -168,51 +206,87 @@ def run_once(cmd):
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()}")
-    value, unit = proc.stdout.split()[:2]
+    first, *extra = proc.stdout.strip().splitlines()
+    value, unit = first.split()[:2]
+    figures = {workload: (parse_value(value), unit)}
+    for line in extra:
+        name, value, unit = line.split()
+        figures[f"{workload}_{name}"] = (parse_value(value), unit)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return float(value), unit, cpu / wall, proc.stderr.strip()
+    return figures, cpu / wall, proc.stderr.strip()
+
+
+Results = collections.namedtuple("Results", "figures medians cpu_ratios failures flags")
 
 
 def measure(workloads, commands, runs, min_seconds):
-    """Medians per (workload, runtime). Runtimes take turns within each round,
+    """Medians per (figure, runtime). Runtimes take turns within each round,
     in reversed order every other round, so slow drift of the machine falls
-    on every side alike."""
-    medians, cpu_ratios, failures = {}, {}, {}
+    on every side alike. A split's median is the run with the median share
+    on the spawner's worker."""
+    figures = {}  # figure -> (unit, workload), in the order first seen
+    medians, cpu_ratios, failures, flags = {}, {}, {}, []
     for workload in workloads:
-        mode, sizes, _ = WORKLOADS[workload]
-        sides = [r for r in commands if (workload, r) not in NOT_APPLICABLE]
+        spec = WORKLOADS[workload]
+        sides = [r for r in commands
+                 if r in spec.runtimes and (workload, r) not in NOT_APPLICABLE]
         samples = {r: [] for r in sides}
         for round_no in range(runs):
             for runtime in (sides if round_no % 2 == 0 else sides[::-1]):
                 if runtime in failures.get(workload, {}):
                     continue
-                args = SIZE_OVERRIDES.get((workload, runtime), (sizes,))[0]
-                cmd = commands[runtime] + [mode, str(min_seconds)] + [str(a) for a in args]
+                args = SIZE_OVERRIDES.get((workload, runtime), (spec.sizes,))[0]
+                cmd = commands[runtime] + [spec.mode, str(min_seconds)] + [str(a) for a in args]
                 try:
-                    samples[runtime].append(run_once(cmd))
+                    samples[runtime].append(run_once(cmd, workload))
                 except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
                     failures.setdefault(workload, {})[runtime] = str(e)
                     print(f"error: {workload} {runtime}: {e}", file=sys.stderr)
         for runtime, got in samples.items():
             if not got:
                 continue
-            value = statistics.median(v for v, _, _, _ in got)
-            unit = got[0][1]
-            medians[(workload, runtime)] = value
-            cpu_ratios[(workload, runtime)] = statistics.median(c for _, _, c, _ in got)
-            for said in dict.fromkeys(s for _, _, _, s in got if s):
+            cpu_ratios[(workload, runtime)] = statistics.median(c for _, c, _ in got)
+            for said in dict.fromkeys(s for _, _, s in got if s):
                 print(f"  {runtime}: {said}", file=sys.stderr)
-            print(f"BENCH {workload} {runtime} {plain(value)} {unit}", flush=True)
-    return medians, cpu_ratios, failures
+            for figure in dict.fromkeys(f for run, _, _ in got for f in run):
+                values = [run[figure][0] for run, _, _ in got if figure in run]
+                unit = next(run[figure][1] for run, _, _ in got if figure in run)
+                figures.setdefault(figure, (unit, workload))
+                split = isinstance(values[0], tuple)
+                value = statistics.median_low(values) if split else statistics.median(values)
+                medians[(figure, runtime)] = value
+                print(f"BENCH {figure} {runtime} {plain(value)} {unit}", flush=True)
+                for i, v in enumerate(values if split else []):
+                    if min(v) < SPLIT_MIN:
+                        flags.append(f"{runtime} {workload}: run {i + 1} split {plain(v)} {unit}: "
+                                     f"a worker ran less than the {SPLIT_MIN}% each must run.")
+                        print(f"warning: {flags[-1]}", file=sys.stderr)
+    return Results(figures, medians, cpu_ratios, failures, flags)
 
 
 def plain(v):
+    if isinstance(v, tuple):
+        return "/".join(f"{x:.0f}" for x in v)
     return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
 def pretty(v):
-    return f"{v:,.0f}" if v >= 100 else plain(v)
+    return f"{v:,.0f}" if not isinstance(v, tuple) and v >= 100 else plain(v)
 
+
+def cell_ratio(ours, theirs, is_peer):
+    if theirs:
+        return f"{ours / theirs:.2f}"
+    return "n/a" if is_peer else "-"
+
+
+def peer_figure(figure):
+    """The figure a peer's value comes from in asyncrt's ratio: the same one,
+    or for a figure of a workload that is part of another, the other's."""
+    for name, spec in WORKLOADS.items():
+        if spec.part_of and (figure == name or figure.startswith(name + "_")):
+            return spec.part_of + figure[len(name):]
+    return figure
 
 def machine_stamp():
     cpu = "unknown"
@@ -242,33 +316,45 @@ def machine_stamp():
     }
 
 
-def render(workloads, runtimes, medians, cpu_ratios, failures, skipped, stamp, runs, chart):
-    """The Markdown report: medians, ratios asyncrt/peer, then notes."""
-    shown = [r for r in runtimes if any((w, r) in medians for w in workloads)]
+def render(workloads, runtimes, results, skipped, stamp, runs, chart):
+    """The Markdown report: medians, ratios asyncrt/peer, then notes. A
+    runtime that is not a peer in a workload shows "-"."""
+    medians, failures = results.medians, results.failures
+    shown = [r for r in runtimes if any(r2 == r for (_, r2) in medians)]
+
+    def cell(figure, workload, runtime):
+        if (figure, runtime) in medians:
+            return pretty(medians[(figure, runtime)])
+        return "n/a" if runtime in WORKLOADS[workload].runtimes else "-"
+
     lines = [
         f"# asyncrt benchmarks, {stamp['date']}",
         "",
         f"- Machine: {stamp['cpu']}",
         f"- Versions: {stamp['versions']}",
         f"- Medians of {runs} runs per runtime, runtimes alternating; lower is better. Method "
-        "(warm-up, what is timed, what memory counts): bench/README.md.",
+        "(warm-up, what is timed, what memory counts, splits): bench/README.md.",
         "",
         "| workload | unit | " + " | ".join(shown) + " |",
         "| --- | --- |" + " --: |" * len(shown),
     ]
-    for w in workloads:
-        cells = [pretty(medians[(w, r)]) if (w, r) in medians else "n/a" for r in shown]
-        lines.append(f"| {w} | {WORKLOADS[w][2]} | " + " | ".join(cells) + " |")
+    for figure, (unit, workload) in results.figures.items():
+        cells = [cell(figure, workload, r) for r in shown]
+        lines.append(f"| {figure} | {unit} | " + " | ".join(cells) + " |")
     peers = [r for r in shown if r != "asyncrt"]
     if "asyncrt" in shown and peers:
         lines += ["", "Ratio asyncrt / peer (below 1: asyncrt is faster or smaller):", "",
                   "| workload | " + " | ".join(peers) + " |",
                   "| --- |" + " --: |" * len(peers)]
-        for w in workloads:
-            ours = medians.get((w, "asyncrt"))
-            cells = [f"{ours / medians[(w, r)]:.2f}" if ours and medians.get((w, r)) else "n/a"
-                     for r in peers]
-            lines.append(f"| {w} | " + " | ".join(cells) + " |")
+        for figure in results.figures:
+            ours = medians.get((figure, "asyncrt"))
+            if ours is None or isinstance(ours, tuple):
+                continue
+            workload = results.figures[figure][1]
+            peer_workload = WORKLOADS[workload].part_of or workload
+            cells = [cell_ratio(ours, medians.get((peer_figure(figure), r)),
+                                r in WORKLOADS[peer_workload].runtimes) for r in peers]
+            lines.append(f"| {figure} | " + " | ".join(cells) + " |")
     if chart:
         lines += ["", f"![times as a ratio to the C baseline]({chart})"]
     notes = []
@@ -278,21 +364,26 @@ def render(workloads, runtimes, medians, cpu_ratios, failures, skipped, stamp, r
             smaller.setdefault((w, sizes[0], why), []).append(r)
     for (w, n, why), names in smaller.items():
         notes.append(f"{', '.join(names)} {w} ran with N={n:,} instead of "
-                     f"{WORKLOADS[w][1][0]:,}: {why}.")
+                     f"{WORKLOADS[w].sizes[0]:,}: {why}.")
     for (w, r), why in NOT_APPLICABLE.items():
-        if w in workloads and r in shown:
+        if (w in workloads or w in results.figures) and r in shown:
             notes.append(f"{r} {w}: n/a, {why}.")
     for w, failed in failures.items():
         for r, why in failed.items():
             notes.append(f"{r} {w} FAILED: {why}")
     for r, why in skipped.items():
         notes.append(f"{r} skipped: {why}")
-    for (w, r), ratio in cpu_ratios.items():
-        if ratio > 1.15:
-            notes.append(f"{r} {w}: CPU time {ratio:.2f}x wall time (more than one thread busy).")
-        elif ratio < 0.8:
-            notes.append(f"{r} {w}: got only {ratio:.0%} of a CPU (the machine was busy, or "
-                         "the process slept): treat this figure with care.")
+    notes += results.flags
+    for (w, r), ratio in results.cpu_ratios.items():
+        cpus = WORKLOADS[w].cpus
+        if cpus is None:
+            continue
+        if ratio > cpus * 1.15:
+            notes.append(f"{r} {w}: CPU time {ratio:.2f}x wall time (more than {cpus} "
+                         f"thread{'s' if cpus > 1 else ''} busy).")
+        elif ratio < cpus * 0.8:
+            notes.append(f"{r} {w}: got only {ratio:.2f} CPUs of {cpus} (the machine was busy, "
+                         "or the process slept): treat this figure with care.")
     for w, refs in REFERENCE.items():
         for r, ref in refs.items():
             got = medians.get((w, r))
@@ -304,16 +395,20 @@ def render(workloads, runtimes, medians, cpu_ratios, failures, skipped, stamp, r
     return "\n".join(lines) + "\n"
 
 
-def write_chart(path, workloads, runtimes, medians, stamp):
+def write_chart(path, runtimes, results, stamp):
     """Draws the chart with Debian's python3 (matplotlib lives there).
     Returns False, with a warning, when it cannot."""
+    medians = results.medians
+    figures = [f for f, (unit, _) in results.figures.items() if unit in ("ns/op", "bytes/task")]
     data = {
         "title": f"asyncrt benchmarks, {stamp['date']} - {stamp['cpu']}",
         "versions": stamp["versions"],
-        "workloads": [[w, WORKLOADS[w][2]] for w in workloads],
+        "workloads": [[f, results.figures[f][0]] for f in figures],
         "runtimes": runtimes,
-        "values": {w: {r: medians[(w, r)] for r in runtimes if (w, r) in medians}
-                   for w in workloads},
+        "values": {f: {r: medians[(f, r)] for r in runtimes if (f, r) in medians}
+                   for f in figures},
+        "baselines": {f: medians[(peer_figure(f), "c_baseline")] for f in figures
+                      if (peer_figure(f), "c_baseline") in medians},
     }
     proc = subprocess.run([SYSTEM_PYTHON, os.path.join(BENCH, "chart.py"), path],
                           input=json.dumps(data), text=True, capture_output=True)
@@ -335,15 +430,18 @@ def main():
     parser.add_argument("--min-seconds", type=float, default=0.2,
                         help="least timed span of one run (default 0.2)")
     args = parser.parse_args()
-    workloads = args.workloads or list(WORKLOADS)
     runtimes = [r for r in args.runtimes.split(",") if r]
-    unknown = [w for w in workloads if w not in WORKLOADS] + \
+    unknown = [w for w in args.workloads if w not in WORKLOADS] + \
               [r for r in runtimes if r not in RUNTIMES]
     if unknown or args.runs < 1:
         parser.error(f"unknown: {', '.join(unknown)}" if unknown else "--runs must be >= 1")
+    chosen = set(args.workloads or WORKLOADS)
+    workloads = [w for w, spec in WORKLOADS.items() if w in chosen or spec.part_of in chosen]
+    # Build only what the chosen workloads run.
+    runtimes = [r for r in runtimes if any(r in WORKLOADS[w].runtimes for w in workloads)]
 
     commands, skipped = build(runtimes)
-    medians, cpu_ratios, failures = measure(workloads, commands, args.runs, args.min_seconds)
+    results = measure(workloads, commands, args.runs, args.min_seconds)
 
     stamp = machine_stamp()
     os.makedirs(RESULTS, exist_ok=True)
@@ -351,10 +449,10 @@ def main():
     # one (a workload or runtime filter) only leaves its dated files.
     full = not args.workloads and runtimes == RUNTIMES
     base = datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
-    drawn = write_chart(os.path.join(RESULTS, base + ".png"), workloads, runtimes, medians, stamp)
+    drawn = write_chart(os.path.join(RESULTS, base + ".png"), runtimes, results, stamp)
     for name in [base] + (["latest"] if full else []):
-        report = render(workloads, runtimes, medians, cpu_ratios, failures, skipped, stamp,
-                        args.runs, name + ".png" if drawn else None)
+        report = render(workloads, runtimes, results, skipped, stamp, args.runs,
+                        name + ".png" if drawn else None)
         with open(os.path.join(RESULTS, name + ".md"), "w") as f:
             f.write(report)
         if drawn and name != base:
@@ -363,7 +461,8 @@ def main():
     print()
     print(report, end="")
     print(f"\nwritten: bench/results/{base}.md" + (" and latest.md" if full else ""))
-    return 1 if failures or ("asyncrt" in runtimes and "asyncrt" in skipped) else 0
+    return 1 if results.failures or ("asyncrt" in runtimes and "asyncrt" in skipped) else 0
+
 
 
 if __name__ == "__main__":

@@ -8,14 +8,28 @@
  * the last child wakes it through a cloned waker. The timed span therefore
  * includes spawning and waiting, as it does for every peer (tokio block_on +
  * spawn + Notify, Go go + WaitGroup, asyncio create_task + a future).
+ * chained_spawn is the same root with one child that spawns the next.
+ *
+ * spawn_many_mt runs on a 2-worker thread-per-core executor: the root is
+ * placed on worker 0 and spawns Send children there, so worker 1 only gets
+ * work by stealing; the main thread waits in asyncrt_block_on on the root's
+ * join future. The split is read from the workers' poll counters.
+ *
+ * cross_thread_wake: the task stores a clone of its waker, starts a plain
+ * pthread (bench_pinger) that wakes it through that clone, and acknowledges
+ * each wake on a futex word the thread sleeps on. It runs under
+ * asyncrt_block_on on the local executor (cross_thread_wake) and on a
+ * 1-worker thread-per-core executor (wake_threads).
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "asyncrt.h"
 #include "bench.h"
 
 static asyncrt_executor *executor;
+static asyncrt_executor *threads; /* thread-per-core, made by the first mode that needs it */
 
 static void check(int status, const char *what) {
   if (status != ASYNCRT_OK) bench_die(what, asyncrt_last_error());
@@ -27,8 +41,10 @@ typedef struct fan_out {
   const asyncrt_future_vtable *child_vtable;
   char *child_states; /* child i's state is child_states + i * child_stride */
   size_t child_stride;
+  unsigned child_flags;
   size_t children;
-  size_t remaining;
+  size_t remaining; /* atomic for Send children (child_done_send) */
+  int done;         /* set by the last child once it no longer reads the group */
   int spawned;
   asyncrt_waker root; /* a clone, woken by the last child */
 } fan_out;
@@ -42,10 +58,10 @@ static int fan_out_poll(void *self, asyncrt_context *cx, void *out) {
     asyncrt_executor *ex = asyncrt_context_executor(cx);
     for (size_t i = 0; i < f->children; i++) {
       asyncrt_future child = {f->child_states + i * f->child_stride, f->child_vtable};
-      check(asyncrt_spawn(ex, &child, ASYNCRT_SPAWN_LOCAL, NULL), "asyncrt_spawn");
+      check(asyncrt_spawn(ex, &child, f->child_flags, NULL), "asyncrt_spawn");
     }
   }
-  return f->remaining == 0 ? ASYNCRT_POLL_READY : ASYNCRT_POLL_PENDING;
+  return __atomic_load_n(&f->done, __ATOMIC_ACQUIRE) ? ASYNCRT_POLL_READY : ASYNCRT_POLL_PENDING;
 }
 
 static const asyncrt_future_vtable fan_out_vtable = {
@@ -58,19 +74,35 @@ static void fan_out_run(fan_out *f) {
 }
 
 static void child_done(fan_out *f) {
-  if (--f->remaining == 0) asyncrt_waker_wake(&f->root);
+  if (--f->remaining == 0) {
+    f->done = 1;
+    asyncrt_waker_wake(&f->root);
+  }
 }
+
+/* Children on other threads: the count is shared, and the group (on the
+ * stack of the thread in block_on) may be gone as soon as `done` is seen, so
+ * the last child takes the waker out first. */
+static void child_done_send(fan_out *f) {
+  if (__atomic_sub_fetch(&f->remaining, 1, __ATOMIC_ACQ_REL) == 0) {
+    asyncrt_waker root = f->root;
+    __atomic_store_n(&f->done, 1, __ATOMIC_RELEASE);
+    asyncrt_waker_wake(&root);
+  }
+}
+
+/* A task's state: its group and the steps it has left (yields, or links of
+ * a chain after it). */
+typedef struct countdown {
+  fan_out *group;
+  size_t left;
+} countdown;
 
 /* ---- yield_many / yield_few: wake yourself, return pending ---------------- */
 
-typedef struct yielder {
-  fan_out *group;
-  size_t left;
-} yielder;
-
 static int yielder_poll(void *self, asyncrt_context *cx, void *out) {
   (void)out;
-  yielder *y = self;
+  countdown *y = self;
   if (y->left-- == 0) {
     child_done(y->group);
     return ASYNCRT_POLL_READY;
@@ -83,11 +115,12 @@ static const asyncrt_future_vtable yielder_vtable = {
     sizeof(asyncrt_future_vtable), 0, yielder_poll, NULL, NULL};
 
 static void yield_once(size_t tasks, size_t yields) {
-  static yielder *states; /* the futures' state: the bench's memory, reused */
+  static countdown *states; /* the futures' state: the bench's memory, reused */
   if (states == NULL && (states = malloc(tasks * sizeof *states)) == NULL)
     bench_die("malloc", "yielder states");
-  fan_out f = {&yielder_vtable, (char *)states, sizeof *states, tasks, tasks, 0, {0}};
-  for (size_t i = 0; i < tasks; i++) states[i] = (yielder){&f, yields};
+  fan_out f = {.child_vtable = &yielder_vtable, .child_states = (char *)states,
+               .child_stride = sizeof *states, .children = tasks, .remaining = tasks};
+  for (size_t i = 0; i < tasks; i++) states[i] = (countdown){&f, yields};
   fan_out_run(&f);
 }
 
@@ -104,9 +137,141 @@ static const asyncrt_future_vtable trivial_vtable = {
 
 static void spawn_once(size_t tasks) {
   /* Every child's state is the group itself (stride 0): nothing per task. */
-  fan_out f = {&trivial_vtable, NULL, 0, tasks, tasks, 0, {0}};
+  fan_out f = {.child_vtable = &trivial_vtable, .children = tasks, .remaining = tasks};
   f.child_states = (char *)&f;
   fan_out_run(&f);
+}
+
+/* ---- spawn_many_mt: Send children, two workers --------------------------- */
+
+static void threads_new(unsigned workers) {
+  if (threads != NULL) return;
+  asyncrt_executor_config cfg;
+  asyncrt_executor_config_init(&cfg);
+  cfg.kind = ASYNCRT_EXECUTOR_THREADS;
+  cfg.workers = workers;
+  check(asyncrt_executor_new(&cfg, &threads), "asyncrt_executor_new(THREADS)");
+}
+
+static int trivial_send_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)cx, (void)out;
+  child_done_send(self);
+  return ASYNCRT_POLL_READY;
+}
+
+static const asyncrt_future_vtable trivial_send_vtable = {
+    sizeof(asyncrt_future_vtable), 0, trivial_send_poll, NULL, NULL};
+
+static void spawn_mt_once(size_t tasks) {
+  threads_new(2);
+  fan_out f = {.child_vtable = &trivial_send_vtable, .child_flags = ASYNCRT_SPAWN_SEND,
+               .children = tasks, .remaining = tasks};
+  f.child_states = (char *)&f;
+  /* The root is a local task on worker 0, so its children (spawned there)
+   * start on worker 0 too; block_on takes the join future to a worker. */
+  asyncrt_future root = {&f, &fan_out_vtable}, join;
+  asyncrt_task *task;
+  check(asyncrt_spawn(threads, &root, ASYNCRT_SPAWN_LOCAL | ASYNCRT_SPAWN_WORKER(0), &task),
+        "asyncrt_spawn(root)");
+  check(asyncrt_task_join(task, &join), "asyncrt_task_join");
+  check(asyncrt_task_release(task), "asyncrt_task_release");
+  check(asyncrt_block_on(threads, &join, NULL, ASYNCRT_NO_TIMEOUT), "asyncrt_block_on(join)");
+  if (__atomic_load_n(&f.remaining, __ATOMIC_ACQUIRE) != 0)
+    bench_die("spawn_mt", "root finished before its children");
+}
+
+/* The split of every poll since the executor started (warm-up included):
+ * the counters are exact once the executor is shut down. */
+static void spawn_mt_report(void) {
+  check(asyncrt_executor_shutdown(threads, ASYNCRT_SHUTDOWN_GRACEFUL, 5000000000),
+        "asyncrt_executor_shutdown");
+  asyncrt_worker_stats w[2];
+  for (unsigned i = 0; i < 2; i++) {
+    w[i] = (asyncrt_worker_stats){.size = sizeof w[i]};
+    check(asyncrt_worker_stats_get(threads, i, &w[i]), "asyncrt_worker_stats_get");
+  }
+  double all = (double)(w[0].polls + w[1].polls);
+  printf("split %.1f/%.1f %%\n", 100.0 * (double)w[0].polls / all,
+         100.0 * (double)w[1].polls / all);
+  fprintf(stderr, "worker 1 stole %llu tasks; parks %llu/%llu\n",
+          (unsigned long long)w[1].steals, (unsigned long long)w[0].parks,
+          (unsigned long long)w[1].parks);
+}
+
+static void report(const char *mode) {
+  if (strcmp(mode, "spawn_mt") == 0) spawn_mt_report();
+}
+
+/* ---- chained_spawn: each link spawns the next ---------------------------- */
+
+static int link_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)out;
+  countdown *c = self;
+  if (--c->left == 0) {
+    child_done(c->group);
+  } else {
+    asyncrt_future next = {c, c->group->child_vtable};
+    check(asyncrt_spawn(asyncrt_context_executor(cx), &next, ASYNCRT_SPAWN_LOCAL, NULL),
+          "asyncrt_spawn");
+  }
+  return ASYNCRT_POLL_READY;
+}
+
+static const asyncrt_future_vtable link_vtable = {
+    sizeof(asyncrt_future_vtable), 0, link_poll, NULL, NULL};
+
+static void chain_once(size_t depth) {
+  /* The root's one child is the first link; every link shares one state. */
+  countdown state;
+  fan_out f = {.child_vtable = &link_vtable, .child_states = (char *)&state, .children = 1,
+               .remaining = 1};
+  state = (countdown){&f, depth};
+  fan_out_run(&f);
+}
+
+/* ---- cross_thread_wake: a foreign thread wakes, the task acknowledges ----- */
+
+typedef struct acker {
+  bench_pinger pinger;
+  asyncrt_waker waker; /* the clone the pinger wakes */
+  size_t rounds;
+  uint32_t acked;
+  int started;
+} acker;
+
+static void wake_task(void *waker) { asyncrt_waker_wake_by_ref(waker); }
+
+static int acker_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)out;
+  acker *a = self;
+  if (!a->started) {
+    a->started = 1;
+    asyncrt_waker_clone(asyncrt_context_waker(cx), &a->waker);
+    bench_pinger_start(&a->pinger, a->rounds, wake_task, &a->waker);
+  }
+  uint32_t asked = bench_pinger_request(&a->pinger);
+  if (asked != a->acked) bench_pinger_ack(&a->pinger, a->acked = asked);
+  return a->acked == a->rounds ? ASYNCRT_POLL_READY : ASYNCRT_POLL_PENDING;
+}
+
+static const asyncrt_future_vtable acker_vtable = {
+    sizeof(asyncrt_future_vtable), 0, acker_poll, NULL, NULL};
+
+static void wake_on(asyncrt_executor *ex, size_t round_trips) {
+  acker a = {.rounds = round_trips};
+  asyncrt_future fut = {&a, &acker_vtable};
+  check(asyncrt_block_on(ex, &fut, NULL, ASYNCRT_NO_TIMEOUT), "asyncrt_block_on");
+  bench_pinger_join(&a.pinger);
+  asyncrt_waker_drop(&a.waker);
+}
+
+static void wake_once(size_t round_trips) { wake_on(executor, round_trips); }
+
+/* block_on on a thread-per-core executor runs the future as a Send task on
+ * its one worker, while this thread sleeps until it completes. */
+static void wake_threads_once(size_t round_trips) {
+  threads_new(1);
+  wake_on(threads, round_trips);
 }
 
 /* ---- idle_task_memory: pending forever, never woken ---------------------- */
@@ -152,8 +317,18 @@ static double idle_bytes(size_t tasks) {
 int main(int argc, char **argv) {
   check(asyncrt_check_version(ASYNCRT_VERSION_HEX), "asyncrt_check_version");
   check(asyncrt_executor_new(NULL, &executor), "asyncrt_executor_new");
-  static const bench_ops ops = {yield_once, spawn_once, idle_bytes};
+  static const bench_ops ops = {
+      .yield_once = yield_once,
+      .spawn_once = spawn_once,
+      .spawn_mt_once = spawn_mt_once,
+      .chain_once = chain_once,
+      .wake_once = wake_once,
+      .wake_threads_once = wake_threads_once,
+      .idle_bytes = idle_bytes,
+      .report = report,
+  };
   int rc = bench_main(argc, argv, &ops);
+  check(asyncrt_executor_free(threads), "asyncrt_executor_free(THREADS)");
   check(asyncrt_executor_free(executor), "asyncrt_executor_free");
   return rc;
 }

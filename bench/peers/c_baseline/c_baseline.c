@@ -3,7 +3,8 @@
  * runtime at all. A task is a function pointer plus its argument; "waking"
  * one pushes it on a power-of-two ring; the loop pops and calls until the
  * ring is empty. Task states mirror bench/asyncrt/asyncrt_bench.c so the two
- * do the same number of calls.
+ * do the same number of calls. cross_thread_wake has no loop at all: two
+ * threads wait for each other on futexes, both ways.
  */
 #include <stdlib.h>
 
@@ -99,9 +100,58 @@ static void spawn_once(size_t tasks) {
   if (!g.done) bench_die("spawn", "root never completed");
 }
 
+/* Each link of the chain spawns the next one before it returns; the last
+ * wakes the root, which spawned the first. */
+typedef struct chain {
+  group group;
+  size_t left;
+} chain;
+
+static void link_run(void *arg) {
+  chain *c = arg;
+  if (--c->left == 0)
+    child_done(&c->group);
+  else
+    wake(link_run, c);
+}
+
+static void chain_root_run(void *arg) { wake(link_run, arg); }
+
+static void chain_once(size_t depth) {
+  ring_reserve(2);
+  chain c = {{1, 0}, depth};
+  wake(chain_root_run, &c);
+  run_until_idle();
+  if (!c.group.done) bench_die("chain", "root never completed");
+}
+
+/* The "task" is this thread: it sleeps on the request word until the
+ * pinger asks for the next round, then acknowledges it. */
+static void wake_request(void *arg) { bench_futex_wake(arg); }
+
+static void wake_once(size_t round_trips) {
+  bench_pinger p;
+  bench_pinger_start(&p, round_trips, wake_request, &p.request);
+  for (uint32_t done = 0; done < round_trips;) {
+    uint32_t asked = bench_pinger_request(&p);
+    if (asked == done) {
+      bench_futex_wait(&p.request, asked);
+      continue;
+    }
+    bench_pinger_ack(&p, done = asked);
+  }
+  bench_pinger_join(&p);
+}
+
 int main(int argc, char **argv) {
   /* idle_task_memory has no c_baseline: a parked callback here is only the
-   * state its waker points to, so the runtime's share is 0 bytes. */
-  static const bench_ops ops = {yield_once, spawn_once, NULL};
+   * state its waker points to, so the runtime's share is 0 bytes. No
+   * spawn_mt: there is no C limit for work stealing in BENCHMARKS.md. */
+  static const bench_ops ops = {
+      .yield_once = yield_once,
+      .spawn_once = spawn_once,
+      .chain_once = chain_once,
+      .wake_once = wake_once,
+  };
   return bench_main(argc, argv, &ops);
 }

@@ -1,6 +1,7 @@
-// Go peer: goroutines on one P. Same protocol as bench/common/bench.h:
+// Go peer: goroutines on one P, except spawn_mt (GOMAXPROCS=2). Same
+// protocol as bench/common/bench.h:
 //
-//	go_bench yield|spawn|idle <min_seconds> <tasks> [yields]
+//	go_bench yield|spawn|spawn_mt|chain|wake|idle <min_seconds> <size> [yields]
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -27,18 +29,61 @@ func fanOut(tasks int, body func()) {
 	wg.Wait()
 }
 
+// chainLink is one task of a chain: it starts the next one, the last closes
+// done.
+func chainLink(left int, done chan struct{}) {
+	if left == 1 {
+		close(done)
+	} else {
+		go chainLink(left-1, done)
+	}
+}
+
+// wakeRounds: a goroutine locked to its own OS thread (the closest Go has to
+// a thread the runtime never saw) wakes the task goroutine through a channel
+// and waits for its acknowledgement on another, rounds times. With one P, as
+// the other runtimes' tasks have one thread, each handoff wakes the other
+// thread (GOMAXPROCS=2 measured slower here: 24-43 us against 14-27 us).
+func wakeRounds(rounds int) {
+	wake, ack := make(chan struct{}), make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		for i := 0; i < rounds; i++ {
+			wake <- struct{}{}
+			<-ack
+		}
+	}()
+	for i := 0; i < rounds; i++ {
+		<-wake
+		ack <- struct{}{}
+	}
+}
+
+// cpuNanos is the CPU time of the whole process, every thread.
+func cpuNanos() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
 // timeIterations runs one untimed warm-up iteration (page faults are costly
 // on this machine kind), then whole iterations until minSeconds have passed.
-func timeIterations(minSeconds float64, opsPerIter int, once func()) {
+// With withCPU it also prints the process CPU time per operation.
+func timeIterations(minSeconds float64, opsPerIter int, withCPU bool, once func()) {
 	once()
-	start := time.Now()
+	start, cpuStart := time.Now(), cpuNanos()
 	iters := 0
 	for iters == 0 || time.Since(start).Seconds() < minSeconds {
 		once()
 		iters++
 	}
-	ns := float64(time.Since(start).Nanoseconds()) / (float64(iters) * float64(opsPerIter))
-	fmt.Printf("%.3f ns/op iters=%d\n", ns, iters)
+	ops := float64(iters) * float64(opsPerIter)
+	fmt.Printf("%.3f ns/op iters=%d\n", float64(time.Since(start).Nanoseconds())/ops, iters)
+	if withCPU {
+		fmt.Printf("cpu %.3f ns/op\n", float64(cpuNanos()-cpuStart)/ops)
+	}
 }
 
 func rssBytes() int {
@@ -72,7 +117,7 @@ func idleBytesPerTask(tasks int) float64 {
 
 func count(i int) int {
 	if len(os.Args) <= i {
-		panic("usage: go_bench yield|spawn|idle <min_seconds> <tasks> [yields]")
+		panic("usage: go_bench yield|spawn|spawn_mt|chain|wake|idle <min_seconds> <size> [yields]")
 	}
 	n, err := strconv.Atoi(os.Args[i])
 	if err != nil || n <= 0 {
@@ -88,7 +133,7 @@ func main() {
 	switch os.Args[1] {
 	case "yield":
 		yields := count(4)
-		timeIterations(minSeconds, tasks*yields, func() {
+		timeIterations(minSeconds, tasks*yields, false, func() {
 			fanOut(tasks, func() {
 				for i := 0; i < yields; i++ {
 					runtime.Gosched()
@@ -96,7 +141,26 @@ func main() {
 			})
 		})
 	case "spawn":
-		timeIterations(minSeconds, tasks, func() { fanOut(tasks, func() {}) })
+		timeIterations(minSeconds, tasks, false, func() { fanOut(tasks, func() {}) })
+	case "spawn_mt":
+		// The spawner is a goroutine; no API says which P ran what, so no split.
+		runtime.GOMAXPROCS(2)
+		timeIterations(minSeconds, tasks, false, func() {
+			done := make(chan struct{})
+			go func() {
+				fanOut(tasks, func() {})
+				close(done)
+			}()
+			<-done
+		})
+	case "chain":
+		timeIterations(minSeconds, tasks, false, func() {
+			done := make(chan struct{})
+			go chainLink(tasks, done)
+			<-done
+		})
+	case "wake":
+		timeIterations(minSeconds, tasks, true, func() { wakeRounds(tasks) })
 	case "idle":
 		fmt.Printf("%.1f bytes/task\n", idleBytesPerTask(tasks))
 	default:

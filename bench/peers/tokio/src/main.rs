@@ -1,12 +1,15 @@
-//! tokio peer (current_thread). Same protocol as bench/common/bench.h:
-//!   tokio_bench yield|spawn|idle <min_seconds> <tasks> [yields]
+//! tokio peer: current_thread (tokio_ct) for every workload but spawn_mt,
+//! which runs on multi_thread with 2 workers (tokio_mt). Same protocol as
+//! bench/common/bench.h:
+//!   tokio_bench yield|spawn|spawn_mt|chain|wake|idle <min_seconds> <size> [yields]
 
+use std::cell::Cell;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
-use tokio::runtime::Runtime;
+use tokio::runtime::{Builder, Runtime};
 use tokio::sync::Notify;
 
 /// The idiomatic "spawn n and wait": a shared counter, and a Notify that the
@@ -38,18 +41,115 @@ where
     group.done.notified().await;
 }
 
+/// A chain: each task spawns the next; the last one notifies `done`.
+fn chain_link(left: usize, done: Arc<Notify>) {
+    tokio::spawn(async move {
+        if left == 1 {
+            done.notify_one();
+        } else {
+            chain_link(left - 1, done);
+        }
+    });
+}
+
+/// cross_thread_wake: a std thread wakes the task through a Notify and waits
+/// for its acknowledgement on a std mpsc channel, `rounds` times.
+fn wake_rounds(rt: &Runtime, rounds: usize) {
+    let notify = Arc::new(Notify::new());
+    let (ack_tx, ack_rx) = mpsc::channel::<()>();
+    let waker = notify.clone();
+    let thread = std::thread::spawn(move || {
+        for _ in 0..rounds {
+            waker.notify_one();
+            ack_rx.recv().unwrap();
+        }
+    });
+    rt.block_on(async {
+        for _ in 0..rounds {
+            notify.notified().await;
+            ack_tx.send(()).unwrap();
+        }
+    });
+    thread.join().unwrap();
+}
+
+/// Tasks each multi_thread worker ran, for the spawn_mt split. A worker is
+/// the only writer of its own counter (padded to its own cache line), so a
+/// plain load and store count without a locked instruction.
+#[repr(align(128))]
+struct RanCounter(AtomicU64);
+static RAN: [RanCounter; 2] = [RanCounter(AtomicU64::new(0)), RanCounter(AtomicU64::new(0))];
+static WORKERS_STARTED: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static WORKER: Cell<usize> = Cell::new(usize::MAX);
+}
+
+fn count_ran() {
+    let counter = &RAN[WORKER.with(|w| w.get())].0;
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+fn ran() -> [u64; 2] {
+    [
+        RAN[0].0.load(Ordering::Relaxed),
+        RAN[1].0.load(Ordering::Relaxed),
+    ]
+}
+
+/// One spawn_mt iteration: the spawner is a task (on whichever worker takes
+/// it from block_on). Returns how many tasks the spawner's worker ran and
+/// how many the other did.
+fn spawn_mt_once(rt: &Runtime, tasks: usize) -> [u64; 2] {
+    let before = ran();
+    let spawner = rt.block_on(async move {
+        tokio::spawn(async move {
+            let me = WORKER.with(|w| w.get());
+            fan_out(tasks, || async {
+                count_ran();
+            })
+            .await;
+            me
+        })
+        .await
+        .unwrap()
+    });
+    let after = ran();
+    let (mine, other) = (
+        after[spawner] - before[spawner],
+        after[1 - spawner] - before[1 - spawner],
+    );
+    [mine, other]
+}
+
+fn cpu_ns() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec to a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
+}
+
 /// One untimed warm-up iteration (page faults are costly on this machine
-/// kind), then whole iterations until min_seconds have passed.
-fn time_iterations(min_seconds: f64, ops_per_iter: usize, mut once: impl FnMut()) {
+/// kind), then whole iterations until min_seconds have passed. With
+/// `with_cpu`, also prints the process CPU time per operation.
+fn time_iterations(min_seconds: f64, ops_per_iter: usize, with_cpu: bool, mut once: impl FnMut()) {
     once();
-    let start = Instant::now();
+    let (start, cpu_start) = (Instant::now(), cpu_ns());
     let mut iters = 0u64;
     while iters == 0 || start.elapsed().as_secs_f64() < min_seconds {
         once();
         iters += 1;
     }
-    let ns = start.elapsed().as_nanos() as f64 / (iters as f64 * ops_per_iter as f64);
-    println!("{ns:.3} ns/op iters={iters}");
+    let ops = iters as f64 * ops_per_iter as f64;
+    println!(
+        "{:.3} ns/op iters={iters}",
+        start.elapsed().as_nanos() as f64 / ops
+    );
+    if with_cpu {
+        println!("cpu {:.3} ns/op", (cpu_ns() - cpu_start) / ops);
+    }
 }
 
 fn rss_bytes() -> usize {
@@ -100,13 +200,33 @@ fn main() {
     // No IO or time driver: none of these workloads uses one, and asyncrt 0.1
     // has neither, so both sides run a bare scheduler (enable_all() measured
     // ~35% slower on yield_many here).
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    if args[1] == "spawn_mt" {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .on_thread_start(|| {
+                WORKER.with(|w| w.set(WORKERS_STARTED.fetch_add(1, Ordering::Relaxed)))
+            })
+            .build()
+            .unwrap();
+        let mut split = [0u64; 2];
+        time_iterations(min_seconds, tasks, false, || {
+            let [mine, other] = spawn_mt_once(&rt, tasks);
+            split[0] += mine;
+            split[1] += other;
+        });
+        let all = (split[0] + split[1]) as f64;
+        println!(
+            "split {:.1}/{:.1} %",
+            100.0 * split[0] as f64 / all,
+            100.0 * split[1] as f64 / all
+        );
+        return;
+    }
+    let rt = Builder::new_current_thread().build().unwrap();
     match args[1].as_str() {
         "yield" => {
             let yields = count(4);
-            time_iterations(min_seconds, tasks * yields, || {
+            time_iterations(min_seconds, tasks * yields, false, || {
                 rt.block_on(fan_out(tasks, || async move {
                     for _ in 0..yields {
                         tokio::task::yield_now().await;
@@ -114,9 +234,17 @@ fn main() {
                 }))
             })
         }
-        "spawn" => time_iterations(min_seconds, tasks, || {
+        "spawn" => time_iterations(min_seconds, tasks, false, || {
             rt.block_on(fan_out(tasks, || async {}))
         }),
+        "chain" => time_iterations(min_seconds, tasks, false, || {
+            rt.block_on(async {
+                let done = Arc::new(Notify::new());
+                chain_link(tasks, done.clone());
+                done.notified().await;
+            })
+        }),
+        "wake" => time_iterations(min_seconds, tasks, true, || wake_rounds(&rt, tasks)),
         "idle" => println!("{:.1} bytes/task", idle_bytes_per_task(&rt, tasks)),
         other => panic!("unsupported workload {other}"),
     }
