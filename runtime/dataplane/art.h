@@ -298,6 +298,11 @@ int art_in_poll(void);
 /* Runs up to max_polls polls, until deadline_ns (CLOCK_MONOTONIC, 0: none),
  * or until `until` completes; returns the polls done. Caller is the driver. */
 uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_task *until);
+/* Why a run returned: a budget (polls or time) ran out, the queues were
+ * empty, or `until` completed. The caller parks only after a drained run,
+ * and learns of `until` without another call into C. */
+enum { ART_RUN_BUDGET = 0, ART_RUN_DRAINED = 1, ART_RUN_UNTIL = 2 };
+int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_task *until, uint64_t *polls);
 
 /* Cancels every live task (drops every future on this thread) and refuses
  * new spawns. Caller is the driver. */

@@ -467,6 +467,13 @@ void art_runnable_drop(art_task *t) {
 }
 
 uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_task *until) {
+  uint64_t polls;
+  art_exec_run_ex(e, max_polls, deadline_ns, until, &polls);
+  return polls;
+}
+
+int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_task *until, uint64_t *polls) {
+  int exit = ART_RUN_BUDGET;
   asyncrt_context *outer = art_tls_cx;
   art_tls_cx = &e->cx;
   e->batching = 1;
@@ -480,14 +487,20 @@ uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art
     if (ART_UNLIKELY(!t)) {
       if (e->group && (t = art_group_send_pop(e))) goto poll;
       if (e->group && art_group_refill(e)) continue;
-      if (!exec_take_remote(e)) break;
+      if (!exec_take_remote(e)) {
+        exit = ART_RUN_DRAINED;
+        break;
+      }
       continue;
     }
   poll:
     idle = 0;
     int polled = poll_task(e, t, &e->cx, driver_push);
     n += polled != 0;
-    if (ART_UNLIKELY(polled == 2) && t == until) break; /* `until` is alive: its caller holds a reference */
+    if (ART_UNLIKELY(polled == 2) && t == until) { /* `until` is alive: its caller holds a reference */
+      exit = ART_RUN_UNTIL;
+      break;
+    }
     if (ART_UNLIKELY(!--turn)) {
       turn = 64;
       exec_take_remote(e); /* remote wakes are not starved by a busy local queue */
@@ -515,7 +528,8 @@ uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art
    * pollable fd readable for a host loop. */
   if (local_pending(e) || atomic_load(&e->remote_head)) exec_signal(e);
   art_tls_cx = outer;
-  return n;
+  *polls = n;
+  return exit;
 }
 
 void art_exec_refuse_spawns(art_exec *e) {

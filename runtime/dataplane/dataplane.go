@@ -12,6 +12,11 @@ package dataplane
 static void group_set_stopping(art_group *g) { atomic_store(&g->stopping, 1); }
 static int group_stopping(art_group *g) { return atomic_load(&g->stopping); }
 static void core_add_parked_ns(art_exec *e, uint64_t ns) { atomic_fetch_add(&e->parked_ns, ns); }
+static uint64_t art_exec_run_packed(art_exec *e, uint64_t max, uint64_t deadline, art_task *until) {
+  uint64_t polls;
+  int why = art_exec_run_ex(e, max, deadline, until, &polls);
+  return polls << 2 | (uint64_t)why;
+}
 static int in_group(art_group *g) { return art_tls_cx && art_tls_cx->exec && art_tls_cx->exec->group == g; }
 
 static void art_fail_text(int status, const char *msg) { art_fail(status, "%s", msg); }
@@ -223,9 +228,21 @@ func (c Core) AcquireDriver() bool { return C.art_exec_acquire_driver(c.p) != 0 
 // ReleaseDriver ends the calling thread's turn as driver.
 func (c Core) ReleaseDriver() { C.art_exec_release_driver(c.p) }
 
-// Run polls tasks; see art_exec_run.
-func (c Core) Run(maxPolls, deadlineNs uint64, until Task) uint64 {
-	return uint64(C.art_exec_run(c.p, C.uint64_t(maxPolls), C.uint64_t(deadlineNs), until.p))
+// Why a run returned (art_exec_run_ex).
+const (
+	RunBudget  = C.ART_RUN_BUDGET  // polls or time ran out: there may be more
+	RunDrained = C.ART_RUN_DRAINED // nothing was left to run
+	RunUntil   = C.ART_RUN_UNTIL   // the task it waited for completed
+)
+
+// Run polls tasks; see art_exec_run_ex. It returns the polls made and why
+// it stopped, so a driver needs no second call to know whether to park.
+func (c Core) Run(maxPolls, deadlineNs uint64, until Task) (uint64, int) {
+	// One word back (polls << 2 | why): an out-parameter would be a Go
+	// pointer handed to C, which escapes, and an allocation per run feeds
+	// the garbage collector, whose goroutines then wake threads.
+	r := uint64(C.art_exec_run_packed(c.p, C.uint64_t(maxPolls), C.uint64_t(deadlineNs), until.p))
+	return r >> 2, int(r & 3)
 }
 
 // Shutdown cancels every live task; see art_exec_shutdown.

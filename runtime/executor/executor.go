@@ -248,9 +248,9 @@ func (e *Executor) Run(maxPolls, maxNs uint64) (uint64, error) {
 			maxPolls = math.MaxUint64
 		}
 		for polls < maxPolls {
-			n := core.Run(min(maxPolls-polls, batch), deadline, dataplane.Task{})
+			n, why := core.Run(min(maxPolls-polls, batch), deadline, dataplane.Task{})
 			polls += n
-			if n < batch || (deadline != 0 && dataplane.NowNs() >= deadline) {
+			if why == dataplane.RunDrained || n < batch || (deadline != 0 && dataplane.NowNs() >= deadline) {
 				return
 			}
 		}
@@ -291,8 +291,8 @@ func (e *Executor) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 		defer root.Release()
 		timedOut := false
 		for {
-			n := core.Run(batch, deadline, root)
-			if root.Done() {
+			_, why := core.Run(batch, deadline, root)
+			if why == dataplane.RunUntil || root.Done() {
 				break
 			}
 			if deadline != 0 && !timedOut && dataplane.NowNs() >= deadline {
@@ -300,7 +300,7 @@ func (e *Executor) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 				root.Cancel() // processed at the next run: the loop goes on until it is
 				continue
 			}
-			if n > 0 {
+			if why != dataplane.RunDrained {
 				continue
 			}
 			wait := int64(-1)

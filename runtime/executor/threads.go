@@ -131,7 +131,7 @@ func (w *workers) run(core dataplane.Core, i, cpu int, started chan<- struct{}) 
 	defer w.hooks.Call(dataplane.HookStop, i)
 	started <- struct{}{}
 	for {
-		if core.Run(w.budgetPolls, dataplane.NowNs()+uint64(w.budget), dataplane.Task{}) > 0 {
+		if _, why := core.Run(w.budgetPolls, dataplane.NowNs()+uint64(w.budget), dataplane.Task{}); why != dataplane.RunDrained {
 			continue
 		}
 		if core.Steal() > 0 {
