@@ -304,6 +304,10 @@ uint64_t art_exec_run(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art
 enum { ART_RUN_BUDGET = 0, ART_RUN_DRAINED = 1, ART_RUN_UNTIL = 2 };
 int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_task *until, uint64_t *polls);
 
+/* asyncrt_block_on for a local core: runs it on the calling thread until fut
+ * completes; takes the future (dropped on every error path). */
+int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t timeout_ns);
+
 /* Cancels every live task (drops every future on this thread) and refuses
  * new spawns. Caller is the driver. */
 void art_exec_shutdown(art_exec *e);

@@ -582,3 +582,55 @@ void art_worker_stats(art_exec *e, asyncrt_worker_stats *out) {
   out->parks = atomic_load_explicit(&e->parks, memory_order_relaxed);
   out->parked_ns = atomic_load_explicit(&e->parked_ns, memory_order_relaxed);
 }
+
+/* ---- block_on on a local executor ------------------------------------------ */
+
+/* The caller's thread runs the executor until the root completes, parking on
+ * the core's futex when nothing is runnable. The control plane enters this
+ * once per block_on, so the whole wait is one cgo call. A Go loop of
+ * run/park calls looked to Go's sysmon like a goroutine that never yields,
+ * and after 10 ms Go handed its P to a fresh thread at every park: a third
+ * thread woke on every cross-thread wake. Being one call from Go also keeps
+ * a crash in a poll reported with Go's symbolized traceback. */
+int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t timeout_ns) {
+  if (art_in_poll()) {
+    art_drop_future(fut);
+    return art_fail(ASYNCRT_EREENTRANT, "cannot drive an executor from inside a poll");
+  }
+  if (!art_exec_acquire_driver(e)) {
+    art_drop_future(fut);
+    return art_fail(ASYNCRT_EBUSY, "executor is already driven by another thread");
+  }
+  art_task *root;
+  int status = art_exec_spawn_driven(e, fut, &root);
+  if (status) {
+    art_exec_release_driver(e);
+    return status;
+  }
+  uint64_t deadline = timeout_ns >= 0 ? art_now_ns() + (uint64_t)timeout_ns : 0;
+  int timed_out = 0;
+  for (;;) {
+    uint64_t polls;
+    int why = art_exec_run_ex(e, 1u << 16, deadline, root, &polls);
+    if (why == ART_RUN_UNTIL || (atomic_load_explicit(&root->state, memory_order_acquire) & ART_COMPLETE)) break;
+    uint64_t now = deadline ? art_now_ns() : 0;
+    if (deadline && !timed_out && now >= deadline) {
+      timed_out = 1;
+      art_task_cancel(root); /* processed by the next run; the loop goes on until it is */
+      continue;
+    }
+    if (why == ART_RUN_DRAINED) art_exec_park(e, deadline && !timed_out ? (int64_t)(deadline - now) : -1);
+  }
+  status = root->status;
+  if (status == ASYNCRT_OK) {
+    if (root->output_size && out) memcpy(out, art_task_output(root), root->output_size);
+  } else if (timed_out && status == ASYNCRT_ECANCELLED) {
+    status = art_fail(ASYNCRT_ETIMEDOUT, "block_on: the future did not complete within %lld ns; it was cancelled",
+                      (long long)timeout_ns);
+  } else {
+    art_fail(status, "block_on: the future %s", status == ASYNCRT_ECANCELLED ? "was cancelled" : "failed");
+  }
+  art_task_unref(root);
+  art_exec_release_driver(e);
+  return status;
+}

@@ -245,6 +245,15 @@ func (c Core) Run(maxPolls, deadlineNs uint64, until Task) (uint64, int) {
 	return r >> 2, int(r & 3)
 }
 
+// BlockOn runs the future at fut (taken) on this thread until it completes;
+// see art_exec_block_on.
+func (c Core) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
+	if rc := C.art_exec_block_on(c.p, (*C.asyncrt_future)(fut), out, C.int64_t(timeoutNs)); rc != 0 {
+		return lastError()
+	}
+	return nil
+}
+
 // Shutdown cancels every live task; see art_exec_shutdown.
 func (c Core) Shutdown() { C.art_exec_shutdown(c.p) }
 

@@ -281,41 +281,11 @@ func (e *Executor) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 		}
 		return rootResult(root, out, timedOut, timeoutNs)
 	}
-	var result error
-	err := e.drive(func(core dataplane.Core) {
-		root, err := core.SpawnRoot(fut)
-		if err != nil {
-			result = err
-			return
-		}
-		defer root.Release()
-		timedOut := false
-		for {
-			_, why := core.Run(batch, deadline, root)
-			if why == dataplane.RunUntil || root.Done() {
-				break
-			}
-			if deadline != 0 && !timedOut && dataplane.NowNs() >= deadline {
-				timedOut = true
-				root.Cancel() // processed at the next run: the loop goes on until it is
-				continue
-			}
-			if why != dataplane.RunDrained {
-				continue
-			}
-			wait := int64(-1)
-			if deadline != 0 && !timedOut {
-				wait = int64(deadline - dataplane.NowNs())
-			}
-			core.Park(wait)
-		}
-		result = rootResult(root, out, timedOut, timeoutNs)
-	})
-	if err != nil {
+	if e.kind != KindLocal {
 		dataplane.DropFuture(fut)
-		return err
+		return notSupported("asyncrt_block_on")
 	}
-	return result
+	return e.cores[0].BlockOn(fut, out, timeoutNs)
 }
 
 // rootResult turns a completed block_on root into its output or an error.
