@@ -397,6 +397,14 @@ int art_group_stealable(art_group *g, art_exec *except);
  * it is counted idle so pushes will unpark it), 0 if work appeared. */
 int art_worker_prepare_park(art_exec *e);
 void art_worker_unparked(art_exec *e);
+/* How a worker runs (art_worker_loop). */
+typedef struct art_worker_config {
+  uint64_t budget_polls, budget_ns, spin_ns, park_bound_ns;
+  const asyncrt_thread_hooks *hooks; /* park/unpark hooks; may be NULL */
+} art_worker_config;
+/* Runs worker e until its group is stopping and has no live task: runs in
+ * budgets, steals, spins up to spin_ns, then parks. Caller is the driver. */
+void art_worker_loop(art_exec *e, const art_worker_config *cfg);
 /* Live tasks over every core of the group. */
 uint64_t art_group_live(art_group *g);
 /* Drops every task left in the injector (after the workers stopped). */

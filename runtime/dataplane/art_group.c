@@ -209,7 +209,7 @@ int art_worker_prepare_park(art_exec *e) {
   atomic_store(&e->parked, 1);
   atomic_fetch_add(&e->group->idle, 1);
   atomic_thread_fence(memory_order_seq_cst);
-  if (art_exec_has_work(e) || art_group_stealable(e->group, e) || atomic_load(&e->group->stopping)) {
+  if (art_exec_has_work(e) || art_group_stealable(e->group, e)) {
     art_worker_unparked(e);
     return 0;
   }
@@ -250,5 +250,47 @@ void art_group_drain_injector(art_group *g) {
     atomic_fetch_or(&t->state, ART_CANCEL);
     art_task_finish(e, t, ASYNCRT_ECANCELLED);
     art_tls_cx = outer;
+  }
+}
+
+/* ---- a worker's life --------------------------------------------------------- */
+
+static int spin_for_work(art_exec *e, uint64_t spin_ns) {
+  if (!spin_ns) return 0;
+  uint64_t deadline = art_now_ns() + spin_ns;
+  for (unsigned i = 0;; i++) {
+    if (art_exec_has_work(e) || art_group_stealable(e->group, e)) return 1;
+    if (!(i & 15) && art_now_ns() >= deadline) return 0;
+    __builtin_ia32_pause();
+  }
+}
+
+static void call_hook(void (*hook)(unsigned, void *), const asyncrt_thread_hooks *h, unsigned worker) {
+  if (h && hook) hook(worker, h->user_data);
+}
+
+/* The whole loop is one call from the control plane, which starts it on a
+ * thread of its own and sees it return when the group is stopping and no
+ * task is left. A Go loop of run/park calls looked to Go's sysmon like a
+ * goroutine that never yields, and Go then handed its P to a fresh thread at
+ * every park. */
+void art_worker_loop(art_exec *e, const art_worker_config *cfg) {
+  art_group *g = e->group;
+  const asyncrt_thread_hooks *h = cfg->hooks;
+  for (;;) {
+    uint64_t polls;
+    if (art_exec_run_ex(e, cfg->budget_polls, art_now_ns() + cfg->budget_ns, NULL, &polls) != ART_RUN_DRAINED)
+      continue;
+    if (art_group_steal(e)) continue;
+    if (atomic_load(&g->stopping) && art_group_live(g) == 0) return;
+    if (spin_for_work(e, cfg->spin_ns)) continue;
+    if (art_worker_prepare_park(e)) {
+      call_hook(h ? h->on_park : NULL, h, e->index);
+      uint64_t t0 = art_now_ns();
+      art_exec_park(e, cfg->park_bound_ns); /* bounded: shutdown is seen even without a wake */
+      atomic_fetch_add_explicit(&e->parked_ns, art_now_ns() - t0, memory_order_relaxed);
+      art_worker_unparked(e);
+      call_hook(h ? h->on_unpark : NULL, h, e->index);
+    }
   }
 }

@@ -184,6 +184,16 @@ const (
 	HookUnpark = C.HOOK_UNPARK
 )
 
+// WorkerLoop runs c as a worker until its group stops with no task left;
+// see art_worker_loop. One cgo call for the worker's whole life.
+func (c Core) WorkerLoop(budgetPolls, budgetNs, spinNs, parkBoundNs uint64, hooks Hooks) {
+	cfg := C.art_worker_config{
+		budget_polls: C.uint64_t(budgetPolls), budget_ns: C.uint64_t(budgetNs),
+		spin_ns: C.uint64_t(spinNs), park_bound_ns: C.uint64_t(parkBoundNs), hooks: hooks.p,
+	}
+	C.art_worker_loop(c.p, &cfg)
+}
+
 // Call runs one hook for worker i, if it is set.
 func (h Hooks) Call(which int, worker int) { C.art_call_hook(h.p, C.int(which), C.uint(worker)) }
 

@@ -40,13 +40,13 @@ type Config struct {
 	MemoryLimit uint64
 	Allocator   unsafe.Pointer // *asyncrt_allocator, copied by the core; may be nil
 
-	Workers         int           // thread-per-core: 0 = one per usable CPU
-	Pin             bool          // pin worker i to the i-th usable CPU
-	Spin            time.Duration // idle spin before sleeping; 0 = none
-	BudgetPolls     uint64        // 0 = 256
-	Budget          time.Duration // 0 = 1 ms
+	Workers         int            // thread-per-core: 0 = one per usable CPU
+	Pin             bool           // pin worker i to the i-th usable CPU
+	Spin            time.Duration  // idle spin before sleeping; 0 = none
+	BudgetPolls     uint64         // 0 = 256
+	Budget          time.Duration  // 0 = 1 ms
 	Hooks           unsafe.Pointer // *asyncrt_thread_hooks or nil
-	ShutdownTimeout time.Duration // 0 = 5 s
+	ShutdownTimeout time.Duration  // 0 = 5 s
 
 	ForeignVtable unsafe.Pointer // *asyncrt_foreign_vtable (foreign kind)
 	ForeignUser   unsafe.Pointer

@@ -38,7 +38,6 @@ type workers struct {
 	exited    sync.WaitGroup
 	done      chan struct{} // closed when every worker has exited
 	stopMu    sync.Mutex    // one shutdown at a time
-	stopped   atomic.Bool   // workers told to exit once nothing is live
 	cancelled atomic.Bool   // every task was asked to cancel
 }
 
@@ -130,42 +129,7 @@ func (w *workers) run(core dataplane.Core, i, cpu int, started chan<- struct{}) 
 	w.hooks.Call(dataplane.HookStart, i)
 	defer w.hooks.Call(dataplane.HookStop, i)
 	started <- struct{}{}
-	for {
-		if _, why := core.Run(w.budgetPolls, dataplane.NowNs()+uint64(w.budget), dataplane.Task{}); why != dataplane.RunDrained {
-			continue
-		}
-		if core.Steal() > 0 {
-			continue
-		}
-		if w.stopped.Load() && w.group.Live() == 0 {
-			return
-		}
-		if w.spinForWork(core) {
-			continue
-		}
-		if core.PreparePark() {
-			w.hooks.Call(dataplane.HookPark, i)
-			t0 := dataplane.NowNs()
-			core.Park(parkBound)
-			core.Unparked(dataplane.NowNs() - t0)
-			w.hooks.Call(dataplane.HookUnpark, i)
-		}
-	}
-}
-
-// spinForWork looks for work for up to the configured spin, without sleeping.
-func (w *workers) spinForWork(core dataplane.Core) bool {
-	if w.spin <= 0 {
-		return false
-	}
-	deadline := dataplane.NowNs() + uint64(w.spin)
-	for dataplane.NowNs() < deadline {
-		if core.HasWork() || w.group.Stealable(core) {
-			return true
-		}
-		runtime.Gosched()
-	}
-	return false
+	core.WorkerLoop(w.budgetPolls, uint64(w.budget), uint64(w.spin), uint64(parkBound), w.hooks)
 }
 
 // spawnRoot spawns block_on's future as a Send task, placed like a spawn
@@ -240,7 +204,6 @@ func (w *workers) stop(e *Executor, mode int, graceUntil, stopUntil time.Time, c
 			stopUntil = time.Now().Add(cancelBound)
 		}
 	}
-	w.stopped.Store(true)
 	for {
 		for _, c := range e.cores {
 			c.Wake()
