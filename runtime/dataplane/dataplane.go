@@ -10,8 +10,6 @@ package dataplane
 
 // cgo cannot see _Atomic fields; these touch them for Go.
 static void group_set_stopping(art_group *g) { atomic_store(&g->stopping, 1); }
-static int group_stopping(art_group *g) { return atomic_load(&g->stopping); }
-static void core_add_parked_ns(art_exec *e, uint64_t ns) { atomic_fetch_add(&e->parked_ns, ns); }
 static uint64_t art_exec_run_packed(art_exec *e, uint64_t max, uint64_t deadline, art_task *until) {
   uint64_t polls;
   int why = art_exec_run_ex(e, max, deadline, until, &polls);
@@ -107,14 +105,8 @@ func NewGroup(cores []Core, memoryLimit uint64) (Group, error) {
 // SetStopping marks the group as shutting down.
 func (g Group) SetStopping() { C.group_set_stopping(g.p) }
 
-// Stopping reports whether shutdown began.
-func (g Group) Stopping() bool { return C.group_stopping(g.p) != 0 }
-
 // Live counts the group's tasks that have not completed.
 func (g Group) Live() uint64 { return uint64(C.art_group_live(g.p)) }
-
-// Stealable reports whether a worker other than c could take a Send task.
-func (g Group) Stealable(c Core) bool { return C.art_group_stealable(g.p, c.p) != 0 }
 
 // DrainInjector drops tasks left in the injector after the workers stopped.
 func (g Group) DrainInjector() { C.art_group_drain_injector(g.p) }
@@ -127,24 +119,6 @@ func (g Group) Place(flags uint) (Core, error) {
 	}
 	return Core{p}, nil
 }
-
-// Steal takes Send tasks from siblings into c's local queue.
-func (c Core) Steal() uint { return uint(C.art_group_steal(c.p)) }
-
-// HasWork reports whether c has a task queued for its driver.
-func (c Core) HasWork() bool { return C.art_exec_has_work(c.p) != 0 }
-
-// PreparePark counts c idle and reports whether it may sleep now.
-func (c Core) PreparePark() bool { return C.art_worker_prepare_park(c.p) != 0 }
-
-// Unparked ends c's idle period; parkedNs is how long it slept.
-func (c Core) Unparked(parkedNs uint64) {
-	C.art_worker_unparked(c.p)
-	C.core_add_parked_ns(c.p, C.uint64_t(parkedNs))
-}
-
-// Park sleeps until c is signaled or timeoutNs passes (< 0: no bound).
-func (c Core) Park(timeoutNs int64) { C.art_exec_park(c.p, C.int64_t(timeoutNs)) }
 
 // Wake makes c's driver return from its sleep.
 func (c Core) Wake() { C.art_exec_wake_driver(c.p) }
@@ -266,17 +240,6 @@ func (c Core) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 
 // Shutdown cancels every live task; see art_exec_shutdown.
 func (c Core) Shutdown() { C.art_exec_shutdown(c.p) }
-
-// SpawnRoot spawns the C future at fut (a *asyncrt_future) onto the local
-// queue of a core the caller drives, and returns the task with a reference
-// for the caller. The future is dropped on failure.
-func (c Core) SpawnRoot(fut unsafe.Pointer) (Task, error) {
-	var t *C.art_task
-	if rc := C.art_exec_spawn_driven(c.p, (*C.asyncrt_future)(fut), &t); rc != 0 {
-		return Task{}, lastError()
-	}
-	return Task{t}, nil
-}
 
 // Done reports whether the task has completed.
 func (t Task) Done() bool { return C.art_task_status(t.p) != C.ASYNCRT_EAGAIN }
