@@ -13,16 +13,25 @@
 //
 // # Objects and who owns them
 //
-//   - art_exec, an executor's core: a local run queue (intrusive FIFO, driver
-//     only), a remote queue (Treiber stack any thread pushes and the driver
-//     takes whole), an eventfd, the task memory (art_mem) and the live list.
-//     The control plane holds it until asyncrt_executor_free; after that it
-//     lives until its last task header is given back (counted in `headers`
-//     under the lock), so a waker held anywhere stays safe to call.
+//   - art_exec, a core: one thread's share of an executor. A local executor
+//     is one core; a thread-per-core executor is a group of cores (art_group,
+//     one per worker, with an injector for Send tasks); a foreign executor is
+//     a core whose queue is the host's schedule callback. A core has a local
+//     run queue (a ring of task pointers, driver only), a remote queue (a
+//     Treiber stack any thread pushes and the driver takes whole), a Send
+//     ring (group cores), a futex word its driver parks on, an eventfd for
+//     hosts that poll, the task memory (art_mem) and the live list of the
+//     tasks spawned on it. The control plane holds it until
+//     asyncrt_executor_free; after that it lives until its last task header
+//     is given back (counted in `headers` under the lock), so a waker held
+//     anywhere stays safe to call.
 //   - art_task, a task header: 96 bytes in a slab slot (or 112 in caller
 //     storage), then the output. Its first 32 bytes are the only ones a poll
-//     touches. refs counts the executor (until completion), a handle, a join
-//     future, and each waker clone; the header is freed at zero.
+//     touches. exec is the core whose queues it uses (a stolen Send task's
+//     changes), home the core it was spawned on (its memory and live list).
+//     refs counts the executor (until completion), a handle, a join future,
+//     each waker clone and each runnable a foreign executor holds; the
+//     header is freed at zero.
 //   - handles (art_handle.c): generation-tagged slots in chunks that are never
 //     freed, so a stale or made-up handle is rejected without reading freed
 //     memory.
@@ -41,17 +50,22 @@
 //	JOINED     a join future exists; there is at most one per task.
 //
 // A wake of a parked task wins the OWNED bit with one CAS and queues the task:
-// on the local queue when the waker runs on the executor's driver thread,
-// otherwise on the remote stack, writing the eventfd only if no driver is
-// running (running and remote_head form a Dekker pair, both seq-cst). A task
-// waking itself inside its own poll (the yield loop) sets a plain flag in the
-// executor and costs no atomic at all; a detached task that completes with
-// the executor's as its only reference is freed without one either.
+// on the local queue (or Send ring) when the waker runs on the core's driver
+// thread, otherwise on the remote stack (or the group injector, for a Send
+// task), signalling the core's futex only if no driver is running (running
+// and remote_head form a Dekker pair, both seq-cst). A task waking itself
+// inside its own poll (the yield loop) sets a plain flag in the poll context
+// and costs no atomic at all; a detached task that completes with the
+// executor's as its only reference is freed without one either.
 //
 // # Threads
 //
-// Exactly one thread drives an executor at a time (driver token, CAS). Poll,
-// drop and completion run on it. Wakes, spawns, cancels and joins may come
-// from any thread. Task memory and the live list are guarded by a short spin
-// lock, taken once at spawn and once at completion.
+// Exactly one thread drives a core at a time (driver token, CAS). Poll, drop
+// and completion run on it. Wakes, spawns, cancels and joins may come from
+// any thread. Task memory and the live list are guarded by a short spin
+// lock, taken once at spawn and once at completion (a worker finishing
+// tasks spawned elsewhere gives them back in batches of 64). A driver's run
+// and park loop -- block_on on a local executor, a worker's whole life -- is
+// one call from Go: Go's sysmon treats a Go loop of cgo calls as a goroutine
+// that never yields and hands its P to a new thread at every park.
 package dataplane
