@@ -98,7 +98,7 @@ int art_handle_resolve(const void *handle, int type, const char *what, void **ob
 #define ART_MEM_CLASSES 17u /* outputs 0..256 bytes; larger go to the hook */
 
 typedef struct art_mem_chunk art_mem_chunk;
-typedef struct art_mem_free art_mem_free;
+typedef struct art_mem_free { struct art_mem_free *next; } art_mem_free;
 
 typedef struct art_mem {
   asyncrt_allocator hook; /* alloc == NULL: malloc */
@@ -112,8 +112,36 @@ typedef struct art_mem {
 void art_mem_init(art_mem *m, const asyncrt_allocator *hook, size_t limit);
 void art_mem_destroy(art_mem *m);
 /* Both must be called with the executor's lock held. */
-void *art_mem_alloc(art_mem *m, size_t size, int *status);
-void art_mem_release(art_mem *m, void *slot, size_t size);
+void *art_mem_alloc_slow(art_mem *m, size_t size, int *status);
+void art_mem_release_slow(art_mem *m, void *slot, size_t size);
+
+/* The common cases inline: a slot from its class's free list, and a slot
+ * back onto it. Everything else (caps, new chunks, large outputs) is slow. */
+static inline void *art_mem_alloc(art_mem *m, size_t size, int *status) {
+  size_t cls = (size - ART_TASK_SLOT_BASE) / 16u;
+  art_mem_free *f;
+  if (ART_LIKELY(cls < ART_MEM_CLASSES && !m->limit && (f = m->free_lists[cls]))) {
+    m->free_lists[cls] = f->next;
+    /* A freed slot is often warm in another worker's cache: fetch the next
+     * one now, while the caller fills this one. */
+    if (f->next) __builtin_prefetch(f->next, 1);
+    m->in_use += size;
+    return f;
+  }
+  return art_mem_alloc_slow(m, size, status);
+}
+
+static inline void art_mem_release(art_mem *m, void *slot, size_t size) {
+  size_t cls = (size - ART_TASK_SLOT_BASE) / 16u;
+  if (ART_UNLIKELY(cls >= ART_MEM_CLASSES)) {
+    art_mem_release_slow(m, slot, size);
+    return;
+  }
+  m->in_use -= size;
+  art_mem_free *f = slot;
+  f->next = m->free_lists[cls];
+  m->free_lists[cls] = f;
+}
 
 /* ---- tasks (art_task.c) --------------------------------------------------- */
 

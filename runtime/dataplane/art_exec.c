@@ -75,7 +75,7 @@ void art_exec_close(art_exec *e) {
 }
 
 /* Under the lock. Returns nonzero when the core must now be destroyed. */
-static int exec_uncount_header(art_exec *e, art_task *t) {
+static inline int exec_uncount_header(art_exec *e, art_task *t) {
   if (!(t->flags & ART_TF_CALLER)) {
     size_t slot = art_task_slot_size(t->output_size);
     art_mem_release(&e->mem, t, slot);
@@ -84,17 +84,24 @@ static int exec_uncount_header(art_exec *e, art_task *t) {
   return !--e->headers && e->closed;
 }
 
-void art_exec_retire(art_task *t, int free_header) {
+/* Unlinks t from its home's live list; the home's lock is held. */
+static inline void live_unlink(art_exec *home, art_task *t) {
+  if (t->live_prev) t->live_prev->live_next = t->live_next;
+  else home->live_head = t->live_next;
+  if (t->live_next) t->live_next->live_prev = t->live_prev;
+  home->live_count--;
+}
+
+static inline void retire(art_task *t, int free_header) {
   art_exec *e = t->home;
   art_lock_acquire(&e->lock);
-  if (t->live_prev) t->live_prev->live_next = t->live_next;
-  else e->live_head = t->live_next;
-  if (t->live_next) t->live_next->live_prev = t->live_prev;
-  e->live_count--;
+  live_unlink(e, t);
   int last = free_header && exec_uncount_header(e, t);
   art_lock_release(&e->lock);
   if (last) exec_destroy(e);
 }
+
+void art_exec_retire(art_task *t, int free_header) { retire(t, free_header); }
 
 #define RETIRE_BATCH 64u
 
@@ -105,10 +112,7 @@ static void retire_flush(art_exec *e) {
   art_lock_acquire(&home->lock);
   for (art_task *t = e->retire_head, *next; t; t = next) {
     next = t->next;
-    if (t->live_prev) t->live_prev->live_next = t->live_next;
-    else home->live_head = t->live_next;
-    if (t->live_next) t->live_next->live_prev = t->live_prev;
-    home->live_count--;
+    live_unlink(home, t);
     last = exec_uncount_header(home, t);
   }
   art_lock_release(&home->lock);
@@ -120,7 +124,7 @@ static void retire_flush(art_exec *e) {
 
 void art_exec_retire_from(art_exec *e, art_task *t) {
   if (!e->batching || t->home == e) {
-    art_exec_retire(t, 1);
+    retire(t, 1);
     return;
   }
   if (e->retire_home != t->home || e->retire_len == RETIRE_BATCH) retire_flush(e);
@@ -367,6 +371,10 @@ int art_exec_spawn(art_exec *e, const asyncrt_future *fut, unsigned flags,
     c->user_data = storage->user_data;
   }
   if (out) *out = t;
+  if (on_driver && !e->is_foreign) {
+    driver_push(e, t);
+    return ASYNCRT_OK;
+  }
   art_exec_push(e, t);
   if (!on_driver) atomic_fetch_sub(&e->remote_spawners, 1);
   return ASYNCRT_OK;

@@ -17,7 +17,6 @@
 #include "art.h"
 
 struct art_mem_chunk { art_mem_chunk *next; size_t size; };
-struct art_mem_free { art_mem_free *next; };
 
 #define CHUNK_HEADER 16u /* keeps slots 16-aligned */
 
@@ -50,7 +49,7 @@ void art_mem_destroy(art_mem *m) {
 
 static unsigned class_of(size_t size) { return (unsigned)((size - ART_TASK_SLOT_BASE) / 16u); }
 
-void *art_mem_alloc(art_mem *m, size_t size, int *status) {
+void *art_mem_alloc_slow(art_mem *m, size_t size, int *status) {
   if (m->limit && m->in_use + size > m->limit) {
     *status = art_fail(ASYNCRT_ELIMIT, "task memory limit of %zu bytes reached (%zu in use, %zu asked)",
                        m->limit, m->in_use, size);
@@ -97,7 +96,7 @@ void *art_mem_alloc(art_mem *m, size_t size, int *status) {
   return p;
 }
 
-void art_mem_release(art_mem *m, void *slot, size_t size) {
+void art_mem_release_slow(art_mem *m, void *slot, size_t size) {
   m->in_use -= size;
   unsigned cls = class_of(size);
   if (cls >= ART_MEM_CLASSES) {
