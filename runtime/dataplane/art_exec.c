@@ -243,7 +243,9 @@ static art_task *local_pop(art_exec *e) {
      * the tail a slot holds a stale pointer; prefetches never fault, and the
      * one header read here is of a task that is still alive. */
     __builtin_prefetch(e->ring[(e->ring_head + 1) & e->ring_mask], 1);
-    if (e->ring_head != e->ring_tail) __builtin_prefetch(e->ring[e->ring_head & e->ring_mask]->fut.self, 1);
+    /* Only a long queue outgrows the cache; a short one would only pay for
+     * the dependent load. */
+    if (e->ring_tail - e->ring_head > 16) __builtin_prefetch(e->ring[e->ring_head & e->ring_mask]->fut.self, 1);
     return t;
   }
   art_task *t = e->overflow_head;
