@@ -446,7 +446,8 @@ ASYNCRT_API int asyncrt_executor_new(const asyncrt_executor_config *cfg, asyncrt
  * is freed anyway, ASYNCRT_ETIMEDOUT is returned, and that worker drops its
  * tasks and releases the executor's memory when its poll returns.
  * Foreign executor: futures are dropped on the calling thread; runnables the
- * foreign executor still holds become no-ops when run.
+ * foreign executor still holds become no-ops when run. Free it only while
+ * none of its runnables is being run.
  * \return ASYNCRT_OK; EHANDLE; ETIMEDOUT (see above); EBUSY if the executor is
  *         being driven (local: by another thread, or this call comes from
  *         inside one of its polls; thread-per-core: from one of its workers).

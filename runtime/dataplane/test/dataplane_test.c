@@ -12,15 +12,7 @@
 
 #include "../art.h"
 
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                              \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fprintf(stderr, "\n");                                                                       \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "check.h"
 
 static art_exec *exec_new(size_t limit, const asyncrt_allocator *hook) {
   int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
