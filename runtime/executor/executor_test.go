@@ -178,3 +178,84 @@ func TestUnknownKindIsRefused(t *testing.T) {
 		t.Errorf("New with kind 99 = %v, want EINVAL", err)
 	}
 }
+
+func newThreads(t *testing.T, workers int) *executor.Executor {
+	t.Helper()
+	e, err := executor.New(executor.Config{Kind: executor.KindThreads, Workers: workers})
+	if err != nil {
+		t.Fatalf("New(threads): %v", err)
+	}
+	return e
+}
+
+// block_on from a goroutine (a thread that is not a worker) onto a
+// thread-per-core executor: the root runs on a worker, the caller sleeps.
+func TestThreadsBlockOnFromOutside(t *testing.T) {
+	e := newThreads(t, 2)
+	defer e.Free()
+	p := testfutures.NewProbe(100, false, 0, 9)
+	defer p.Free()
+	var out uint64
+	if err := e.BlockOn(p.Future(), unsafe.Pointer(&out), int64(30*time.Second)); err != nil {
+		t.Fatalf("BlockOn: %v", err)
+	}
+	if out != 9 || p.Polls() != 101 || p.Drops() != 1 {
+		t.Errorf("out, polls, drops = %d, %d, %d; want 9, 101, 1", out, p.Polls(), p.Drops())
+	}
+}
+
+// An immediate shutdown drops a future that would wait forever, exactly
+// once, and later calls are refused or answered at once.
+func TestThreadsShutdownCancelsAndRefuses(t *testing.T) {
+	e := newThreads(t, 2)
+	p := testfutures.NewProbe(0, true, 0, 0)
+	defer p.Free()
+	done := make(chan error, 1)
+	go func() {
+		var out uint64
+		done <- e.BlockOn(p.Future(), unsafe.Pointer(&out), int64(30*time.Second))
+	}()
+	for p.Polls() == 0 {
+		runtime.Gosched()
+	}
+	if err := e.Shutdown(executor.ShutdownImmediate, int64(10*time.Second)); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	select {
+	case err := <-done:
+		if got := code(err); got != status.ECANCELLED {
+			t.Errorf("BlockOn after shutdown = %s, want ECANCELLED", got.Name())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("BlockOn did not return after an immediate shutdown")
+	}
+	if p.Drops() != 1 {
+		t.Errorf("drops = %d, want 1", p.Drops())
+	}
+	if err := e.Shutdown(executor.ShutdownGraceful, 0); err != nil {
+		t.Errorf("second Shutdown = %v, want nil", err)
+	}
+	q := testfutures.NewProbe(0, false, 0, 0)
+	defer q.Free()
+	var out uint64
+	if got := code(e.BlockOn(q.Future(), unsafe.Pointer(&out), -1)); got != status.ESHUTDOWN {
+		t.Errorf("BlockOn after shutdown = %s, want ESHUTDOWN", got.Name())
+	}
+	if q.Drops() != 1 {
+		t.Errorf("a refused future was dropped %d times, want 1", q.Drops())
+	}
+	if err := e.Free(); err != nil {
+		t.Errorf("Free: %v", err)
+	}
+}
+
+func TestThreadsRefuseLocalOnlyCalls(t *testing.T) {
+	e := newThreads(t, 1)
+	defer e.Free()
+	if _, err := e.Run(0, 0); code(err) != status.ENOTSUP {
+		t.Errorf("Run on threads = %v, want ENOTSUP", err)
+	}
+	if _, err := e.PollFd(); code(err) != status.ENOTSUP {
+		t.Errorf("PollFd on threads = %v, want ENOTSUP", err)
+	}
+}
