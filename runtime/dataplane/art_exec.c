@@ -59,8 +59,14 @@ static void exec_destroy(art_exec *e) {
   if (e->eventfd >= 0) close(e->eventfd);
   if (e->is_foreign && e->foreign.finalize) e->foreign.finalize(e->foreign_user);
   art_group *g = e->group;
-  free(e);
-  if (g && atomic_fetch_sub(&g->cores_left, 1) == 1) {
+  if (!g) {
+    free(e);
+    return;
+  }
+  /* A group's cores are freed together with the group: a late wake of a
+   * Send task may still look at its siblings (unpark_one). */
+  if (atomic_fetch_sub(&g->cores_left, 1) == 1) {
+    for (unsigned i = 0; i < g->nworkers; i++) free(g->workers[i]);
     free(g->workers);
     free(g);
   }
@@ -345,18 +351,8 @@ int art_exec_spawn(art_exec *e, const asyncrt_future *fut, unsigned flags,
     if (g && g->mem_limit && !storage) atomic_fetch_sub(&g->mem_in_use, slot);
     goto refused;
   }
-  /* Unique within the executor without a shared counter: a worker's own
-   * count, with its index (below 4096) in the low bits. */
-  t->id = e->group ? (++e->next_id << 12 | e->index) : ++e->next_id;
-  t->live_prev = NULL;
-  t->live_next = e->live_head;
-  if (e->live_head) e->live_head->live_prev = t;
-  e->live_head = t;
-  e->live_count++;
-  e->spawned++;
-  e->headers++;
-  art_lock_release(&e->lock);
-
+  /* The header is whole before it joins the live list: a shutdown walking
+   * that list may cancel (and so schedule) it at once. */
   atomic_init(&t->state, ART_OWNED);
   atomic_init(&t->refs, out ? 2 : 1);
   t->fut = *fut;
@@ -372,6 +368,18 @@ int art_exec_spawn(art_exec *e, const asyncrt_future *fut, unsigned flags,
     c->release = storage->release;
     c->user_data = storage->user_data;
   }
+  /* Unique within the executor without a shared counter: a worker's own
+   * count, with its index (below 4096) in the low bits. */
+  t->id = e->group ? (++e->next_id << 12 | e->index) : ++e->next_id;
+  t->live_prev = NULL;
+  t->live_next = e->live_head;
+  if (e->live_head) e->live_head->live_prev = t;
+  e->live_head = t;
+  e->live_count++;
+  e->spawned++;
+  e->headers++;
+  art_lock_release(&e->lock);
+
   if (out) *out = t;
   if (on_driver && !e->is_foreign) {
     driver_push(e, t);

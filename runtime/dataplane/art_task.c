@@ -190,7 +190,9 @@ void art_task_finish(art_exec *e, art_task *t, int status) {
   art_drop_future(&t->fut);
   /* The executor's reference is the only one: nobody else can see the task,
    * so it is unlinked and freed with no atomic read-modify-write at all. */
-  if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 && !(t->flags & ART_TF_CALLER)) {
+  /* (A JOINED task may hold a join waker -- art_task_wait's -- to drop.) */
+  if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 && !(t->flags & ART_TF_CALLER) &&
+      !(atomic_load_explicit(&t->state, memory_order_relaxed) & ART_JOINED)) {
     art_exec_retire_from(e, t);
     return;
   }

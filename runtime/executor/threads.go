@@ -187,10 +187,12 @@ func (e *Executor) onWorker() bool { return dataplane.InGroup(e.threads.group) }
 func (w *workers) stop(e *Executor, mode int, graceUntil, stopUntil time.Time, cancelBound time.Duration) error {
 	w.stopMu.Lock()
 	defer w.stopMu.Unlock()
-	w.group.SetStopping()
+	// Spawns are refused everywhere before workers may see "stopping" and
+	// exit: a spawn still in flight would otherwise land on a gone worker.
 	for _, c := range e.cores {
 		c.RefuseSpawns()
 	}
+	w.group.SetStopping()
 	if mode == ShutdownGraceful && !w.cancelled.Load() {
 		for w.group.Live() > 0 && !past(graceUntil) {
 			time.Sleep(200 * time.Microsecond)
@@ -206,6 +208,12 @@ func (w *workers) stop(e *Executor, mode int, graceUntil, stopUntil time.Time, c
 	}
 	for {
 		for _, c := range e.cores {
+			if w.cancelled.Load() {
+				// Again each round: a worker's own spawn that passed the
+				// refusal check just before it was set may join a live list
+				// after the first pass. Cancelling twice is harmless.
+				c.CancelAll()
+			}
 			c.Wake()
 		}
 		wait := 10 * time.Millisecond
