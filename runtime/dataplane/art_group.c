@@ -54,12 +54,14 @@ art_exec *art_group_place(art_group *g, unsigned flags) {
   return g->workers[atomic_fetch_add_explicit(&g->next_worker, 1, memory_order_relaxed) % g->nworkers];
 }
 
-/* Wakes one parked worker other than `self`, if any is parked. The pusher
- * side reads the idle count without a fence: a parker that misses this push
- * still wakes within its park bound, and the owner runs its own Send tasks
- * anyway, so a miss costs parallelism for a moment, never a task. */
+/* Wakes one parked worker other than `self`, if any is parked. Callers call
+ * it when work appears where a parker looked and found none (a Send ring going
+ * from empty to non-empty, the injector); the fence pairs with the one in
+ * art_worker_prepare_park, so either the parker sees the work or this sees
+ * the parker. */
 static void unpark_one(art_group *g, art_exec *self) {
-  if (ART_LIKELY(!atomic_load_explicit(&g->idle, memory_order_relaxed))) return;
+  atomic_thread_fence(memory_order_seq_cst);
+  if (!atomic_load_explicit(&g->idle, memory_order_relaxed)) return;
   for (unsigned i = 0; i < g->nworkers; i++) {
     art_exec *w = g->workers[i];
     int parked = 1;
@@ -103,6 +105,10 @@ void art_group_send_push(art_exec *e, art_task *t) {
   if (ART_LIKELY(tail - head < ART_SEND_RING)) {
     atomic_store_explicit(&e->send_ring[tail % ART_SEND_RING], t, memory_order_relaxed);
     atomic_store_explicit(&e->send_tail, tail + 1, memory_order_release);
+    /* A worker that parked saw this ring empty, so only the push that makes
+     * it non-empty needs to look for one to wake. */
+    if (tail == head) unpark_one(e->group, e);
+    return;
   } else {
     /* Full: claim the older half and move it, with t, to the injector. */
     uint64_t half = ART_SEND_RING / 2;

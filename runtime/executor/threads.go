@@ -22,9 +22,9 @@ const (
 	defaultBudgetPolls     = 256
 	defaultBudget          = time.Millisecond
 	defaultShutdownTimeout = 5 * time.Second
-	// A parked worker wakes at least this often to look at shutdown; wakes
-	// and stealable work end the sleep at once.
-	parkBound = int64(100 * time.Millisecond)
+	// A parked worker wakes at least this often, as a safety net only: wakes,
+	// stealable work and shutdown all end the sleep at once.
+	parkBound = int64(time.Second)
 )
 
 type workers struct {
