@@ -121,10 +121,15 @@ static inline void *art_mem_alloc(art_mem *m, size_t size, int *status) {
   size_t cls = (size - ART_TASK_SLOT_BASE) / 16u;
   art_mem_free *f;
   if (ART_LIKELY(cls < ART_MEM_CLASSES && !m->limit && (f = m->free_lists[cls]))) {
-    m->free_lists[cls] = f->next;
-    /* A freed slot is often warm in another worker's cache: fetch the next
-     * one now, while the caller fills this one. */
-    if (f->next) __builtin_prefetch(f->next, 1);
+    art_mem_free *next = f->next;
+    m->free_lists[cls] = next;
+    /* A freed slot is often warm in another worker's cache: fetch the ones
+     * after it now, while the caller fills this one (the next came in on
+     * the previous allocation, so reading its link is cheap). */
+    if (next) {
+      __builtin_prefetch(next, 1);
+      if (next->next) __builtin_prefetch(next->next, 1);
+    }
     m->in_use += size;
     return f;
   }
