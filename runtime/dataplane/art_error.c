@@ -63,7 +63,7 @@ void art_lock_slow(art_lock *l) {
     if (!atomic_load_explicit(&l->held, memory_order_relaxed) &&
         !atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
       return;
-    if (spins < 64) __builtin_ia32_pause();
+    if (spins < 1024) __builtin_ia32_pause(); /* holders keep it for a few dozen ns */
     else sched_yield();
   }
 }

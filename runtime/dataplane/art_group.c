@@ -157,19 +157,35 @@ static unsigned steal_ring(art_exec *victim, art_task **out) {
   }
 }
 
+/* Takes a fair share of the injector (at most STEAL_BATCH). The list is
+ * detached whole under the lock and walked outside it: walking it under the
+ * lock would take a cache miss per task (the headers were written by the
+ * worker that injected them) while the injecting worker waits. What is not
+ * taken goes back to the front. */
 static unsigned take_injected(art_group *g, art_task **out) {
-  if (!atomic_load(&g->inject_len)) return 0;
-  unsigned n = 0;
+  if (!atomic_load_explicit(&g->inject_len, memory_order_relaxed)) return 0;
   art_lock_acquire(&g->inject_lock);
-  uint64_t len = atomic_load(&g->inject_len), want = len / g->nworkers + 1;
-  if (want > STEAL_BATCH) want = STEAL_BATCH;
-  while (n < want && g->inject_head) {
-    out[n++] = g->inject_head;
-    g->inject_head = g->inject_head->next;
-  }
-  if (!g->inject_head) g->inject_tail = NULL;
-  atomic_fetch_sub(&g->inject_len, n);
+  art_task *list = g->inject_head, *tail = g->inject_tail;
+  uint64_t len = atomic_load(&g->inject_len);
+  g->inject_head = g->inject_tail = NULL;
+  atomic_store(&g->inject_len, 0);
   art_lock_release(&g->inject_lock);
+  if (!list) return 0;
+  uint64_t want = len / g->nworkers + 1;
+  if (want > STEAL_BATCH) want = STEAL_BATCH;
+  unsigned n = 0;
+  while (n < want && list) {
+    out[n++] = list;
+    list = list->next;
+  }
+  if (list) {
+    art_lock_acquire(&g->inject_lock);
+    tail->next = g->inject_head;
+    g->inject_head = list;
+    if (!g->inject_tail) g->inject_tail = tail;
+    atomic_fetch_add(&g->inject_len, len - n);
+    art_lock_release(&g->inject_lock);
+  }
   return n;
 }
 
