@@ -307,6 +307,9 @@ void art_exec_push(art_exec *e, art_task *t) {
 
 /* Moves the remote stack, reversed into arrival order, to the local queue. */
 static int exec_take_remote(art_exec *e) {
+  /* Look before the exchange: the run loop asks often, and an empty stack
+   * should cost a load, not a locked instruction. */
+  if (!atomic_load_explicit(&e->remote_head, memory_order_relaxed)) return 0;
   art_task *t = atomic_exchange_explicit(&e->remote_head, NULL, memory_order_acquire);
   if (!t) return 0;
   art_task *fifo = NULL;
