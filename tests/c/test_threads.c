@@ -134,7 +134,8 @@ static void tt_check_world(tt_world *w) {
 }
 
 /* A thread-per-core executor with WORKERS workers and the world's hooks. */
-static asyncrt_executor *tt_executor(tt_world *w, uint64_t shutdown_timeout_ns) {
+/* A WORKERS-worker executor whose hooks record into w; memory_limit 0: none. */
+static asyncrt_executor *tt_executor_capped(tt_world *w, uint64_t shutdown_timeout_ns, uint64_t memory_limit) {
   asyncrt_executor_config cfg;
   asyncrt_thread_hooks hooks;
   asyncrt_executor *ex = NULL;
@@ -155,6 +156,7 @@ static asyncrt_executor *tt_executor(tt_world *w, uint64_t shutdown_timeout_ns) 
   cfg.workers = WORKERS;
   cfg.hooks = &hooks;
   cfg.shutdown_timeout_ns = shutdown_timeout_ns;
+  cfg.memory_limit = memory_limit;
   rc = asyncrt_executor_new(&cfg, &ex);
   if (rc != ASYNCRT_OK) {
     fprintf(stderr, "  asyncrt_executor_new(THREADS, %d workers): got %s, want ASYNCRT_OK (%s)\n",
@@ -162,6 +164,10 @@ static asyncrt_executor *tt_executor(tt_world *w, uint64_t shutdown_timeout_ns) 
     return NULL;
   }
   return ex;
+}
+
+static asyncrt_executor *tt_executor(tt_world *w, uint64_t shutdown_timeout_ns) {
+  return tt_executor_capped(w, shutdown_timeout_ns, 0);
 }
 
 /* --- tt_fut: a scripted future that records where it ran ------------------ */
@@ -1342,24 +1348,12 @@ static void test_memory_limit_covers_all_workers(void) {
   tt_world *w = tt_world_new();
   tt_fut *f = tt_futs(w, 4 * LIMIT_TASKS, TT_PARK, TT_FOREVER);
   asyncrt_task **tasks = calloc(4 * LIMIT_TASKS, sizeof *tasks);
-  asyncrt_executor_config cfg;
-  asyncrt_thread_hooks hooks;
   asyncrt_executor *ex = NULL;
   asyncrt_executor_stats st;
   int i, n = 0, rc = ASYNCRT_OK;
   CHECK(w != NULL && f != NULL && tasks != NULL);
-  memset(&hooks, 0, sizeof hooks);
-  hooks.size = sizeof hooks;
-  hooks.on_start = tt_on_start;
-  hooks.on_stop = tt_on_stop;
-  hooks.user_data = w;
-  hooks.finalize = tt_finalize;
-  asyncrt_executor_config_init(&cfg);
-  cfg.kind = ASYNCRT_EXECUTOR_THREADS;
-  cfg.workers = WORKERS;
-  cfg.hooks = &hooks;
-  cfg.memory_limit = LIMIT_TASKS * per_task;
-  CHECK_OK(asyncrt_executor_new(&cfg, &ex));
+  ex = tt_executor_capped(w, 0, LIMIT_TASKS * per_task);
+  CHECK(ex != NULL);
   while (n < 4 * LIMIT_TASKS &&
          (rc = tt_spawn(ex, &f[n], ASYNCRT_SPAWN_WORKER(n % WORKERS), &tasks[n])) == ASYNCRT_OK) {
     n++;
