@@ -19,6 +19,12 @@
 
 #include "../../include/asyncrt.h"
 
+/* Everything declared below is internal to the library: hidden, so that
+ * references between the data plane's files bind directly instead of
+ * through the GOT (the public asyncrt_* functions keep their explicit
+ * default visibility from asyncrt.h). */
+#pragma GCC visibility push(hidden)
+
 #define ART_LIKELY(x) __builtin_expect(!!(x), 1)
 #define ART_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define ART_CACHELINE 64
@@ -463,5 +469,7 @@ size_t art_hostq_take(art_hostq *q, uint64_t *events, size_t cap);
 void art_hostq_complete(art_hostq *q, const uint64_t *tags, const int *statuses, size_t n);
 void art_hostq_wake(art_hostq *q, const uint64_t *tags, size_t n);
 int art_hostq_waker(art_hostq *q, uint64_t tag, asyncrt_waker *out);
+
+#pragma GCC visibility pop
 
 #endif
