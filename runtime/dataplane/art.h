@@ -439,7 +439,7 @@ void art_worker_unparked(art_exec *e);
 /* How a worker runs (art_worker_loop). */
 typedef struct art_worker_config {
   uint64_t budget_polls, budget_ns, spin_ns, park_bound_ns;
-  const asyncrt_thread_hooks *hooks; /* park/unpark hooks; may be NULL */
+  const asyncrt_thread_hooks *hooks; /* may be NULL */
 } art_worker_config;
 /* Runs worker e until its group is stopping and has no live task: runs in
  * budgets, steals, spins up to spin_ns, then parks. Caller is the driver. */
@@ -449,7 +449,7 @@ uint64_t art_group_live(art_group *g);
 /* Drops every task left in the injector (after the workers stopped). */
 void art_group_drain_injector(art_group *g);
 
-/* ---- foreign executors and blocking waits (art_foreign.c) ----------------- */
+/* ---- foreign executors (art_exec.c) and blocking waits (art_task.c) ------- */
 
 /* Hands a queued task to the foreign executor as a runnable (with a ref). */
 void art_foreign_schedule(art_exec *e, art_task *t);

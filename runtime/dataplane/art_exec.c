@@ -1,14 +1,15 @@
 /* art_exec.c -- the executor core: run queues, the run loop, spawning,
- * signalling the pollable fd, and shutdown. A core is one thread's share of
- * an executor: all of a local executor, one worker of a thread-per-core
- * executor (art_group.c), or the bookkeeping of a foreign one
- * (art_foreign.c).
+ * signalling and parking, runnables of foreign executors, block_on, and
+ * shutdown. A core is one thread's share of an executor: all of a local
+ * executor, one worker of a thread-per-core executor (art_group.c), or the
+ * bookkeeping of a foreign one.
  *
- * Two queues. The local queue is an intrusive FIFO touched only by the driver
- * (the thread inside art_exec_run). Every other thread pushes onto the remote
- * queue, a Treiber stack the driver takes whole and reverses. A remote push
- * writes the eventfd only when no driver is running, so a busy executor takes
- * cross-thread work without a syscall, and an idle one is woken exactly once.
+ * Two queues. The local queue is a ring of task pointers touched only by the
+ * driver (the thread inside art_exec_run_ex). Every other thread pushes onto
+ * the remote queue, a Treiber stack the driver takes whole and reverses. A
+ * remote push signals the core's futex only when no driver is running, so a
+ * busy executor takes cross-thread work without a syscall, and an idle one
+ * is woken once.
  */
 #include <errno.h>
 #include <sched.h>

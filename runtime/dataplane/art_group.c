@@ -293,18 +293,22 @@ static void call_hook(void (*hook)(unsigned, void *), const asyncrt_thread_hooks
 
 /* The whole loop is one call from the control plane, which starts it on a
  * thread of its own and sees it return when the group is stopping and no
- * task is left. A Go loop of run/park calls looked to Go's sysmon like a
+ * task is left. It calls the worker's start and stop hooks around itself. A Go loop of run/park calls looked to Go's sysmon like a
  * goroutine that never yields, and Go then handed its P to a fresh thread at
  * every park. */
 void art_worker_loop(art_exec *e, const art_worker_config *cfg) {
   art_group *g = e->group;
   const asyncrt_thread_hooks *h = cfg->hooks;
+  call_hook(h ? h->on_start : NULL, h, e->index);
   for (;;) {
     uint64_t polls;
     if (art_exec_run_ex(e, cfg->budget_polls, art_now_ns() + cfg->budget_ns, NULL, &polls) != ART_RUN_DRAINED)
       continue;
     if (art_group_steal(e)) continue;
-    if (atomic_load(&g->stopping) && art_group_live(g) == 0) return;
+    if (atomic_load(&g->stopping) && art_group_live(g) == 0) {
+      call_hook(h ? h->on_stop : NULL, h, e->index);
+      return;
+    }
     if (spin_for_work(e, cfg->spin_ns)) continue;
     if (art_worker_prepare_park(e)) {
       call_hook(h ? h->on_park : NULL, h, e->index);

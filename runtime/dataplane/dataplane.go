@@ -19,14 +19,7 @@ static int in_group(art_group *g) { return art_tls_cx && art_tls_cx->exec && art
 
 static void art_fail_text(int status, const char *msg) { art_fail(status, "%s", msg); }
 
-// Thread hooks are C function pointers; Go calls them through this shim.
-enum { HOOK_START, HOOK_STOP, HOOK_PARK, HOOK_UNPARK };
-static void art_call_hook(const asyncrt_thread_hooks *h, int which, unsigned worker) {
-  if (!h) return;
-  void (*fn)(unsigned, void *) = which == HOOK_START ? h->on_start : which == HOOK_STOP ? h->on_stop
-                                : which == HOOK_PARK ? h->on_park : h->on_unpark;
-  if (fn) fn(worker, h->user_data);
-}
+// Thread hooks are copied into C memory; art_worker_loop calls them.
 static void art_finalize_hooks(asyncrt_thread_hooks *h) {
   if (!h) return;
   if (h->finalize) h->finalize(h->user_data);
@@ -150,14 +143,6 @@ func CopyHooks(h unsafe.Pointer) Hooks {
 	return Hooks{C.art_copy_hooks((*C.asyncrt_thread_hooks)(h))}
 }
 
-// Hook points of a worker's life.
-const (
-	HookStart  = C.HOOK_START
-	HookStop   = C.HOOK_STOP
-	HookPark   = C.HOOK_PARK
-	HookUnpark = C.HOOK_UNPARK
-)
-
 // WorkerLoop runs c as a worker until its group stops with no task left;
 // see art_worker_loop. One cgo call for the worker's whole life.
 func (c Core) WorkerLoop(budgetPolls, budgetNs, spinNs, parkBoundNs uint64, hooks Hooks) {
@@ -167,9 +152,6 @@ func (c Core) WorkerLoop(budgetPolls, budgetNs, spinNs, parkBoundNs uint64, hook
 	}
 	C.art_worker_loop(c.p, &cfg)
 }
-
-// Call runs one hook for worker i, if it is set.
-func (h Hooks) Call(which int, worker int) { C.art_call_hook(h.p, C.int(which), C.uint(worker)) }
 
 // Finalize calls the hooks' finalizer and frees the copy.
 func (h Hooks) Finalize() { C.art_finalize_hooks(h.p) }

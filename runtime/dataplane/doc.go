@@ -7,9 +7,9 @@
 // A Go→C call costs 35–55 ns here and a C→Go call 50–100 ns, against 2 ns for
 // a C indirect call. A runtime that crossed once per poll would be slower than
 // tokio; so spawn, poll dispatch, wakes, run queues, completion and joins are
-// C, and a driver's C loop returns to Go only when it runs out of work (to
-// park), at a budget, or when the task block_on waits for completes. The C
-// files build on their own (test/Makefile) for sanitizers and fuzzing.
+// C. Go enters a driver's loop once -- block_on's, or a worker's whole life --
+// and the loop parks in C (see Threads below). The C files build on their
+// own (test/Makefile) for sanitizers and fuzzing.
 //
 // # Objects and who owns them
 //

@@ -4,9 +4,9 @@
 // turns misuse into errors. It never touches a task; that is the data plane's
 // job (runtime/dataplane).
 //
-// Each core's pollable fd is an epoll set holding the core's eventfd. The core
-// writes the eventfd when work arrives while nobody runs it, so the same fd
-// serves a host loop (asyncrt_executor_fd) and this package's own parking.
+// Each core has an epoll set holding its eventfd, which a host loop polls
+// (asyncrt_executor_fd); drivers themselves park on the core's futex word,
+// inside the data plane's run loops.
 package executor
 
 import (

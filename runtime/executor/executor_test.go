@@ -76,7 +76,7 @@ func TestBlockOnTimeoutCancelsAndDrops(t *testing.T) {
 }
 
 // A goroutine on another OS thread wakes the future while the driver is
-// parked in epoll; a lost wakeup would show as ETIMEDOUT, not as a hang.
+// parked on its futex; a lost wakeup would show as ETIMEDOUT, not as a hang.
 func TestWakeFromAnotherThreadEndsThePark(t *testing.T) {
 	e := newExecutor(t)
 	defer e.Free()

@@ -1,8 +1,9 @@
 package executor
 
 // The thread-per-core executor: one OS thread per worker, each locked to its
-// goroutine, running its core's C loop in budgets and sleeping in epoll when
-// it finds nothing to run, steal or wait for.
+// goroutine, which hands the thread to its core's C loop (art_worker_loop)
+// for the worker's whole life: that loop runs, steals, spins, and parks on
+// the core's futex.
 
 import (
 	"runtime"
@@ -126,8 +127,6 @@ func (w *workers) run(core dataplane.Core, i, cpu int, started chan<- struct{}) 
 	}
 	core.AcquireDriver()
 	defer core.ReleaseDriver()
-	w.hooks.Call(dataplane.HookStart, i)
-	defer w.hooks.Call(dataplane.HookStop, i)
 	started <- struct{}{}
 	core.WorkerLoop(w.budgetPolls, uint64(w.budget), uint64(w.spin), uint64(parkBound), w.hooks)
 }
