@@ -125,9 +125,17 @@ int asyncrt_poll_with_waker(const asyncrt_future *fut, const asyncrt_waker *wake
 
 /* ---- executors ------------------------------------------------------------- */
 
-void asyncrt_executor_config_init(asyncrt_executor_config *cfg) {
-  if (cfg)
-    *cfg = (asyncrt_executor_config){.size = sizeof *cfg, .kind = ASYNCRT_EXECUTOR_LOCAL, .spin_ns = 20000};
+void asyncrt_executor_config_init_size(asyncrt_executor_config *cfg, size_t size) {
+  if (!cfg || size < offsetof(asyncrt_executor_config, allocator) + sizeof(void *)) return;
+  asyncrt_executor_config d = {.size = sizeof d, .kind = ASYNCRT_EXECUTOR_LOCAL, .spin_ns = 20000};
+  memcpy(cfg, &d, size < sizeof d ? size : sizeof d);
+  cfg->size = size < sizeof d ? size : sizeof d;
+}
+
+/* The 0.2 struct ended after shutdown_timeout_ns. The parentheses keep the
+ * header's macro of the same name from expanding here. */
+void(asyncrt_executor_config_init)(asyncrt_executor_config *cfg) {
+  asyncrt_executor_config_init_size(cfg, offsetof(asyncrt_executor_config, clock));
 }
 
 /* Copies the fields `size` covers over the defaults. */
@@ -158,10 +166,36 @@ int asyncrt_executor_new(const asyncrt_executor_config *cfg, asyncrt_executor **
     return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_new: unknown flags %#x", c.flags);
   if (c.hooks && c.hooks->size < sizeof(asyncrt_thread_hooks))
     return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_new: hooks size %zu is too small", c.hooks->size);
+  if (c.clock != ASYNCRT_CLOCK_MONOTONIC && c.clock != ASYNCRT_CLOCK_TEST)
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_new: unknown clock %u", c.clock);
+  if (c.subsystem_count && !c.subsystems)
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_new: subsystem_count is %zu but subsystems is NULL",
+                    c.subsystem_count);
   uintptr_t h = 0;
   int rc = art_go_executor_new(&c, &h);
-  if (!rc) *out = (asyncrt_executor *)h;
-  return rc;
+  if (rc) return rc;
+  /* Static subsystems: registered in order; a refusal undoes the executor
+   * (whose free finalizes those taken) and finalizes the rest. */
+  for (size_t i = 0; i < c.subsystem_count; i++) {
+    asyncrt_subsystem *sub = NULL;
+    rc = asyncrt_subsystem_register((asyncrt_executor *)h, &c.subsystems[i], &sub);
+    if (rc) {
+      const char *why = art_last_error();
+      char msg[256];
+      strncpy(msg, why, sizeof msg - 1);
+      msg[sizeof msg - 1] = 0;
+      for (size_t k = i + 1; k < c.subsystem_count; k++)
+        if (c.subsystems[k].vtable && c.subsystems[k].vtable->finalize)
+          c.subsystems[k].vtable->finalize(c.subsystems[k].user_data);
+      art_go_executor_free(h);
+      if (c.subsystem_handles)
+        for (size_t k = 0; k < c.subsystem_count; k++) c.subsystem_handles[k] = NULL;
+      return art_fail(rc, "asyncrt_executor_new: subsystem %zu: %s", i, msg);
+    }
+    if (c.subsystem_handles) c.subsystem_handles[i] = sub;
+  }
+  *out = (asyncrt_executor *)h;
+  return ASYNCRT_OK;
 }
 
 int asyncrt_executor_free(asyncrt_executor *ex) {
@@ -207,6 +241,7 @@ int asyncrt_executor_capabilities(asyncrt_executor *ex, unsigned *caps) {
     *caps = common | ASYNCRT_CAP_BLOCK_ON | ASYNCRT_CAP_PLACEMENT | ASYNCRT_CAP_SHUTDOWN |
             (e->group->nworkers > 1 ? ASYNCRT_CAP_WORK_STEALING | ASYNCRT_CAP_MULTI_THREAD : 0);
   else *caps = common | ASYNCRT_CAP_STEPPED | ASYNCRT_CAP_BLOCK_ON | ASYNCRT_CAP_PLACEMENT;
+  *caps |= ASYNCRT_CAP_TIMERS | ASYNCRT_CAP_SUBSYSTEMS | (e->clock->test ? ASYNCRT_CAP_TEST_CLOCK : 0);
   return ASYNCRT_OK;
 }
 
@@ -520,3 +555,267 @@ int asyncrt_runnable_drop(asyncrt_runnable *r) {
 }
 
 uint64_t asyncrt_runnable_task_id(const asyncrt_runnable *r) { return r ? ((const art_task *)r)->id : 0; }
+
+/* ---- time and timers --------------------------------------------------------- */
+
+int asyncrt_executor_now(asyncrt_executor *ex, uint64_t *now_ns) {
+  REFUSE_IN_CHILD();
+  art_exec *e;
+  int rc = resolve_exec(ex, &e);
+  if (rc) return rc;
+  if (!now_ns) return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_now: now_ns is NULL");
+  *now_ns = art_clock_now(e->clock);
+  return ASYNCRT_OK;
+}
+
+uint64_t asyncrt_context_now(const asyncrt_context *cx) {
+  return cx && cx->exec ? art_clock_now(cx->exec->clock) : art_now_ns();
+}
+
+int asyncrt_clock_advance(asyncrt_executor *ex, uint64_t delta_ns) {
+  REFUSE_IN_CHILD();
+  art_exec *e;
+  int rc = resolve_exec(ex, &e);
+  if (rc) return rc;
+  art_clock *c = e->clock;
+  if (!c->test) return art_fail(ASYNCRT_EINVAL, "asyncrt_clock_advance: the executor's clock is not a test clock");
+  uint64_t now = atomic_load(&c->now);
+  do {
+    if (UINT64_MAX - now < delta_ns)
+      return art_fail(ASYNCRT_EINVAL, "asyncrt_clock_advance: the clock would pass UINT64_MAX");
+  } while (!atomic_compare_exchange_weak(&c->now, &now, now + delta_ns));
+  /* Every driver ticks at its next run; wake the sleeping ones. */
+  unsigned n = e->group ? e->group->nworkers : 1;
+  for (unsigned i = 0; i < n; i++) {
+    art_exec *core = e->group ? e->group->workers[i] : e;
+    if (!core->is_foreign) art_exec_wake_driver(core);
+  }
+  return ASYNCRT_OK;
+}
+
+int asyncrt_timer_poll(asyncrt_timer *t, asyncrt_context *cx, uint64_t deadline_ns) {
+  if (art_is_forked()) {
+    art_fail_forked();
+    if (cx) cx->failure = ASYNCRT_EFORKED;
+    return ASYNCRT_POLL_ERROR;
+  }
+  return art_timer_poll(t, cx, deadline_ns);
+}
+
+void asyncrt_timer_cancel(asyncrt_timer *t) {
+  REFUSE_IN_CHILD_VOID();
+  if (t) art_timer_cancel(t);
+}
+
+int asyncrt_timer_armed(const asyncrt_timer *t) { return t ? art_timer_armed(t) : 0; }
+
+int asyncrt_sleep_for(asyncrt_sleep *s, uint64_t duration_ns, asyncrt_future *out) {
+  REFUSE_IN_CHILD();
+  if (!s || !out) return art_fail(ASYNCRT_EINVAL, "asyncrt_sleep_for: %s is NULL", s ? "out" : "state");
+  art_sleep_init(s, duration_ns, 1, out);
+  return ASYNCRT_OK;
+}
+
+int asyncrt_sleep_until(asyncrt_sleep *s, uint64_t deadline_ns, asyncrt_future *out) {
+  REFUSE_IN_CHILD();
+  if (!s || !out) return art_fail(ASYNCRT_EINVAL, "asyncrt_sleep_until: %s is NULL", s ? "out" : "state");
+  art_sleep_init(s, deadline_ns, 0, out);
+  return ASYNCRT_OK;
+}
+
+int asyncrt_timeout_for(asyncrt_timeout *s, const asyncrt_future *inner, uint64_t duration_ns, asyncrt_future *out) {
+  REFUSE_IN_CHILD();
+  int rc = take_future(inner, "asyncrt_timeout_for");
+  if (rc) return rc;
+  if (!s || !out) {
+    art_drop_future(inner);
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_timeout_for: %s is NULL", s ? "out" : "state");
+  }
+  art_timeout_init(s, inner, duration_ns, out);
+  return ASYNCRT_OK;
+}
+
+/* ---- subsystems and operations ------------------------------------------------ */
+
+void asyncrt_subsystem_config_init_size(asyncrt_subsystem_config *cfg, size_t size) {
+  if (!cfg || size < sizeof(size_t)) return;
+  asyncrt_subsystem_config d = {.size = sizeof d,
+                                .priority = 1,
+                                .waiter_cap = 64,
+                                .poll_budget = 64,
+                                .worker = ASYNCRT_SUBSYSTEM_ALL_WORKERS,
+                                .fd = -1};
+  memcpy(cfg, &d, size < sizeof d ? size : sizeof d);
+  cfg->size = size < sizeof d ? size : sizeof d;
+}
+
+static void finalize_config(const asyncrt_subsystem_config *c) {
+  if (c->vtable && c->vtable->size >= offsetof(asyncrt_subsystem_vtable, finalize) + sizeof(void *) &&
+      c->vtable->finalize)
+    c->vtable->finalize(c->user_data);
+}
+
+int asyncrt_subsystem_register(asyncrt_executor *ex, const asyncrt_subsystem_config *cfg, asyncrt_subsystem **out) {
+  REFUSE_IN_CHILD();
+  if (out) *out = NULL;
+  if (!cfg) return art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: cfg is NULL");
+  asyncrt_subsystem_config c;
+  asyncrt_subsystem_config_init(&c);
+  if (cfg->size < offsetof(asyncrt_subsystem_config, name)) {
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: config size %zu is too small (set it to sizeof)",
+                    cfg->size);
+  }
+  memcpy((char *)&c + sizeof c.size, (const char *)cfg + sizeof c.size,
+         (cfg->size < sizeof c ? cfg->size : sizeof c) - sizeof c.size);
+  int rc = ASYNCRT_OK;
+  art_exec *e = NULL;
+  if (!out) rc = art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: out is NULL");
+  else if (art_tls_subsys)
+    rc = art_fail(ASYNCRT_EREENTRANT, "asyncrt_subsystem_register: called from a subsystem callback");
+  else if (!c.vtable || c.vtable->size < offsetof(asyncrt_subsystem_vtable, poll) + sizeof(void *) ||
+           !c.vtable->poll)
+    rc = art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: the vtable needs size and poll");
+  else if (c.priority < 1 || c.priority > 1000)
+    rc = art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: priority %u is outside 1..1000", c.priority);
+  else if (c.waiter_cap < 1 || c.waiter_cap > (1u << 31))
+    rc = art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: waiter_cap %u is outside 1..2^31", c.waiter_cap);
+  else if (!c.poll_budget)
+    rc = art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: poll_budget is 0");
+  else if (c.fd < -1) rc = art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: fd %d", c.fd);
+  else if (!(rc = resolve_exec(ex, &e)) && atomic_load(&e->shutdown))
+    rc = art_fail(ASYNCRT_ESHUTDOWN, "asyncrt_subsystem_register: the executor is shutting down");
+  if (rc) {
+    finalize_config(&c);
+    return rc;
+  }
+  uint64_t h = 0;
+  rc = art_subsys_register(e, &c, &h);
+  if (!rc) *out = (asyncrt_subsystem *)(uintptr_t)h;
+  return rc;
+}
+
+static int resolve_subsys(asyncrt_subsystem *sub, art_subsys **s) {
+  return art_handle_resolve(sub, ART_H_SUBSYS, "subsystem", (void **)s);
+}
+
+int asyncrt_subsystem_unregister(asyncrt_subsystem *sub) {
+  REFUSE_IN_CHILD();
+  art_subsys *s;
+  int rc = resolve_subsys(sub, &s);
+  if (rc) return rc;
+  if (art_tls_subsys && art_tls_subsys->sub == s)
+    return art_fail(ASYNCRT_EREENTRANT, "asyncrt_subsystem_unregister: called from its own callback");
+  if (art_tls_subsys)
+    return art_fail(ASYNCRT_EREENTRANT, "asyncrt_subsystem_unregister: called from a subsystem callback");
+  if (!art_handle_free(s->handle)) return art_fail(ASYNCRT_EHANDLE, "subsystem was already unregistered");
+  s->handle = 0;
+  art_subsys_detach(s);
+  return ASYNCRT_OK;
+}
+
+int asyncrt_subsystem_stats_get(asyncrt_subsystem *sub, asyncrt_subsystem_stats *stats) {
+  REFUSE_IN_CHILD();
+  art_subsys *s;
+  int rc = resolve_subsys(sub, &s);
+  if (rc) return rc;
+  if (!stats || stats->size < offsetof(asyncrt_subsystem_stats, submits))
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_stats_get: stats is NULL or its size is too small");
+  return art_subsys_stats(s, stats);
+}
+
+int asyncrt_timer_stats_get(asyncrt_executor *ex, asyncrt_subsystem_stats *stats) {
+  REFUSE_IN_CHILD();
+  art_exec *e;
+  int rc = resolve_exec(ex, &e);
+  if (rc) return rc;
+  if (!stats || stats->size < offsetof(asyncrt_subsystem_stats, submits))
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_timer_stats_get: stats is NULL or its size is too small");
+  asyncrt_subsystem_stats sum = {.size = sizeof sum};
+  unsigned n = e->group ? e->group->nworkers : 1;
+  for (unsigned i = 0; i < n; i++) {
+    art_exec *c = e->group ? e->group->workers[i] : e;
+    sum.polls += atomic_load(&c->timer_polls);
+    sum.completions += atomic_load(&c->timer_fired);
+    sum.empty_polls += atomic_load(&c->timer_empty);
+    sum.waiters += atomic_load(&c->timers_armed);
+  }
+  sum.submits = sum.completions + sum.waiters; /* timers are not counted when disarmed early */
+  size_t size = stats->size < sizeof sum ? stats->size : sizeof sum;
+  memcpy((char *)stats + sizeof sum.size, (char *)&sum + sizeof sum.size, size - sizeof sum.size);
+  return ASYNCRT_OK;
+}
+
+int asyncrt_op_submit(asyncrt_context *cx, asyncrt_subsystem *sub, asyncrt_op *op) {
+  REFUSE_IN_CHILD();
+  if (!cx || !op) return art_fail(ASYNCRT_EINVAL, "asyncrt_op_submit: %s is NULL", cx ? "op" : "cx");
+  art_subsys *s;
+  int rc = resolve_subsys(sub, &s);
+  if (rc) return rc;
+  return art_op_submit(cx, s, op);
+}
+
+int asyncrt_op_poll(asyncrt_op *op, asyncrt_context *cx) {
+  if (!op) {
+    art_fail(ASYNCRT_EINVAL, "asyncrt_op_poll: op is NULL");
+    if (cx) cx->failure = ASYNCRT_EINVAL;
+    return ASYNCRT_POLL_ERROR;
+  }
+  return art_op_done(op) ? ASYNCRT_POLL_READY : ASYNCRT_POLL_PENDING;
+}
+
+int asyncrt_op_done(const asyncrt_op *op) { return op ? art_op_done(op) : 1; }
+
+int asyncrt_op_cancel(asyncrt_op *op) {
+  REFUSE_IN_CHILD();
+  if (!op) return art_fail(ASYNCRT_EINVAL, "asyncrt_op_cancel: op is NULL");
+  return art_op_cancel(op);
+}
+
+void asyncrt_op_complete(asyncrt_op *op, int status, int64_t result) {
+  REFUSE_IN_CHILD_VOID();
+  if (op) art_op_complete(op, status, result);
+}
+
+unsigned asyncrt_subsystem_cx_worker(const asyncrt_subsystem_cx *scx) {
+  return scx ? ((const art_subsys_inst *)scx)->worker : 0;
+}
+
+uint64_t asyncrt_subsystem_cx_waiters(const asyncrt_subsystem_cx *scx) {
+  return scx ? atomic_load(&((art_subsys_inst *)scx)->waiters) : 0;
+}
+
+asyncrt_op *asyncrt_subsystem_cx_first_op(asyncrt_subsystem_cx *scx) {
+  return scx ? ((art_subsys_inst *)scx)->head : NULL;
+}
+
+asyncrt_op *asyncrt_op_next(asyncrt_op *op) { return op ? art_op_next(op) : NULL; }
+
+size_t asyncrt_subsystem_cx_complete_all(asyncrt_subsystem_cx *scx, int status, int64_t result) {
+  if (!scx) return 0;
+  art_subsys_inst *inst = (art_subsys_inst *)scx;
+  size_t n = 0;
+  while (inst->head) {
+    art_op_complete(inst->head, status, result);
+    n++;
+  }
+  return n;
+}
+
+int asyncrt_executor_tick(asyncrt_executor *ex, uint64_t *next_deadline_ns, int *busy) {
+  REFUSE_IN_CHILD();
+  art_exec *e;
+  int rc = resolve_exec(ex, &e);
+  if (rc) return rc;
+  if (e->group) return not_supported("asyncrt_executor_tick (its workers tick themselves)");
+  if (art_tls_subsys) return art_fail(ASYNCRT_EREENTRANT, "asyncrt_executor_tick: called from a subsystem callback");
+  if (!e->is_foreign && art_in_poll())
+    return art_fail(ASYNCRT_EREENTRANT, "asyncrt_executor_tick: called from inside a poll");
+  if (!art_exec_acquire_driver(e))
+    return art_fail(ASYNCRT_EBUSY, "asyncrt_executor_tick: the executor is driven by another thread");
+  art_core_tick(e);
+  if (next_deadline_ns)
+    *next_deadline_ns = atomic_load(&e->timers_armed) ? atomic_load(&e->timer_next) : UINT64_MAX;
+  if (busy) *busy = e->busy_nofd;
+  art_exec_release_driver(e);
+  return ASYNCRT_OK;
+}

@@ -57,6 +57,7 @@ func art_go_executor_new(c *C.asyncrt_executor_config, out *C.uintptr_t) (rc C.i
 		Workers:         int(c.workers),
 		Pin:             c.flags&C.ASYNCRT_EXECUTOR_PIN != 0,
 		Spin:            time.Duration(c.spin_ns),
+		TestClock:       c.clock == C.ASYNCRT_CLOCK_TEST,
 		BudgetPolls:     uint64(c.budget_polls),
 		Budget:          time.Duration(c.budget_ns),
 		Hooks:           unsafe.Pointer(c.hooks),

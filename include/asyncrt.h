@@ -97,13 +97,13 @@ extern "C" {
  * ======================================================================== */
 
 #define ASYNCRT_VERSION_MAJOR 0
-#define ASYNCRT_VERSION_MINOR 2
+#define ASYNCRT_VERSION_MINOR 3
 #define ASYNCRT_VERSION_PATCH 0
 /** The version as one number, 0xMMmmpp: comparable with < and >. */
 #define ASYNCRT_VERSION_HEX                                                   \
   ((ASYNCRT_VERSION_MAJOR << 16) | (ASYNCRT_VERSION_MINOR << 8) |             \
    ASYNCRT_VERSION_PATCH)
-#define ASYNCRT_VERSION_STRING "0.2.0"
+#define ASYNCRT_VERSION_STRING "0.3.0"
 
 /** \brief The loaded library's version, as ASYNCRT_VERSION_HEX. */
 ASYNCRT_API unsigned asyncrt_version(void);
@@ -196,6 +196,8 @@ typedef struct asyncrt_context asyncrt_context;
 typedef struct asyncrt_executor asyncrt_executor;
 typedef struct asyncrt_task asyncrt_task;
 typedef struct asyncrt_waker asyncrt_waker;
+typedef struct asyncrt_subsystem asyncrt_subsystem;
+typedef struct asyncrt_subsystem_config asyncrt_subsystem_config;
 
 /** What a poll returns. */
 typedef enum asyncrt_poll {
@@ -385,7 +387,8 @@ typedef struct asyncrt_thread_hooks {
 } asyncrt_thread_hooks;
 
 /** Configuration for asyncrt_executor_new. Initialize with
- *  asyncrt_executor_config_init(), then set fields. */
+ *  asyncrt_executor_config_init() (a macro over
+ *  asyncrt_executor_config_init_size), then set fields. */
 typedef struct asyncrt_executor_config {
   size_t size;         /**< sizeof(asyncrt_executor_config) */
   unsigned kind;       /**< ASYNCRT_EXECUTOR_LOCAL */
@@ -419,11 +422,46 @@ typedef struct asyncrt_executor_config {
   /** How long asyncrt_executor_free waits for the workers to stop (a worker
    *  stuck in a long poll cannot stop); 0 means the default, 5 s. */
   uint64_t shutdown_timeout_ns;
+  /* ---- asyncrt 0.3: time and subsystems -------------------------------- */
+  /** ASYNCRT_CLOCK_MONOTONIC (the default) or ASYNCRT_CLOCK_TEST. */
+  unsigned clock;
+  /** Subsystems registered when the executor is created, as if by
+   *  asyncrt_subsystem_register in this order; `subsystem_count` of them.
+   *  If one is refused, asyncrt_executor_new fails (and calls the finalizers
+   *  of those it took). Their handles are written to `subsystem_handles`
+   *  (room for subsystem_count) unless it is NULL. Borrowed. */
+  const asyncrt_subsystem_config *subsystems;
+  size_t subsystem_count;
+  asyncrt_subsystem **subsystem_handles;
 } asyncrt_executor_config;
 
-/** \brief Fills *cfg with defaults (local kind, no cap, malloc, and the
- *         thread-per-core defaults above). */
+/** Clocks (asyncrt_executor_config.clock). Every time in asyncrt is a count of
+ *  nanoseconds on its executor's clock (asyncrt_executor_now). */
+#define ASYNCRT_CLOCK_MONOTONIC 0u /**< CLOCK_MONOTONIC, as clock_gettime gives it */
+/** A clock that stands still until asyncrt_clock_advance moves it: tests of
+ *  time-dependent code advance it by hand and run deterministically. It
+ *  starts at 0. An executor with it never sleeps waiting for a timer. */
+#define ASYNCRT_CLOCK_TEST 1u
+
+/**
+ * \brief Fills the first `size` bytes of *cfg with defaults (local kind, no
+ *        cap, malloc, the thread-per-core defaults above, the monotonic
+ *        clock, no subsystems) and sets cfg->size to `size`.
+ *
+ * `size` is sizeof(asyncrt_executor_config) as the caller was compiled, so a
+ * program built against an older header is never written past its struct.
+ * Fields past `size` are not touched. Use the asyncrt_executor_config_init
+ * macro from C; FFI callers pass their struct's size. NULL is a no-op; a
+ * size smaller than asyncrt 0.1's struct fills nothing.
+ */
+ASYNCRT_API void asyncrt_executor_config_init_size(asyncrt_executor_config *cfg, size_t size);
+
+/** \brief asyncrt 0.2's initializer, kept for programs built against it:
+ *         fills the fields up to shutdown_timeout_ns (the 0.2 struct).
+ *         From C, the macro below calls asyncrt_executor_config_init_size
+ *         with the struct's size instead. */
 ASYNCRT_API void asyncrt_executor_config_init(asyncrt_executor_config *cfg);
+#define asyncrt_executor_config_init(cfg) asyncrt_executor_config_init_size((cfg), sizeof *(cfg))
 
 /**
  * \brief Creates an executor.
@@ -494,6 +532,9 @@ ASYNCRT_API int asyncrt_executor_shutdown(asyncrt_executor *ex, int mode, int64_
 #define ASYNCRT_CAP_MULTI_THREAD (1u << 6)  /**< tasks run on more than one thread */
 #define ASYNCRT_CAP_PLACEMENT (1u << 7)     /**< ASYNCRT_SPAWN_WORKER places a task */
 #define ASYNCRT_CAP_SHUTDOWN (1u << 8)      /**< asyncrt_executor_shutdown works */
+#define ASYNCRT_CAP_TIMERS (1u << 9)        /**< asyncrt_timer_poll and the sleep/timeout futures work */
+#define ASYNCRT_CAP_SUBSYSTEMS (1u << 10)   /**< asyncrt_subsystem_register works */
+#define ASYNCRT_CAP_TEST_CLOCK (1u << 11)   /**< created with ASYNCRT_CLOCK_TEST: asyncrt_clock_advance works */
 
 /** \brief Writes the executor's ASYNCRT_CAP_* bits to *caps. Any thread. */
 ASYNCRT_API int asyncrt_executor_capabilities(asyncrt_executor *ex, unsigned *caps);
@@ -772,6 +813,401 @@ ASYNCRT_API int asyncrt_hostq_wake(asyncrt_hostq *q, const uint64_t *tags, size_
  *         the caller. EAGAIN if the future has not been polled yet; EINVAL
  *         for a tag that is unknown or already dropped. */
 ASYNCRT_API int asyncrt_hostq_waker(asyncrt_hostq *q, uint64_t tag, asyncrt_waker *out);
+
+/* ===========================================================================
+ * Time and timers
+ *
+ * Each executor has a clock (asyncrt_executor_config.clock) and, on each of
+ * its threads, a timer wheel: a built-in subsystem (see "Subsystems" below)
+ * whose waiters are the armed timers. A timer costs no allocation: its
+ * state is an asyncrt_timer the caller places where it likes, usually inside
+ * the future that waits. Arming and disarming take a few tens of
+ * nanoseconds; a due timer is found at the next tick of its thread (at the
+ * latest after the executor's budget of polls or time), and a sleeping
+ * thread wakes for the earliest timer, to the microsecond (the kernel's
+ * timer slack aside). No timer fires early: a timer armed for instant D
+ * completes only once the clock reads D or later.
+ *
+ * Which executors: local and thread-per-core executors advance their timers
+ * themselves. A foreign executor's timers advance when its host calls
+ * asyncrt_executor_tick, which also says when the next one is due.
+ * ======================================================================== */
+
+/** \brief The executor's clock, in nanoseconds. For ASYNCRT_CLOCK_MONOTONIC
+ *         it is CLOCK_MONOTONIC (read now); for ASYNCRT_CLOCK_TEST it is where
+ *         asyncrt_clock_advance left it. Any thread. */
+ASYNCRT_API int asyncrt_executor_now(asyncrt_executor *ex, uint64_t *now_ns);
+
+/** \brief The clock of the executor running the poll that received `cx`, or
+ *         CLOCK_MONOTONIC if `cx` is NULL or belongs to no executor. */
+ASYNCRT_API uint64_t asyncrt_context_now(const asyncrt_context *cx);
+
+/**
+ * \brief Moves a test clock forward by `delta_ns` and wakes the executor's
+ *        threads so that the timers now due fire (at their next run: for a
+ *        local executor, the next asyncrt_run, run_step or block_on step).
+ * Any thread. \return EINVAL unless the executor was created with
+ * ASYNCRT_CLOCK_TEST; EINVAL if the clock would pass UINT64_MAX.
+ */
+ASYNCRT_API int asyncrt_clock_advance(asyncrt_executor *ex, uint64_t delta_ns);
+
+/**
+ * A timer: 64 bytes the caller owns. Zero it (or use ASYNCRT_TIMER_INIT)
+ * before first use; a zeroed timer is disarmed.
+ *
+ * Lifetime: while armed, asyncrt links it into a timer wheel, so it must
+ * not move or be freed until it is disarmed -- by asyncrt_timer_poll
+ * returning READY, or by asyncrt_timer_cancel. The futures below do this in
+ * their drop. An executor being freed disarms every timer still armed on it
+ * (their wakers are dropped, not woken), so after asyncrt_executor_free
+ * returns, its timers may be freed without a cancel.
+ */
+typedef struct asyncrt_timer {
+  uint64_t opaque[8];
+} asyncrt_timer;
+#define ASYNCRT_TIMER_INIT {{0}}
+
+/**
+ * \brief Polls a timer for instant `deadline_ns` (on the executor's clock),
+ *        from inside a poll.
+ *
+ * Returns ASYNCRT_POLL_READY (and leaves the timer disarmed) once the clock
+ * reads deadline_ns or later. Otherwise arms the timer -- or moves it, if it
+ * was armed for another deadline or on another thread -- to wake the waker
+ * of `cx` at the deadline, and returns ASYNCRT_POLL_PENDING. Polling an armed
+ * timer again with the same deadline keeps it armed (with the newest waker).
+ *
+ * Cost: no system call and no allocation; the clock is the one the thread
+ * read at its last tick, so a READY answer never comes early. The first
+ * timer on a thread allocates that thread's wheel (about 14 KiB) once.
+ *
+ * \return ASYNCRT_POLL_READY or ASYNCRT_POLL_PENDING; ASYNCRT_POLL_ERROR
+ *         with the status in asyncrt_context_failure(cx) (and recorded for
+ *         asyncrt_last_error) when `t` or `cx` is NULL (EINVAL), when the
+ *         poll runs outside an asyncrt executor (ENOTSUP: nothing would
+ *         advance the timer), or when the wheel cannot be allocated
+ *         (ENOMEM). Call it on the thread that polls the future.
+ */
+ASYNCRT_API int asyncrt_timer_poll(asyncrt_timer *t, asyncrt_context *cx, uint64_t deadline_ns);
+
+/** \brief Disarms `t` (a no-op if it is not armed) and drops the waker it
+ *         held. Once it returns the timer will not fire and may be reused
+ *         or freed. Any thread; must not race with a poll of the same
+ *         timer. NULL is a no-op. */
+ASYNCRT_API void asyncrt_timer_cancel(asyncrt_timer *t);
+
+/** \brief 1 if `t` is armed (linked into a wheel), else 0. */
+ASYNCRT_API int asyncrt_timer_armed(const asyncrt_timer *t);
+
+/**
+ * State of a sleep future: caller-owned, it must outlive the future (until
+ * the future is dropped). Fields are private.
+ */
+typedef struct asyncrt_sleep {
+  asyncrt_timer timer;
+  uint64_t deadline_ns;
+  uint64_t duration_ns;
+  uint32_t flags;
+  uint32_t reserved;
+} asyncrt_sleep;
+
+/**
+ * \brief Makes `*out` a future that completes (output_size 0) once
+ *        `duration_ns` has passed on its executor's clock, counted from its
+ *        first poll. Its drop disarms the timer. `s` is overwritten.
+ * \return ASYNCRT_OK; EINVAL for NULL arguments.
+ */
+ASYNCRT_API int asyncrt_sleep_for(asyncrt_sleep *s, uint64_t duration_ns, asyncrt_future *out);
+
+/** \brief As asyncrt_sleep_for, completing once the executor's clock reads
+ *         `deadline_ns` (at once if it already has). */
+ASYNCRT_API int asyncrt_sleep_until(asyncrt_sleep *s, uint64_t deadline_ns, asyncrt_future *out);
+
+/**
+ * State of a timeout future: caller-owned, it must outlive the future.
+ * Fields are private; its vtable lives inside it (the output size is the
+ * inner future's).
+ */
+typedef struct asyncrt_timeout {
+  asyncrt_future_vtable vtable;
+  asyncrt_future inner;
+  asyncrt_sleep sleep;
+  uint64_t flags;
+} asyncrt_timeout;
+
+/**
+ * \brief Makes `*out` a future that polls `inner` and completes with its
+ *        output, unless `duration_ns` (from the first poll) passes first: it
+ *        then drops `inner` and fails with ASYNCRT_ETIMEDOUT. A failure of
+ *        `inner` passes through. Its drop drops `inner` (once, whichever
+ *        came first) and disarms the timer.
+ *
+ * Takes ownership of `inner` (dropped at once if this call fails).
+ * \return ASYNCRT_OK; EINVAL (NULL, or an invalid inner vtable).
+ */
+ASYNCRT_API int asyncrt_timeout_for(asyncrt_timeout *s, const asyncrt_future *inner, uint64_t duration_ns,
+                                    asyncrt_future *out);
+
+/* ===========================================================================
+ * Subsystems and operation requests
+ *
+ * A subsystem is a source of completions that must be polled: an io_uring
+ * completion queue, an epoll set, a flag in shared memory, a user's device.
+ * It is registered with an executor -- when the executor is created
+ * (asyncrt_executor_config.subsystems) or later -- on one worker or on all,
+ * and the executor polls it from that worker's own loop, in its own thread.
+ *
+ * Waiters.  Tasks use a subsystem by submitting *operation requests*
+ * (asyncrt_op) from inside their poll. Each in-flight operation is a waiter:
+ * it holds the submitting task's waker, and it counts until the subsystem
+ * completes it (asyncrt_op_complete) -- including the completion of its
+ * cancellation. The subsystem does the waking for all its waiters from one
+ * poll, so the executor polls a subsystem once per tick however many tasks
+ * wait on it. A "wait until something happens" is an operation too (the
+ * shared-memory example in examples/c/shm_flag.c).
+ *
+ * The scheduling policy (per worker).  A tick happens at least every
+ * `budget_polls` task polls or `budget_ns` nanoseconds of a busy worker
+ * (asyncrt_executor_config; local executors use the same defaults, 256
+ * polls and 1 ms), and whenever the worker runs out of tasks. Each tick
+ * polls due timers and then ONE registered subsystem, chosen by smooth
+ * weighted round robin over the weights
+ *     weight = priority x min(waiters, waiter_cap),
+ * so that over many ticks each subsystem's share of the polls is
+ * proportional to its weight; a subsystem with no waiter has weight 0 and
+ * is never polled. When no task is runnable the worker sleeps: in one
+ * epoll_wait on the fds of the subsystems that have waiters and an fd (plus
+ * its own wake-up descriptor), bounded by the next timer; if a subsystem
+ * with waiters has no fd, the worker instead keeps ticking for its spin time
+ * (spin_ns, 20 us by default) and then sleeps in steps that double from
+ * 50 us to 1 ms between ticks, so such a subsystem is polled at least every
+ * millisecond and an idle worker costs little CPU.
+ *
+ * Callbacks.  poll, submit, cancel and waiters_changed run on the thread of
+ * the worker the registration belongs to (for a local executor, the thread
+ * driving it; for a foreign executor, the thread calling
+ * asyncrt_executor_tick or running a runnable), one at a time per worker
+ * registration. They must not block, must not drive an executor, and must
+ * not register or unregister subsystems (EREENTRANT). They may complete
+ * operations, wake wakers and spawn tasks.
+ * ======================================================================== */
+
+/** One worker's view of a registered subsystem, passed to its callbacks. */
+typedef struct asyncrt_subsystem_cx asyncrt_subsystem_cx;
+
+/**
+ * An operation request: caller-owned memory (usually inside the future that
+ * submits it) that asyncrt links into the subsystem's in-flight list.
+ *
+ * Ownership and lifetime: from asyncrt_op_submit until the operation is
+ * complete (asyncrt_op_poll returned READY, or asyncrt_op_done says 1), the
+ * op and every buffer its arguments point to belong to the subsystem: the
+ * submitter must not move, free or reuse them, nor read what the subsystem
+ * writes. A task cancelled while it has operations in flight is not dropped
+ * until each of them has completed: asyncrt asks the subsystem to cancel
+ * them (its cancel callback) and drops the future only after the last
+ * completion, so buffers inside the future's state outlive the operation.
+ * After completion the op is the submitter's again and may be reused.
+ */
+typedef struct asyncrt_op {
+  uint32_t opcode;   /**< set by the submitter; meaning is the subsystem's */
+  uint32_t flags;    /**< set by the submitter; meaning is the subsystem's */
+  uint64_t args[4];  /**< set by the submitter; meaning is the subsystem's */
+  int32_t status;    /**< written at completion: ASYNCRT_OK or an error status */
+  int32_t reserved;
+  int64_t result;    /**< written at completion; meaning is the subsystem's */
+  /** Free for the subsystem while the op is in flight (its own links). */
+  void *subsystem_data[2];
+  /** Private to asyncrt. Zero the op before its first submit. */
+  uint64_t opaque[8];
+} asyncrt_op;
+
+/** The functions of a subsystem. Every pointer but poll may be NULL. */
+typedef struct asyncrt_subsystem_vtable {
+  size_t size; /**< sizeof(asyncrt_subsystem_vtable) */
+  /**
+   * Polls for completions: do at most about `budget` units of work,
+   * completing operations with asyncrt_op_complete. Returns the number of
+   * completions it made (0 is an "empty poll"), or a negative value for an
+   * error, counted as an empty poll. Only called while the registration has
+   * waiters on this worker.
+   */
+  int (*poll)(void *user_data, asyncrt_subsystem_cx *scx, uint32_t budget);
+  /** An operation was submitted and is now in the in-flight list (start it,
+   *  or leave it for poll). It may complete it at once. */
+  void (*submit)(void *user_data, asyncrt_subsystem_cx *scx, asyncrt_op *op);
+  /**
+   * Asked to cancel an in-flight operation (its task was cancelled, or its
+   * submitter called asyncrt_op_cancel). The subsystem completes it, now or
+   * from a later poll, with any status (usually ASYNCRT_ECANCELLED, or the
+   * result it got first). Called at most once per submission. If NULL,
+   * asyncrt completes it at once with ASYNCRT_ECANCELLED, which is right only
+   * for subsystems that keep no reference to the op's buffers.
+   */
+  void (*cancel)(void *user_data, asyncrt_subsystem_cx *scx, asyncrt_op *op);
+  /** The number of waiters on this worker changed (from 0 to 1 and back,
+   *  and every other change), after the change. */
+  void (*waiters_changed)(void *user_data, asyncrt_subsystem_cx *scx, uint64_t waiters);
+  /** Called once, on any thread, when no other callback will run: after
+   *  asyncrt_subsystem_unregister (or the executor's free) let go of it. */
+  void (*finalize)(void *user_data);
+} asyncrt_subsystem_vtable;
+
+/** Registration of a subsystem. Initialize with asyncrt_subsystem_config_init. */
+struct asyncrt_subsystem_config {
+  size_t size;                             /**< sizeof(asyncrt_subsystem_config) */
+  const asyncrt_subsystem_vtable *vtable;  /**< copied */
+  void *user_data;                         /**< passed to every callback */
+  /** 1..1000 (default 1): the weight of each waiter. */
+  uint32_t priority;
+  /** Waiters counted for the weight, at most (default 64; 1..2^31). */
+  uint32_t waiter_cap;
+  /** The `budget` passed to poll (default 64). */
+  uint32_t poll_budget;
+  /** ASYNCRT_SUBSYSTEM_ALL_WORKERS (the default): one registration per
+   *  worker; or a worker index. */
+  uint32_t worker;
+  /** A descriptor that becomes readable when poll has something to reap, or
+   *  -1 (the default). Watched edge-triggered, only while the registration
+   *  has waiters; asyncrt never reads, writes or closes it. Must stay open
+   *  until the finalizer runs. */
+  int fd;
+  /** A name for diagnostics (copied; NULL: "subsystem"). */
+  const char *name;
+};
+#define ASYNCRT_SUBSYSTEM_ALL_WORKERS 0xffffffffu
+
+/** \brief Fills the first `size` bytes of *cfg (size: sizeof as the caller
+ *         was compiled) with the defaults above, vtable NULL (set it), and
+ *         sets cfg->size. From C use the macro, which passes sizeof. */
+ASYNCRT_API void asyncrt_subsystem_config_init_size(asyncrt_subsystem_config *cfg, size_t size);
+#define asyncrt_subsystem_config_init(cfg) asyncrt_subsystem_config_init_size((cfg), sizeof *(cfg))
+
+/**
+ * \brief Registers a subsystem with an executor, from any thread, at any
+ *        time (also from inside a task's poll).
+ *
+ * If the call fails, the finalizer (if any) has been called, so the user
+ * data is always handed over.
+ * \param out receives the subsystem's handle, live until
+ *            asyncrt_subsystem_unregister or the executor's free.
+ * \return ASYNCRT_OK; EINVAL (NULL, no poll, priority or cap out of range,
+ *         no such worker); EHANDLE; ENOTSUP (the executor cannot poll
+ *         subsystems); ESHUTDOWN; ENOMEM; EREENTRANT (inside a subsystem
+ *         callback).
+ */
+ASYNCRT_API int asyncrt_subsystem_register(asyncrt_executor *ex, const asyncrt_subsystem_config *cfg,
+                                           asyncrt_subsystem **out);
+
+/**
+ * \brief Unregisters a subsystem. Every operation still in flight is first
+ *        offered to the cancel callback, and whatever it did not complete
+ *        is then completed by asyncrt with ASYNCRT_ESHUTDOWN, waking its
+ *        task; later submits fail with EHANDLE. Then the finalizer runs.
+ *        Any thread, bounded: it waits for a callback running on another
+ *        thread to return, nothing more. A subsystem whose cancel must wait
+ *        for a device should do that waiting in its cancel callback.
+ * \return ASYNCRT_OK; EHANDLE; EREENTRANT (inside one of its callbacks).
+ */
+ASYNCRT_API int asyncrt_subsystem_unregister(asyncrt_subsystem *sub);
+
+/** Counters of a subsystem (summed over its workers). */
+typedef struct asyncrt_subsystem_stats {
+  size_t size;          /**< sizeof(asyncrt_subsystem_stats) */
+  uint64_t polls;       /**< calls to poll */
+  uint64_t completions; /**< operations completed (by the subsystem or for it) */
+  uint64_t empty_polls; /**< polls that completed nothing */
+  uint64_t waiters;     /**< operations in flight now */
+  uint64_t submits;     /**< operations ever submitted */
+} asyncrt_subsystem_stats;
+
+/** \brief Reads a subsystem's counters. Any thread; a snapshot. */
+ASYNCRT_API int asyncrt_subsystem_stats_get(asyncrt_subsystem *sub, asyncrt_subsystem_stats *stats);
+
+/** \brief The counters of the executor's built-in timer subsystem: polls are
+ *         ticks that looked at due timers, completions are timers fired,
+ *         waiters are timers armed now. Summed over the workers. */
+ASYNCRT_API int asyncrt_timer_stats_get(asyncrt_executor *ex, asyncrt_subsystem_stats *stats);
+
+/**
+ * \brief Submits `op` to `sub` from inside a poll of a task of the executor
+ *        `sub` is registered with, on a worker where it is registered.
+ *        The op becomes a waiter holding the task's waker (a clone of
+ *        cx's); see asyncrt_op for ownership. The submit callback runs
+ *        before this returns.
+ * \return ASYNCRT_OK; EINVAL (NULL, op already in flight); EHANDLE (not a
+ *         live subsystem); ENOTSUP (no registration on this thread's
+ *         worker, or not inside an executor's poll); ESHUTDOWN (being
+ *         unregistered).
+ */
+ASYNCRT_API int asyncrt_op_submit(asyncrt_context *cx, asyncrt_subsystem *sub, asyncrt_op *op);
+
+/**
+ * \brief From the submitter's poll: ASYNCRT_POLL_READY once `op` is complete
+ *        (status and result are then valid, and the op may be reused),
+ *        ASYNCRT_POLL_PENDING while it is in flight (the task is woken at
+ *        completion). An op never submitted is READY with its fields as
+ *        they are.
+ */
+ASYNCRT_API int asyncrt_op_poll(asyncrt_op *op, asyncrt_context *cx);
+
+/** \brief 1 if `op` is not in flight (never submitted, or complete). Any
+ *         thread; an acquire read, so status and result may be read after
+ *         it returns 1. */
+ASYNCRT_API int asyncrt_op_done(const asyncrt_op *op);
+
+/**
+ * \brief Asks for an in-flight op to be cancelled; it still counts as in
+ *        flight until its completion (poll it as usual). A no-op if it is
+ *        done. From the submitter's poll, or any thread: the cancel callback
+ *        runs on the subsystem's worker, at once if this is that worker's
+ *        thread, else at its next tick.
+ */
+ASYNCRT_API int asyncrt_op_cancel(asyncrt_op *op);
+
+/**
+ * \brief For subsystems: completes an in-flight op with `status` and
+ *        `result`, wakes its submitter, and ends its waiter count. Only from
+ *        the subsystem's own callbacks (poll, submit, cancel), for its own
+ *        ops; a second completion of one submission is ignored.
+ */
+ASYNCRT_API void asyncrt_op_complete(asyncrt_op *op, int status, int64_t result);
+
+/** \brief The worker a subsystem callback runs for (0 on a local or foreign
+ *         executor). */
+ASYNCRT_API unsigned asyncrt_subsystem_cx_worker(const asyncrt_subsystem_cx *scx);
+
+/** \brief Waiters (in-flight ops) of this registration on this worker. */
+ASYNCRT_API uint64_t asyncrt_subsystem_cx_waiters(const asyncrt_subsystem_cx *scx);
+
+/** \brief The oldest in-flight op on this worker (NULL if none); with
+ *         asyncrt_op_next, walks them in submission order. Inside callbacks
+ *         only; fetch the next op before completing the current one. */
+ASYNCRT_API asyncrt_op *asyncrt_subsystem_cx_first_op(asyncrt_subsystem_cx *scx);
+ASYNCRT_API asyncrt_op *asyncrt_op_next(asyncrt_op *op);
+
+/** \brief Completes every in-flight op on this worker with `status` and
+ *         `result` (waking every waiter); returns how many. Inside callbacks
+ *         only. This is how a "wait for a change" subsystem wakes everyone
+ *         from one poll. */
+ASYNCRT_API size_t asyncrt_subsystem_cx_complete_all(asyncrt_subsystem_cx *scx, int status,
+                                                     int64_t result);
+
+/**
+ * \brief One tick of an executor's timers and subsystems, for the host of a
+ *        foreign executor (whose loop is the host's), or of a local
+ *        executor the host drives: fires due timers and polls one subsystem
+ *        (as a worker's tick does). Call it from the host's loop whenever
+ *        it runs; it never sleeps.
+ * \param next_deadline_ns if not NULL, receives the clock time at which the
+ *        next timer is due (UINT64_MAX if none), so the host knows how long
+ *        it may sleep.
+ * \param busy if not NULL, receives 1 if a subsystem without an fd has
+ *        waiters (so the host should keep ticking), else 0.
+ * \return ASYNCRT_OK; EHANDLE; EBUSY (ticked or driven by another thread);
+ *         ENOTSUP (thread-per-core: its workers tick themselves).
+ */
+ASYNCRT_API int asyncrt_executor_tick(asyncrt_executor *ex, uint64_t *next_deadline_ns, int *busy);
 
 /* ===========================================================================
  * Foreign executors

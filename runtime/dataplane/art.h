@@ -86,7 +86,7 @@ static inline int art_waker_will_wake(const asyncrt_waker *a, const asyncrt_wake
 
 /* ---- generation-tagged handles (art_handle.c) ---------------------------- */
 
-enum art_handle_type { ART_H_EXEC = 1, ART_H_TASK = 2, ART_H_HOSTQ = 3 };
+enum art_handle_type { ART_H_EXEC = 1, ART_H_TASK = 2, ART_H_HOSTQ = 3, ART_H_SUBSYS = 4 };
 
 /* A handle is (generation << 32) | (slot index + 1). Slots live in chunks that
  * are never freed, so checking a stale handle reads only live table memory. */
@@ -167,6 +167,10 @@ enum {
   ART_JOIN_LOCK = 1u << 4, /* guards join_waker */
   ART_JOINED = 1u << 5,    /* a join future exists (or existed) */
 };
+/* The upper bits of the state count the task's operations in flight
+ * (art_subsys.c): a cancelled task is dropped only once they are reaped. */
+#define ART_OPS_ONE (1u << 8)
+#define ART_OPS(s) ((s) >> 8)
 
 /* Task flags (fixed at spawn). */
 enum {
@@ -238,8 +242,17 @@ void art_drop_future(const asyncrt_future *f);
 /* ---- executors (art_exec.c) ----------------------------------------------- */
 
 typedef struct art_group art_group;
+typedef struct art_subsys_inst art_subsys_inst;
+struct art_wheel;
 
 #define ART_SEND_RING 256u
+
+/* An executor's clock: CLOCK_MONOTONIC, or a test clock moved by hand. The
+ * cores of a group share their first core's. */
+typedef struct art_clock {
+  int test;
+  _Atomic uint64_t now; /* the test clock's reading */
+} art_clock;
 
 /* An executor core: one thread's queues. A local executor is one core; a
  * thread-per-core executor is a group of cores, one per worker; a foreign
@@ -293,6 +306,30 @@ typedef struct art_exec {
   uint64_t live_count, spawned, next_id;
   uint64_t headers; /* task headers not yet given back; the core outlives them */
   int closed;       /* the control plane let go of the core */
+
+  /* Time and subsystems (art_time.c, art_subsys.c). The wheel is touched
+   * under timer_lock: the driver fires it, and a task that moved to another
+   * core may disarm its timer from there. */
+  _Alignas(ART_CACHELINE) art_lock timer_lock;
+  struct art_wheel *wheel;         /* allocated at the first timer */
+  _Atomic uint64_t timer_next;     /* earliest expiry (UINT64_MAX: none); may be early */
+  _Atomic uint64_t timers_armed;   /* the timer subsystem's waiters */
+  _Atomic uint64_t tick_now;       /* the clock at the last tick: never ahead of it */
+  _Atomic uint64_t timer_polls, timer_fired, timer_empty;
+  art_clock *clock;
+  art_clock clock_store;
+  art_lock subs_lock;              /* the registrations list (callbacks run under it) */
+  art_subsys_inst **subs;
+  unsigned nsubs, subs_cap;
+  _Atomic uint64_t subs_waiters;   /* in-flight ops over every registration here */
+  _Atomic int cancel_scan;         /* a cancelled task has ops in flight: look for them */
+  /* Driver only: the tick schedule and what the last tick saw. */
+  uint64_t budget_polls, budget_ns, spin_ns;
+  uint64_t next_tick_ns, backoff_ns;
+  int busy_nofd;                   /* a registration without fd has waiters */
+  int sleep_fd;                    /* a registration with an fd has waiters */
+  int timerfd;                     /* host fd mode: readable at timer_next (-1: none) */
+  uint64_t timerfd_at;             /* what timerfd is armed for (0: disarmed) */
 
   art_group *group; /* NULL unless a worker of a thread-per-core executor */
   unsigned index;   /* worker index within the group */
@@ -392,6 +429,92 @@ static inline void art_task_wake_by_ref(art_task *t) {
   }
   art_task_schedule(t);
 }
+
+/* ---- time, subsystems and ticks (art_time.c, art_subsys.c) ---------------- */
+
+static inline uint64_t art_clock_now(const art_clock *c) {
+  return c->test ? atomic_load_explicit(&c->now, memory_order_acquire) : art_now_ns();
+}
+/* Sets the core up: clock (NULL: its own), tick budget and spin. */
+void art_core_configure(art_exec *e, art_clock *clock, int test_clock, uint64_t budget_polls,
+                        uint64_t budget_ns, uint64_t spin_ns, int timerfd);
+/* Nonzero if timers or subsystems have waiters on the core. */
+static inline int art_core_waiting(art_exec *e) {
+  return (atomic_load_explicit(&e->timers_armed, memory_order_relaxed) |
+          atomic_load_explicit(&e->subs_waiters, memory_order_relaxed)) != 0 ||
+         atomic_load_explicit(&e->cancel_scan, memory_order_relaxed);
+}
+/* One tick (driver): fires due timers, runs pending op cancellations, polls
+ * one subsystem by smooth weighted round robin. Returns the completions. */
+uint64_t art_core_tick(art_exec *e);
+/* Fires the due timers of e at `now`; returns how many fired. */
+uint64_t art_timers_fire(art_exec *e, uint64_t now);
+/* Disarms every timer on e (their wakers are dropped), at an executor's
+ * free, after its tasks are gone. */
+void art_timers_orphan(art_exec *e);
+/* How long the driver may sleep (ns, < 0: no bound) given its timers and
+ * busy subsystems, at most `bound`. Updates the back-off. */
+int64_t art_core_sleep_bound(art_exec *e, int64_t bound);
+/* Sleeps (driver, after a drained run): on the core's epoll set if a
+ * subsystem with an fd waits, else on the futex. */
+void art_core_park(art_exec *e, int64_t timeout_ns);
+/* Keeps timerfd (host fd mode) armed for the earliest timer. */
+void art_core_sync_timerfd(art_exec *e);
+/* A cancelled task t with ops in flight: ask every core that may hold them. */
+void art_ops_cancel_task(art_exec *e, art_task *t);
+
+/* asyncrt_timer entries and the futures on them (art_time.c). */
+int art_timer_poll(asyncrt_timer *t, asyncrt_context *cx, uint64_t deadline);
+void art_timer_cancel(asyncrt_timer *t);
+int art_timer_armed(const asyncrt_timer *t);
+void art_sleep_init(asyncrt_sleep *s, uint64_t ns, int relative, asyncrt_future *out);
+void art_timeout_init(asyncrt_timeout *s, const asyncrt_future *inner, uint64_t ns, asyncrt_future *out);
+
+/* Subsystem registrations (art_subsys.c). */
+typedef struct art_subsys art_subsys;
+struct art_subsys_inst {
+  art_subsys *sub;
+  art_exec *core;
+  unsigned worker;
+  art_lock lock; /* callbacks and the in-flight list */
+  asyncrt_op *head, *tail;
+  _Atomic uint64_t waiters;
+  int64_t credit; /* smooth weighted round robin; driver only */
+  int dead;       /* unregistered: submits fail */
+  _Atomic int cancel_pending;
+  _Atomic uint64_t polls, completions, empty_polls, submits;
+};
+struct art_subsys {
+  asyncrt_subsystem_vtable vt;
+  void *user;
+  uint32_t priority, cap, budget;
+  int fd;
+  char name[32];
+  unsigned ninst;
+  art_subsys_inst *inst; /* ninst of them */
+  uint64_t handle;
+};
+/* Builds a registration with one instance per core in `cores` (validated
+ * config). NULL on ENOMEM (recorded). */
+art_subsys *art_subsys_new(const asyncrt_subsystem_config *cfg, art_exec **cores, unsigned n,
+                           const unsigned *workers);
+/* Links every instance into its core's list (and publishes the handle). */
+int art_subsys_attach(art_subsys *s);
+/* Unlinks the instances, cancels and completes every op, finalizes and
+ * frees. Any thread but a callback's. */
+void art_subsys_detach(art_subsys *s);
+int art_subsys_stats(art_subsys *s, asyncrt_subsystem_stats *out);
+/* Validated config: builds, watches the fd, attaches and publishes. On
+ * failure the finalizer has run. */
+int art_subsys_register(art_exec *e, const asyncrt_subsystem_config *cfg, uint64_t *handle);
+/* Unregisters every subsystem with an instance on e (executor free). */
+void art_exec_detach_subsystems(art_exec *e);
+int art_op_submit(asyncrt_context *cx, art_subsys *s, asyncrt_op *op);
+int art_op_done(const asyncrt_op *op);
+asyncrt_op *art_op_next(asyncrt_op *op);
+void art_op_complete(asyncrt_op *op, int status, int64_t result);
+int art_op_cancel(asyncrt_op *op);
+extern __thread art_subsys_inst *art_tls_subsys;
 
 /* ---- thread-per-core groups (art_group.c) --------------------------------- */
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "art.h"
+#include "art_timer.h"
 
 __thread asyncrt_context *art_tls_cx __attribute__((tls_model("initial-exec")));
 static __thread char thread_token;
@@ -50,6 +51,11 @@ art_exec *art_exec_new(const asyncrt_allocator *hook, size_t memory_limit, int e
   art_mem_init(&e->mem, hook, memory_limit);
   e->eventfd = eventfd;
   e->pollfd = -1;
+  e->timerfd = -1;
+  e->clock = &e->clock_store;
+  e->budget_polls = 256;
+  e->budget_ns = 1000000;
+  atomic_init(&e->timer_next, UINT64_MAX);
   e->cx = (asyncrt_context){.waker = {NULL, &art_task_waker_vtable}, .exec = e};
   return e;
 }
@@ -57,7 +63,10 @@ art_exec *art_exec_new(const asyncrt_allocator *hook, size_t memory_limit, int e
 static void exec_destroy(art_exec *e) {
   art_mem_destroy(&e->mem);
   free(e->ring);
+  art_wheel_free(e->wheel);
+  free(e->subs);
   if (e->eventfd >= 0) close(e->eventfd);
+  if (e->timerfd >= 0) close(e->timerfd);
   if (e->is_foreign && e->foreign.finalize) e->foreign.finalize(e->foreign_user);
   art_group *g = e->group;
   if (!g) {
@@ -407,6 +416,29 @@ int art_exec_spawn_driven(art_exec *e, const asyncrt_future *fut, art_task **out
   return status;
 }
 
+/* A cancelled task with operations in flight: their subsystems are asked to
+ * cancel them, and the task sleeps until the last completion wakes it (the
+ * completion lowers the count before it wakes), so its future -- and the
+ * buffers in it -- outlive every operation. Returns 0 (not a poll). */
+static __attribute__((noinline)) int art_task_park_cancelled(art_exec *e, art_task *t,
+                                                             void (*requeue)(art_exec *, art_task *)) {
+  art_ops_cancel_task(e, t);
+  uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
+  for (;;) {
+    if (!ART_OPS(s)) {
+      art_task_finish(e, t, ASYNCRT_ECANCELLED);
+      return 0;
+    }
+    if (s & ART_NOTIFIED) {
+      requeue(e, t);
+      return 0;
+    }
+    if (atomic_compare_exchange_weak_explicit(&t->state, &s, s & ~(uint32_t)ART_OWNED, memory_order_acq_rel,
+                                              memory_order_acquire))
+      return 0;
+  }
+}
+
 /* Polls t once with context cx and settles what the poll asked for: done,
  * queued again (through `requeue`), or parked. Returns 0 if the task was
  * only dropped (cancelled), 1 if it was polled, 2 if it also completed.
@@ -419,6 +451,7 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
     if (s & ART_NOTIFIED)
       s = atomic_fetch_and_explicit(&t->state, ~(uint32_t)ART_NOTIFIED, memory_order_acq_rel);
     if (s & ART_CANCEL) {
+      if (ART_UNLIKELY(ART_OPS(s))) return art_task_park_cancelled(e, t, requeue);
       art_task_finish(e, t, ASYNCRT_ECANCELLED);
       return 0;
     }
@@ -481,8 +514,9 @@ void art_runnable_drop(art_task *t) {
     asyncrt_context cx = {.waker = {NULL, &art_task_waker_vtable}, .exec = t->exec};
     asyncrt_context *outer = art_tls_cx;
     art_tls_cx = &cx;
-    atomic_fetch_or(&t->state, ART_CANCEL);
-    art_task_finish(t->exec, t, ASYNCRT_ECANCELLED);
+    uint32_t s = atomic_fetch_or(&t->state, ART_CANCEL);
+    if (ART_OPS(s)) art_task_park_cancelled(t->exec, t, art_foreign_schedule);
+    else art_task_finish(t->exec, t, ASYNCRT_ECANCELLED);
     art_tls_cx = outer;
   }
   art_task_unref(t);
@@ -501,15 +535,22 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
   e->batching = 1;
   atomic_store(&e->running, 1);
   exec_drain_signal(e);
-  uint64_t n = 0;
+  uint64_t n = 0, tick_n = 0;
   unsigned turn = 64;
   int idle = 1;
+  /* Timers due and subsystems ready while the driver was away. */
+  if (ART_UNLIKELY(art_core_waiting(e))) art_core_tick(e);
   while (n < max_polls) {
     art_task *t = local_pop(e);
     if (ART_UNLIKELY(!t)) {
       if (e->group && (t = art_group_send_pop(e))) goto poll;
       if (e->group && art_group_refill(e)) continue;
       if (!exec_take_remote(e)) {
+        /* Out of tasks: a tick before giving up, and on if it woke some. */
+        if (art_core_waiting(e) && art_core_tick(e) && art_exec_has_work(e)) {
+          tick_n = n;
+          continue;
+        }
         exit = ART_RUN_DRAINED;
         break;
       }
@@ -536,6 +577,11 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
         }
         if ((t = art_group_send_pop(e))) local_push(e, t);
       }
+      if (ART_UNLIKELY(art_core_waiting(e)) &&
+          (n - tick_n >= e->budget_polls || art_now_ns() >= e->next_tick_ns)) {
+        art_core_tick(e); /* the budget: timers and subsystems are not starved */
+        tick_n = n;
+      }
       if (deadline_ns && art_now_ns() >= deadline_ns) break;
     }
   }
@@ -545,6 +591,8 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
   e->batching = 0;
   retire_flush(e);
   if (idle) exec_read_eventfd(e); /* see exec_signal */
+  if (ART_UNLIKELY(e->timerfd >= 0 && atomic_load_explicit(&e->fd_mode, memory_order_relaxed)))
+    art_core_sync_timerfd(e);
   atomic_store(&e->running, 0);
   /* Work left (a bounded step, or a wake that raced with the exit) keeps the
    * pollable fd readable for a host loop. */
@@ -629,19 +677,28 @@ int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t
     art_exec_release_driver(e);
     return status;
   }
-  uint64_t deadline = timeout_ns >= 0 ? art_now_ns() + (uint64_t)timeout_ns : 0;
+  uint64_t deadline = timeout_ns >= 0 ? art_now_ns() + (uint64_t)timeout_ns : 0, spin_until = 0;
   int timed_out = 0;
   for (;;) {
     uint64_t polls;
     int why = art_exec_run_ex(e, 1u << 16, deadline, root, &polls);
     if (why == ART_RUN_UNTIL || (atomic_load_explicit(&root->state, memory_order_acquire) & ART_COMPLETE)) break;
-    uint64_t now = deadline ? art_now_ns() : 0;
+    uint64_t now = deadline || e->busy_nofd ? art_now_ns() : 0;
     if (deadline && !timed_out && now >= deadline) {
       timed_out = 1;
       art_task_cancel(root); /* processed by the next run; the loop goes on until it is */
       continue;
     }
-    if (why == ART_RUN_DRAINED) art_exec_park(e, deadline && !timed_out ? (int64_t)(deadline - now) : -1);
+    if (polls) spin_until = 0;
+    if (why != ART_RUN_DRAINED) continue;
+    if (e->busy_nofd) { /* a subsystem without an fd waits: tick for the spin time first */
+      if (!spin_until) spin_until = now + e->spin_ns;
+      if (now < spin_until) {
+        __builtin_ia32_pause();
+        continue;
+      }
+    }
+    art_core_park(e, art_core_sleep_bound(e, deadline && !timed_out ? (int64_t)(deadline - now) : -1));
   }
   status = root->status;
   if (status == ASYNCRT_OK) {

@@ -282,6 +282,8 @@ static int spin_for_work(art_exec *e, uint64_t spin_ns) {
   uint64_t deadline = art_now_ns() + spin_ns;
   for (unsigned i = 0;; i++) {
     if (art_exec_has_work(e) || art_group_stealable(e->group, e)) return 1;
+    /* A subsystem without an fd is busy-polled while the worker spins. */
+    if (e->busy_nofd && art_core_tick(e) && art_exec_has_work(e)) return 1;
     if (!(i & 15) && art_now_ns() >= deadline) return 0;
     __builtin_ia32_pause();
   }
@@ -302,18 +304,22 @@ void art_worker_loop(art_exec *e, const art_worker_config *cfg) {
   call_hook(h ? h->on_start : NULL, h, e->index);
   for (;;) {
     uint64_t polls;
-    if (art_exec_run_ex(e, cfg->budget_polls, art_now_ns() + cfg->budget_ns, NULL, &polls) != ART_RUN_DRAINED)
-      continue;
+    int why = art_exec_run_ex(e, cfg->budget_polls, art_now_ns() + cfg->budget_ns, NULL, &polls);
+    if (polls) e->backoff_ns = 0;
+    if (why != ART_RUN_DRAINED) continue;
     if (art_group_steal(e)) continue;
     if (atomic_load(&g->stopping) && art_group_live(g) == 0) {
       call_hook(h ? h->on_stop : NULL, h, e->index);
       return;
     }
-    if (spin_for_work(e, cfg->spin_ns)) continue;
+    /* Spin, unless a busy-polled subsystem has the worker backing off. */
+    if (!e->backoff_ns && spin_for_work(e, cfg->spin_ns)) continue;
     if (art_worker_prepare_park(e)) {
       call_hook(h ? h->on_park : NULL, h, e->index);
       uint64_t t0 = art_now_ns();
-      art_exec_park(e, cfg->park_bound_ns); /* bounded: shutdown is seen even without a wake */
+      /* Bounded: shutdown is seen even without a wake. The bound shrinks
+       * to the next timer, and to the back-off of a busy subsystem. */
+      art_core_park(e, art_core_sleep_bound(e, (int64_t)cfg->park_bound_ns));
       atomic_fetch_add_explicit(&e->parked_ns, art_now_ns() - t0, memory_order_relaxed);
       art_worker_unparked(e);
       call_hook(h ? h->on_unpark : NULL, h, e->index);

@@ -1,7 +1,3 @@
-//go:build ignore
-// Kept out of the Go build until timers join the data plane: cgo compiles
-// every .c file in the package. Delete these lines then.
-
 /* art_timer.c -- a hierarchical timing wheel (see art_timer.h for the
  * contract).
  *

@@ -2,14 +2,14 @@
  * art_timer.h -- a hierarchical timing wheel: the data structure under
  * asyncrt's timers.
  *
- * Not yet part of the data plane: nothing includes this header and the Go
- * build skips art_timer.c (see its first line). It builds on its own, with
- * test/timer_test.c and test/timer_bench.c (test/Makefile: `timer`,
- * `timer-bench`).
+ * Each executor core has one (art_time.c wraps it in the core's timer lock
+ * and turns asyncrt_timer entries into its entries). It also builds on its
+ * own, with test/timer_test.c and test/timer_bench.c (test/Makefile:
+ * `timer`, `timer-bench`).
  *
- * Threads. A wheel and every entry linked into it belong to one owner thread
- * (an executor's driver); no function here is thread-safe and none takes a
- * lock or an atomic.
+ * Threads. No function here is thread-safe and none takes a lock or an
+ * atomic: the caller serializes every call on one wheel (art_time.c holds
+ * the core's timer_lock).
  *
  * Lifetimes. The caller owns the entries: the wheel never allocates or frees
  * one, it only links and unlinks them. A linked entry must stay valid (not

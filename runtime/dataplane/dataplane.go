@@ -220,6 +220,31 @@ func (c Core) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 	return nil
 }
 
+// Configure sets the core's clock (a test clock if test; shared with
+// clockOwner's unless that is the core itself), its tick budget and idle
+// spin, and the timerfd it keeps armed in host fd mode (-1: none; the core
+// owns it).
+func (c Core) Configure(clockOwner Core, test bool, budgetPolls, budgetNs, spinNs uint64, timerfd int) {
+	var clock *C.art_clock
+	if clockOwner.p != c.p {
+		clock = clockOwner.p.clock
+	}
+	t := C.int(0)
+	if test {
+		t = 1
+	}
+	C.art_core_configure(c.p, clock, t, C.uint64_t(budgetPolls), C.uint64_t(budgetNs), C.uint64_t(spinNs), C.int(timerfd))
+}
+
+// DetachSubsystems unregisters every subsystem registered on the core:
+// their ops complete with ESHUTDOWN and their finalizers run.
+func (c Core) DetachSubsystems() { C.art_exec_detach_subsystems(c.p) }
+
+// OrphanTimers disarms every timer still armed on the core (their wakers
+// are dropped), so their memory is the owners' again once the executor is
+// freed.
+func (c Core) OrphanTimers() { C.art_timers_orphan(c.p) }
+
 // Shutdown cancels every live task; see art_exec_shutdown.
 func (c Core) Shutdown() { C.art_exec_shutdown(c.p) }
 

@@ -48,6 +48,8 @@ type Config struct {
 	Hooks           unsafe.Pointer // *asyncrt_thread_hooks or nil
 	ShutdownTimeout time.Duration  // 0 = 5 s
 
+	TestClock bool // ASYNCRT_CLOCK_TEST: time moves only by asyncrt_clock_advance
+
 	ForeignVtable unsafe.Pointer // *asyncrt_foreign_vtable (foreign kind)
 	ForeignUser   unsafe.Pointer
 }
@@ -57,6 +59,8 @@ type Executor struct {
 	kind    int
 	cores   []dataplane.Core
 	pollfds []int
+	// timerfds[i] is core i's, in its epoll set, until the core takes it.
+	timerfds []int
 	handle  uint64
 	ref     rtcgo.Handle
 
@@ -84,6 +88,17 @@ func New(cfg Config) (*Executor, error) {
 		err = status.Errorf(status.EINVAL, "unknown executor kind %d", cfg.Kind)
 	}
 	if err == nil {
+		// Every core ticks its timers and subsystems on the executor's
+		// clock (the first core's), with the executor's budget.
+		for i, c := range e.cores {
+			timerfd := -1
+			if i < len(e.timerfds) {
+				timerfd = e.timerfds[i]
+			}
+			c.Configure(e.cores[0], cfg.TestClock, orDefault(cfg.BudgetPolls, defaultBudgetPolls),
+				uint64(orDefault(cfg.Budget, defaultBudget)), uint64(cfg.Spin), timerfd)
+		}
+		e.timerfds = nil // the cores own them now
 		e.ref = rtcgo.NewHandle(e)
 		if e.handle = e.cores[0].Publish(uintptr(e.ref)); e.handle == 0 {
 			e.ref.Delete()
@@ -120,14 +135,33 @@ func (e *Executor) addCore(cfg Config) error {
 		unix.Close(pollfd)
 		return status.Errorf(status.ENOMEM, "epoll_ctl: %v", err)
 	}
-	core, err := dataplane.NewCore(cfg.Allocator, cfg.MemoryLimit, evfd, pollfd)
+	// Readable at the earliest timer, for a host that polls the epoll set
+	// (asyncrt_executor_fd).
+	tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		unix.Close(evfd)
+		unix.Close(pollfd)
+		return status.Errorf(status.ENOMEM, "timerfd_create: %v", err)
+	}
+	tev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(tfd)}
+	core, err := dataplane.NewCore(cfg.Allocator, cfg.MemoryLimit, evfd, pollfd)
+	if err == nil {
+		err = unix.EpollCtl(pollfd, unix.EPOLL_CTL_ADD, tfd, &tev)
+		if err != nil {
+			core.Release()
+			err = status.Errorf(status.ENOMEM, "epoll_ctl: %v", err)
+		}
+	} else {
+		unix.Close(evfd)
+	}
+	if err != nil {
+		unix.Close(tfd)
 		unix.Close(pollfd)
 		return err
 	}
 	e.cores = append(e.cores, core)
 	e.pollfds = append(e.pollfds, pollfd)
+	e.timerfds = append(e.timerfds, tfd)
 	return nil
 }
 
@@ -135,6 +169,9 @@ func (e *Executor) addCore(cfg Config) error {
 // It runs once, after the handle is gone and no driver uses the cores.
 func (e *Executor) release() {
 	for _, fd := range e.pollfds {
+		unix.Close(fd)
+	}
+	for _, fd := range e.timerfds { // creation failed before the cores took them
 		unix.Close(fd)
 	}
 	for _, c := range e.cores {
@@ -193,7 +230,9 @@ func (e *Executor) Free() error {
 		if err := e.unpublish(); err != nil {
 			return err
 		}
+		e.cores[0].DetachSubsystems()
 		e.cores[0].Shutdown()
+		e.cores[0].OrphanTimers()
 		e.release()
 		return nil
 	}
@@ -208,7 +247,11 @@ func (e *Executor) Free() error {
 		core.ReleaseDriver()
 		return err
 	}
+	// Subsystems first (their ops complete with ESHUTDOWN), then the tasks,
+	// then whatever timers outlived them (armed by futures not in a task).
+	core.DetachSubsystems()
 	core.Shutdown()
+	core.OrphanTimers()
 	core.ReleaseDriver()
 	e.release()
 	return nil

@@ -4,6 +4,7 @@
 #include "check.h" /* first: it sets _POSIX_C_SOURCE */
 #include "testfut.h"
 
+#include <errno.h>
 #include <poll.h>
 
 /* 1 if fd is readable within timeout_ms, 0 if not, -1 on a poll() error. */
@@ -13,7 +14,11 @@ static int readable_within(int fd, int timeout_ms) {
   p.fd = fd;
   p.events = POLLIN;
   p.revents = 0;
-  r = poll(&p, 1, timeout_ms);
+  /* A signal for the process (Go's runtime handles some) may land on this
+   * thread and end poll() early with EINTR: that is not an answer. */
+  do {
+    r = poll(&p, 1, timeout_ms);
+  } while (r < 0 && errno == EINTR);
   if (r < 0) {
     return -1;
   }

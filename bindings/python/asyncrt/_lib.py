@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .errors import VersionMismatch, error
 
-VERSION = (0, 2, 0)
+VERSION = (0, 3, 0)
 VERSION_HEX = (VERSION[0] << 16) | (VERSION[1] << 8) | VERSION[2]
 LIBRARY_ENV = "ASYNCRT_LIBRARY"
 LIBRARY_NAME = "libasyncrt.so"

@@ -45,6 +45,9 @@ class Capability(enum.IntFlag):
     MULTI_THREAD = 1 << 6  # tasks run on more than one thread
     PLACEMENT = 1 << 7  # spawn(..., worker=i) places a task
     SHUTDOWN = 1 << 8  # shutdown() works
+    TIMERS = 1 << 9  # timers: sleep, timeout
+    SUBSYSTEMS = 1 << 10  # register_subsystem works
+    TEST_CLOCK = 1 << 11  # made with a test clock: advance_clock works
 
 
 KINDS = {"local": _lib.EXECUTOR_LOCAL, "threads": _lib.EXECUTOR_THREADS}

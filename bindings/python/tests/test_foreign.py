@@ -15,7 +15,8 @@ class ForeignTest(unittest.TestCase):
 
     def test_capabilities(self):
         self.assertEqual(self.ex.capabilities(),
-                         Capability.SPAWN_LOCAL | Capability.SPAWN_SEND | Capability.TASK_REMOVAL)
+                         Capability.SPAWN_LOCAL | Capability.SPAWN_SEND | Capability.TASK_REMOVAL
+                         | Capability.TIMERS | Capability.SUBSYSTEMS)
 
     def test_no_shutdown(self):
         with self.assertRaises(asyncrt.NotSupported):
