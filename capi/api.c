@@ -819,3 +819,40 @@ int asyncrt_executor_tick(asyncrt_executor *ex, uint64_t *next_deadline_ns, int 
   art_exec_release_driver(e);
   return ASYNCRT_OK;
 }
+
+/* ---- the op future ------------------------------------------------------------ */
+
+enum { OPF_SUBMITTED = 1u };
+
+static int op_future_poll(void *self, asyncrt_context *cx, void *out) {
+  asyncrt_op_future_state *st = self;
+  (void)out;
+  if (!(st->flags & OPF_SUBMITTED)) {
+    int rc = asyncrt_op_submit(cx, st->sub, st->op);
+    if (rc) {
+      if (cx) cx->failure = rc;
+      return ASYNCRT_POLL_ERROR;
+    }
+    st->flags |= OPF_SUBMITTED;
+  }
+  if (!art_op_done(st->op)) return ASYNCRT_POLL_PENDING;
+  if (st->op->status == ASYNCRT_OK) return ASYNCRT_POLL_READY;
+  if (cx) cx->failure = st->op->status;
+  return ASYNCRT_POLL_ERROR;
+}
+
+static void op_future_drop(void *self) {
+  asyncrt_op_future_state *st = self;
+  if ((st->flags & OPF_SUBMITTED) && !art_op_done(st->op)) art_op_cancel(st->op);
+}
+
+static const asyncrt_future_vtable op_future_vtable = {
+    .size = sizeof(asyncrt_future_vtable), .output_size = 0, .poll = op_future_poll, .drop = op_future_drop};
+
+int asyncrt_op_future(asyncrt_op_future_state *st, asyncrt_op *op, asyncrt_subsystem *sub, asyncrt_future *out) {
+  REFUSE_IN_CHILD();
+  if (!st || !op || !out) return art_fail(ASYNCRT_EINVAL, "asyncrt_op_future: an argument is NULL");
+  *st = (asyncrt_op_future_state){.op = op, .sub = sub};
+  *out = (asyncrt_future){st, &op_future_vtable};
+  return ASYNCRT_OK;
+}

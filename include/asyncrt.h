@@ -1173,6 +1173,31 @@ ASYNCRT_API int asyncrt_op_cancel(asyncrt_op *op);
  */
 ASYNCRT_API void asyncrt_op_complete(asyncrt_op *op, int status, int64_t result);
 
+/** State of an op future (asyncrt_op_future): caller-owned; fields private. */
+typedef struct asyncrt_op_future_state {
+  asyncrt_op *op;
+  asyncrt_subsystem *sub;
+  uint64_t flags;
+} asyncrt_op_future_state;
+
+/**
+ * \brief Makes `*out` a future (output_size 0) that submits `op` to `sub` at
+ *        its first poll and completes once the op is complete: READY if
+ *        op->status is ASYNCRT_OK, else ASYNCRT_POLL_ERROR naming op->status
+ *        (the result stays in op->result either way). A submit that fails
+ *        fails the future with that status. For FFI callers (Python) and
+ *        code that awaits one op as a future.
+ *
+ * `st` and `op` must outlive the future; `op` must also stay in place
+ * until it is done (asyncrt_op_done) -- inside a task that is automatic, as
+ * a cancelled task is dropped only after its ops are reaped. Dropping the
+ * future while the op is in flight asks for its cancellation
+ * (asyncrt_op_cancel).
+ * \return ASYNCRT_OK; EINVAL for NULL.
+ */
+ASYNCRT_API int asyncrt_op_future(asyncrt_op_future_state *st, asyncrt_op *op, asyncrt_subsystem *sub,
+                                  asyncrt_future *out);
+
 /** \brief The worker a subsystem callback runs for (0 on a local or foreign
  *         executor). */
 ASYNCRT_API unsigned asyncrt_subsystem_cx_worker(const asyncrt_subsystem_cx *scx);
