@@ -76,6 +76,88 @@ void bench_pinger_join(bench_pinger *p) {
   if (pthread_join(p->thread, NULL) != 0) bench_die("pthread_join", "pinger");
 }
 
+/* ---- the timers workload --------------------------------------------------- */
+
+#define TIMER_SEED 0x7431u            /* any fixed value: the peers use the same */
+#define TIMER_SPREAD_NS 100000000u    /* offsets are U[0, 100 ms) */
+
+/* splitmix64's i-th output, scaled to [0, 100 ms) by a multiply-shift of its
+ * high 32 bits (no modulo bias, and no 128-bit product the peers would need). */
+uint64_t bench_timer_offset_ns(size_t i) {
+  uint64_t z = TIMER_SEED + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15u;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+  z ^= z >> 31;
+  return ((z >> 32) * TIMER_SPREAD_NS) >> 32;
+}
+
+static int compare_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Runs one iteration and checks it: every timer fired, none early. Returns
+ * its wall time. */
+static uint64_t timers_iteration(void (*once)(bench_timers *), bench_timers *t) {
+  for (size_t i = 0; i < t->count; i++) t->late_ns[i] = INT64_MIN;
+  uint64_t start = bench_now_ns();
+  once(t);
+  uint64_t wall = bench_now_ns() - start;
+  size_t early = 0, unfired = 0;
+  int64_t earliest = 0;
+  for (size_t i = 0; i < t->count; i++) {
+    if (t->late_ns[i] == INT64_MIN)
+      unfired++;
+    else if (t->late_ns[i] < 0) {
+      early++;
+      if (t->late_ns[i] < earliest) earliest = t->late_ns[i];
+    }
+  }
+  if (unfired > 0 || early > 0) {
+    fprintf(stderr, "bench: timers: %zu of %zu never fired, %zu fired early (earliest %lld ns "
+            "before its deadline)\n", unfired, t->count, early, (long long)-earliest);
+    exit(1);
+  }
+  return wall;
+}
+
+/* Nearest rank: the smallest sample with at least pct % of them at or below
+ * it (integer arithmetic, as in the peers, so every program picks the same). */
+static double percentile_us(const int64_t *sorted, size_t n, size_t pct) {
+  size_t rank = (n * pct + 99) / 100;
+  return (double)sorted[rank > 0 ? rank - 1 : 0] / 1e3;
+}
+
+/* One untimed warm-up iteration, then whole iterations until min_ns have
+ * passed; the lateness of every timer they fired is pooled. */
+static void time_timers(void (*once)(bench_timers *), uint64_t min_ns, size_t n) {
+  uint64_t *offsets = malloc(n * sizeof *offsets);
+  int64_t *pool = NULL;
+  if (offsets == NULL) bench_die("malloc", "timer offsets");
+  for (size_t i = 0; i < n; i++) offsets[i] = bench_timer_offset_ns(i);
+  bench_timers t = {n, offsets, malloc(n * sizeof(int64_t)), 0};
+  if (t.late_ns == NULL) bench_die("malloc", "timer lateness");
+  timers_iteration(once, &t);
+  uint64_t start = bench_now_ns(), wall = 0, create = 0, iters = 0;
+  while (iters == 0 || bench_now_ns() - start < min_ns) {
+    wall += timers_iteration(once, &t);
+    create += t.create_ns;
+    if ((pool = realloc(pool, (iters + 1) * n * sizeof *pool)) == NULL)
+      bench_die("realloc", "timer lateness");
+    memcpy(pool + iters * n, t.late_ns, n * sizeof *pool);
+    iters++;
+  }
+  size_t samples = (size_t)iters * n;
+  qsort(pool, samples, sizeof *pool, compare_i64);
+  printf("%.3f ms iters=%llu\n", (double)wall / 1e6 / (double)iters, (unsigned long long)iters);
+  printf("create %.1f ns\n", (double)create / (double)samples);
+  printf("p50_late %.1f us\n", percentile_us(pool, samples, 50));
+  printf("p99_late %.1f us\n", percentile_us(pool, samples, 99));
+  free(pool);
+  free(t.late_ns);
+  free(offsets);
+}
+
 /* ---- the timing loop ------------------------------------------------------ */
 
 static size_t parse_count(const char *s) {
@@ -136,6 +218,10 @@ int bench_main(int argc, char **argv, const bench_ops *ops) {
 
   if (strcmp(kind, "idle") == 0 && ops->idle_bytes != NULL) {
     printf("%.1f bytes/task\n", ops->idle_bytes(n) / (double)n);
+    return 0;
+  }
+  if (strcmp(kind, "timers") == 0 && ops->timers_once != NULL) {
+    time_timers(ops->timers_once, min_ns, n);
     return 0;
   }
   for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {

@@ -15,11 +15,25 @@
  *                                                      + "cpu <ns> ns/op"
  *   prog wake_threads <min_seconds> <round_trips>   -> the same (asyncrt only)
  *   prog idle  <min_seconds> <tasks>                -> "<bytes> bytes/task ..."
+ *   prog timers <min_seconds> <timers>              -> "<ms> ms iters=<k>" (wall)
+ *                                                      + "create <ns> ns"
+ *                                                      + "p50_late <us> us"
+ *                                                      + "p99_late <us> us"
  *
  * The first line is the workload's figure; each further line is an extra
  * figure "<name> <value> <unit>", which run.py reports as <workload>_<name>.
  * A split is the share of the tasks each worker ran, the spawner's worker
  * first. run.py owns the workload sizes, so no program hard-codes them.
+ *
+ * timers: one task per timer, timer i due bench_timer_offset_ns(i) after
+ * its own creation; every program (the Rust, Go and Python peers too) draws
+ * the offsets from the same splitmix64 sequence, so all wait the same times.
+ * Wall is the span from before the first timer is created until the last
+ * one has fired, create the time spent creating them all (spawn + arm) per
+ * timer, and the lateness percentiles pool every timer of the timed
+ * iterations. A timer that fires early, or never, fails the run (exit 1).
+ * A program without a mode says "unsupported workload <mode>" on stderr,
+ * which run.py reports as n/a rather than as a failure.
  */
 #ifndef BENCH_H
 #define BENCH_H
@@ -27,6 +41,19 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* One iteration of the timers workload, shared by bench.c and a program. */
+typedef struct bench_timers {
+  size_t count;
+  /* Timer i is due offset_ns[i] after it is created: U[0, 100 ms), the same
+   * sequence in every iteration and every program. */
+  const uint64_t *offset_ns;
+  /* Written by the program: for timer i, bench_now_ns() read by its task
+   * when it ran, minus its deadline (creation time + offset_ns[i]). */
+  int64_t *late_ns;
+  /* Written by the program: the time it spent creating all of them. */
+  uint64_t create_ns;
+} bench_timers;
 
 /* The workloads a program implements; NULL for one it cannot express. */
 typedef struct bench_ops {
@@ -47,6 +74,8 @@ typedef struct bench_ops {
   /* Parks `tasks` tasks and returns the RSS growth they caused, in bytes,
    * with the future state the bench allocated already excluded. */
   double (*idle_bytes)(size_t tasks);
+  /* One timers iteration (see bench_timers). */
+  void (*timers_once)(struct bench_timers *timers);
   /* Called after the timed iterations of `mode` to print extra figure
    * lines (the spawn_mt split). May be NULL. */
   void (*report)(const char *mode);
@@ -60,6 +89,8 @@ uint64_t bench_now_ns(void);
 uint64_t bench_cpu_ns(void);
 /* Current resident set size of this process, from /proc/self/statm. */
 size_t bench_rss_bytes(void);
+/* Offset i of the timers workload's sequence, in [0, 100 ms). */
+uint64_t bench_timer_offset_ns(size_t i);
 /* Prints "bench: <what>: <detail>" to stderr and exits 1. */
 void bench_die(const char *what, const char *detail);
 

@@ -4,9 +4,12 @@
  * one pushes it on a power-of-two ring; the loop pops and calls until the
  * ring is empty. Task states mirror bench/asyncrt/asyncrt_bench.c so the two
  * do the same number of calls. cross_thread_wake has no loop at all: two
- * threads wait for each other on futexes, both ways.
+ * threads wait for each other on futexes, both ways. timers keep the armed
+ * tasks in an array min-heap by deadline and sleep with clock_nanosleep
+ * until the earliest is due.
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include "bench.h"
 
@@ -143,6 +146,82 @@ static void wake_once(size_t round_trips) {
   bench_pinger_join(&p);
 }
 
+/* timers: a timer is a task that records how late it ran; the heap holds the
+ * armed ones. The loop sleeps until the earliest deadline, wakes every due
+ * task onto the ring and runs them. */
+typedef struct timer_task {
+  uint64_t deadline;
+  int64_t *late;
+  group *group;
+} timer_task;
+
+typedef struct heap_entry {
+  uint64_t deadline;
+  timer_task *task;
+} heap_entry;
+
+static heap_entry *heap;
+static size_t heap_len;
+
+static void heap_push(heap_entry e) {
+  size_t i = heap_len++;
+  while (i > 0 && heap[(i - 1) / 2].deadline > e.deadline) {
+    heap[i] = heap[(i - 1) / 2];
+    i = (i - 1) / 2;
+  }
+  heap[i] = e;
+}
+
+static void heap_pop(void) {
+  heap_entry last = heap[--heap_len];
+  size_t i = 0;
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= heap_len) break;
+    if (child + 1 < heap_len && heap[child + 1].deadline < heap[child].deadline) child++;
+    if (heap[child].deadline >= last.deadline) break;
+    heap[i] = heap[child];
+    i = child;
+  }
+  heap[i] = last;
+}
+
+static void timer_run(void *arg) {
+  timer_task *t = arg;
+  *t->late = (int64_t)(bench_now_ns() - t->deadline);
+  child_done(t->group);
+}
+
+static void timers_once(bench_timers *b) {
+  static timer_task *tasks;
+  if (tasks == NULL && ((tasks = malloc(b->count * sizeof *tasks)) == NULL ||
+                        (heap = malloc(b->count * sizeof *heap)) == NULL))
+    bench_die("malloc", "timers");
+  ring_reserve(b->count + 1);
+  group g = {b->count, 0};
+  uint64_t start = bench_now_ns();
+  for (size_t i = 0; i < b->count; i++) {
+    tasks[i] = (timer_task){bench_now_ns() + b->offset_ns[i], &b->late_ns[i], &g};
+    heap_push((heap_entry){tasks[i].deadline, &tasks[i]});
+  }
+  b->create_ns = bench_now_ns() - start;
+  while (heap_len > 0) {
+    uint64_t now = bench_now_ns(), due = heap[0].deadline;
+    if (due > now) {
+      /* EINTR or not, the loop looks at the clock again. */
+      struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
+      clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+      continue;
+    }
+    while (heap_len > 0 && heap[0].deadline <= now) {
+      wake(timer_run, heap[0].task);
+      heap_pop();
+    }
+    run_until_idle();
+  }
+  if (!g.done) bench_die("timers", "root never completed");
+}
+
 int main(int argc, char **argv) {
   /* idle_task_memory has no c_baseline: a parked callback here is only the
    * state its waker points to, so the runtime's share is 0 bytes. No
@@ -152,6 +231,7 @@ int main(int argc, char **argv) {
       .spawn_once = spawn_once,
       .chain_once = chain_once,
       .wake_once = wake_once,
+      .timers_once = timers_once,
   };
   return bench_main(argc, argv, &ops);
 }

@@ -1,13 +1,15 @@
 // Go peer: goroutines on one P, except spawn_mt (GOMAXPROCS=2). Same
 // protocol as bench/common/bench.h:
 //
-//	go_bench yield|spawn|spawn_mt|chain|wake|idle <min_seconds> <size> [yields]
+//	go_bench yield|spawn|spawn_mt|chain|wake|idle|timers <min_seconds> <size> [yields]
 package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,9 +117,95 @@ func idleBytesPerTask(tasks int) float64 {
 	return float64(rssBytes()-before) / float64(tasks)
 }
 
+// timerOffset is offset i of the timers workload, in [0, 100 ms): the
+// splitmix64 sequence and scaling of bench/common/bench.c, so every program
+// waits the same times.
+func timerOffset(i int) time.Duration {
+	z := 0x7431 + uint64(i+1)*0x9E3779B97F4A7C15
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+	z ^= z >> 31
+	return time.Duration(((z >> 32) * 100_000_000) >> 32)
+}
+
+// timersOnce is one timers iteration: a time.AfterFunc per timer, due its
+// offset after its creation; its callback (a goroutine of its own) stores
+// how late it ran, in ns (negative if early). Returns the time spent
+// creating them.
+func timersOnce(offsets []time.Duration, late []int64) time.Duration {
+	var wg sync.WaitGroup
+	wg.Add(len(offsets))
+	start := time.Now()
+	for i, offset := range offsets {
+		deadline := time.Now().Add(offset)
+		time.AfterFunc(offset, func() {
+			late[i] = int64(time.Since(deadline))
+			wg.Done()
+		})
+	}
+	create := time.Since(start)
+	wg.Wait()
+	return create
+}
+
+// timeTimers is the timers mode of bench/common/bench.c: one untimed warm-up
+// iteration, then whole iterations until minSeconds have passed, each
+// checked (all fired, none early); prints wall ms per iteration, creation ns
+// per timer and the p50/p99 lateness of every timer of the timed iterations.
+func timeTimers(minSeconds float64, timers int) {
+	offsets := make([]time.Duration, timers)
+	for i := range offsets {
+		offsets[i] = timerOffset(i)
+	}
+	late := make([]int64, timers)
+	var pool []int64
+	iteration := func() (wall, create time.Duration) {
+		for i := range late {
+			late[i] = math.MinInt64
+		}
+		start := time.Now()
+		create = timersOnce(offsets, late)
+		wall = time.Since(start)
+		unfired, early, earliest := 0, 0, int64(0)
+		for _, l := range late {
+			switch {
+			case l == math.MinInt64:
+				unfired++
+			case l < 0:
+				early++
+				earliest = min(earliest, l)
+			}
+		}
+		if unfired > 0 || early > 0 {
+			fmt.Fprintf(os.Stderr, "bench: timers: %d of %d never fired, %d fired early "+
+				"(earliest %d ns before its deadline)\n", unfired, timers, early, -earliest)
+			os.Exit(1)
+		}
+		return wall, create
+	}
+	iteration()
+	var wall, create time.Duration
+	iters := 0
+	for start := time.Now(); iters == 0 || time.Since(start).Seconds() < minSeconds; iters++ {
+		w, c := iteration()
+		wall += w
+		create += c
+		pool = append(pool, late...)
+	}
+	slices.Sort(pool)
+	percentileUs := func(pct int) float64 {
+		rank := (len(pool)*pct + 99) / 100
+		return float64(pool[max(rank, 1)-1]) / 1e3
+	}
+	fmt.Printf("%.3f ms iters=%d\n", float64(wall.Nanoseconds())/1e6/float64(iters), iters)
+	fmt.Printf("create %.1f ns\n", float64(create.Nanoseconds())/float64(len(pool)))
+	fmt.Printf("p50_late %.1f us\n", percentileUs(50))
+	fmt.Printf("p99_late %.1f us\n", percentileUs(99))
+}
+
 func count(i int) int {
 	if len(os.Args) <= i {
-		panic("usage: go_bench yield|spawn|spawn_mt|chain|wake|idle <min_seconds> <size> [yields]")
+		panic("usage: go_bench yield|spawn|spawn_mt|chain|wake|idle|timers <min_seconds> <size> [yields]")
 	}
 	n, err := strconv.Atoi(os.Args[i])
 	if err != nil || n <= 0 {
@@ -163,6 +251,8 @@ func main() {
 		timeIterations(minSeconds, tasks, true, func() { wakeRounds(tasks) })
 	case "idle":
 		fmt.Printf("%.1f bytes/task\n", idleBytesPerTask(tasks))
+	case "timers":
+		timeTimers(minSeconds, tasks)
 	default:
 		panic("unsupported workload " + os.Args[1])
 	}

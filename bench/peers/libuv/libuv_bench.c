@@ -4,7 +4,8 @@
  * task is a malloc'd uv_idle_t that stops and closes itself on its first
  * callback. uv_run returns once every handle is closed, which is "wait for
  * all". A chained task starts the next handle from its callback; a wake
- * from another thread is uv_async_send, acknowledged through a uv_sem_t.
+ * from another thread is uv_async_send, acknowledged through a uv_sem_t. A
+ * timer is a malloc'd uv_timer_t that closes itself when it fires.
  */
 #include <stdlib.h>
 #include <uv.h>
@@ -115,6 +116,41 @@ static void wake_once(size_t round_trips) {
   uv_sem_destroy(&p.ack);
 }
 
+/* timers: the handle's state holds the deadline on CLOCK_MONOTONIC
+ * (bench_now_ns; libuv's uv_hrtime reads the same clock). */
+typedef struct timer_task {
+  uv_timer_t handle; /* first, so the handle pointer is the state pointer */
+  uint64_t deadline;
+  int64_t *late;
+} timer_task;
+
+static void timer_cb(uv_timer_t *handle) {
+  timer_task *t = (timer_task *)handle;
+  *t->late = (int64_t)(bench_now_ns() - t->deadline);
+  uv_close((uv_handle_t *)handle, free_handle);
+}
+
+static void timers_once(bench_timers *b) {
+  uint64_t start = bench_now_ns();
+  for (size_t i = 0; i < b->count; i++) {
+    timer_task *t = malloc(sizeof *t);
+    if (t == NULL) bench_die("malloc", "uv_timer_t");
+    t->deadline = bench_now_ns() + b->offset_ns[i];
+    t->late = &b->late_ns[i];
+    check(uv_timer_init(loop, &t->handle), "uv_timer_init");
+    /* A libuv timer is due at uv_now() + timeout, in whole milliseconds of
+     * the loop's clock, which is cached per loop iteration and so behind the
+     * real time. Counting from uv_now() to the deadline rounded up to its
+     * millisecond makes the due time exactly that millisecond, which is
+     * never before the deadline; a plain timeout of ceil(offset) ms would
+     * count from the stale loop time and fire early. */
+    uint64_t due_ms = (t->deadline + 999999) / 1000000;
+    check(uv_timer_start(&t->handle, timer_cb, due_ms - uv_now(loop), 0), "uv_timer_start");
+  }
+  b->create_ns = bench_now_ns() - start;
+  check(uv_run(loop, UV_RUN_DEFAULT), "uv_run");
+}
+
 int main(int argc, char **argv) {
   loop = uv_default_loop();
   /* No idle_task_memory: a parked "task" would be a stopped handle, which is
@@ -125,6 +161,7 @@ int main(int argc, char **argv) {
       .spawn_once = spawn_once,
       .chain_once = chain_once,
       .wake_once = wake_once,
+      .timers_once = timers_once,
   };
   return bench_main(argc, argv, &ops);
 }

@@ -2,12 +2,13 @@
 
 Same protocol as bench/common/bench.h, with the event loop named first:
 
-    python3 aio_bench.py asyncio|uvloop yield|spawn|idle <min_seconds> <tasks> [yields]
+    python3 aio_bench.py asyncio|uvloop yield|spawn|idle|timers <min_seconds> <tasks> [yields]
 """
 
 import asyncio
 import sys
 import time
+from time import monotonic_ns
 
 
 class Group:
@@ -56,6 +57,97 @@ def time_iterations(loop, min_seconds, ops_per_iter, once):
         iters += 1
     ns = (time.perf_counter() - start) * 1e9 / (iters * ops_per_iter)
     print(f"{ns:.3f} ns/op iters={iters}")
+
+
+def timer_offset_ns(i):
+    """Offset i of the timers workload, in [0, 100 ms): the splitmix64
+    sequence and scaling of bench/common/bench.c, so every program waits the
+    same times."""
+    mask = (1 << 64) - 1
+    z = (0x7431 + (i + 1) * 0x9E3779B97F4A7C15) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    z ^= z >> 31
+    return ((z >> 32) * 100_000_000) >> 32
+
+
+async def timer(group, late, woke_early, i, deadline):
+    """A task per timer: sleeps until its deadline (CLOCK_MONOTONIC ns, the
+    clock of asyncio's loop.time) and stores how late it woke, in ns.
+
+    uvloop rounds a delay to the nearest millisecond of libuv's clock, which
+    drops the part of the current millisecond already gone, so its sleep can
+    end up to 1.5 ms early (MagicStack/uvloop#739, libuv/libuv#4773). A task
+    that must not run before its deadline sleeps again for what is left;
+    `woke_early` counts the timers that had to and the sleeps that took, and
+    the mode prints them on stderr."""
+    await asyncio.sleep((deadline - monotonic_ns()) / 1e9)
+    if (left := deadline - monotonic_ns()) > 0:
+        woke_early[0] += 1
+        while left > 0:
+            woke_early[1] += 1
+            await asyncio.sleep(left / 1e9)
+            left = deadline - monotonic_ns()
+    late[i] = monotonic_ns() - deadline
+    group.finish_one()
+
+
+async def timers_once(offsets, late, woke_early):
+    """One timers iteration; returns the time spent creating the tasks."""
+    loop = asyncio.get_running_loop()
+    group = Group(loop, len(offsets))
+    create_task = loop.create_task
+    start = monotonic_ns()
+    for i, offset in enumerate(offsets):
+        create_task(timer(group, late, woke_early, i, monotonic_ns() + offset))
+    create = monotonic_ns() - start
+    await group.done
+    return create
+
+
+def time_timers(loop, min_seconds, timers):
+    """The timers mode of bench/common/bench.c: one untimed warm-up
+    iteration, then whole iterations until min_seconds have passed, each
+    checked (all fired, none early); prints wall ms per iteration, creation
+    ns per timer and the p50/p99 lateness of every timer of the timed
+    iterations."""
+    offsets = [timer_offset_ns(i) for i in range(timers)]
+    unfired = object()
+    woke_early = [0, 0]
+
+    def iteration():
+        late = [unfired] * timers
+        start = monotonic_ns()
+        create = loop.run_until_complete(timers_once(offsets, late, woke_early))
+        wall = monotonic_ns() - start
+        never = sum(1 for x in late if x is unfired)
+        early = [x for x in late if x is not unfired and x < 0]
+        if never or early:
+            sys.exit(f"bench: timers: {never} of {timers} never fired, {len(early)} fired early "
+                     f"(earliest {-min(early, default=0)} ns before its deadline)")
+        return wall, create, late
+
+    iteration()
+    woke_early[:] = [0, 0]
+    pool, wall, create, iters = [], 0, 0, 0
+    start = time.perf_counter()
+    while iters == 0 or time.perf_counter() - start < min_seconds:
+        w, c, late = iteration()
+        wall, create, iters = wall + w, create + c, iters + 1
+        pool += late
+    pool.sort()
+
+    def percentile_us(pct):
+        rank = (len(pool) * pct + 99) // 100
+        return pool[max(rank, 1) - 1] / 1e3
+
+    print(f"{wall / 1e6 / iters:.3f} ms iters={iters}")
+    print(f"create {create / len(pool):.1f} ns")
+    print(f"p50_late {percentile_us(50):.1f} us")
+    print(f"p99_late {percentile_us(99):.1f} us")
+    if woke_early[0]:
+        print(f"{woke_early[0]} of {len(pool)} timers woke before their deadline and slept "
+              f"again ({woke_early[1]} more sleeps)", file=sys.stderr)
 
 
 def rss_bytes():
@@ -107,6 +199,8 @@ def main():
                         lambda: fan_out(tasks, lambda g: yielder(g, yields)))
     elif kind == "spawn":
         time_iterations(loop, min_seconds, tasks, lambda: fan_out(tasks, trivial))
+    elif kind == "timers":
+        time_timers(loop, min_seconds, tasks)
     elif kind == "idle":
         print(f"{loop.run_until_complete(idle_bytes_per_task(tasks)):.1f} bytes/task")
     else:

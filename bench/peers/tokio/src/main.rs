@@ -1,13 +1,13 @@
 //! tokio peer: current_thread (tokio_ct) for every workload but spawn_mt,
 //! which runs on multi_thread with 2 workers (tokio_mt). Same protocol as
 //! bench/common/bench.h:
-//!   tokio_bench yield|spawn|spawn_mt|chain|wake|idle <min_seconds> <size> [yields]
+//!   tokio_bench yield|spawn|spawn_mt|chain|wake|idle|timers <min_seconds> <size> [yields]
 
 use std::cell::Cell;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::Notify;
@@ -19,18 +19,21 @@ struct Group {
     done: Notify,
 }
 
-async fn fan_out<F, Fut>(tasks: usize, make: F)
+/// Spawns `tasks` tasks and waits for all; `make(i)` makes task i's body
+/// just before it is spawned. Returns the time spent spawning.
+async fn fan_out<F, Fut>(tasks: usize, make: F) -> Duration
 where
-    F: Fn() -> Fut,
+    F: Fn(usize) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let group = Arc::new(Group {
         remaining: AtomicUsize::new(tasks),
         done: Notify::new(),
     });
-    for _ in 0..tasks {
+    let start = Instant::now();
+    for i in 0..tasks {
         let group = group.clone();
-        let body = make();
+        let body = make(i);
         tokio::spawn(async move {
             body.await;
             if group.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -38,7 +41,9 @@ where
             }
         });
     }
+    let spawning = start.elapsed();
     group.done.notified().await;
+    spawning
 }
 
 /// A chain: each task spawns the next; the last one notifies `done`.
@@ -104,7 +109,7 @@ fn spawn_mt_once(rt: &Runtime, tasks: usize) -> [u64; 2] {
     let spawner = rt.block_on(async move {
         tokio::spawn(async move {
             let me = WORKER.with(|w| w.get());
-            fan_out(tasks, || async {
+            fan_out(tasks, |_| async {
                 count_ran();
             })
             .await;
@@ -119,6 +124,91 @@ fn spawn_mt_once(rt: &Runtime, tasks: usize) -> [u64; 2] {
         after[1 - spawner] - before[1 - spawner],
     );
     [mine, other]
+}
+
+/// Offset i of the timers workload, in [0, 100 ms): the splitmix64 sequence
+/// and scaling of bench/common/bench.c, so every program waits the same times.
+fn timer_offset(i: usize) -> Duration {
+    let mut z = 0x7431u64.wrapping_add((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    Duration::from_nanos(((z >> 32) * 100_000_000) >> 32)
+}
+
+/// One timers iteration: a task per timer sleeps until its deadline
+/// (creation time + offset) and stores how late it woke, in ns (negative if
+/// early). Returns the time spent spawning them.
+fn timers_once(rt: &Runtime, offsets: &[Duration], late: &Arc<Vec<AtomicI64>>) -> Duration {
+    rt.block_on(fan_out(offsets.len(), |i| {
+        let deadline = Instant::now() + offsets[i];
+        let late = late.clone();
+        async move {
+            tokio::time::sleep_until(deadline.into()).await;
+            let now = Instant::now();
+            let ns = match now.checked_duration_since(deadline) {
+                Some(after) => after.as_nanos() as i64,
+                None => -((deadline - now).as_nanos() as i64),
+            };
+            late[i].store(ns, Ordering::Relaxed);
+        }
+    }))
+}
+
+/// The timers mode of bench/common/bench.c: one untimed warm-up iteration,
+/// then whole iterations until min_seconds have passed, each checked (all
+/// fired, none early); prints wall ms per iteration, creation ns per timer
+/// and the p50/p99 lateness of every timer of the timed iterations.
+fn time_timers(rt: &Runtime, min_seconds: f64, timers: usize) {
+    let offsets: Vec<Duration> = (0..timers).map(timer_offset).collect();
+    let late: Arc<Vec<AtomicI64>> = Arc::new((0..timers).map(|_| AtomicI64::new(0)).collect());
+    let iteration = |pool: &mut Vec<i64>| -> (Duration, Duration) {
+        for l in late.iter() {
+            l.store(i64::MIN, Ordering::Relaxed);
+        }
+        let start = Instant::now();
+        let create = timers_once(rt, &offsets, &late);
+        let wall = start.elapsed();
+        let got: Vec<i64> = late.iter().map(|l| l.load(Ordering::Relaxed)).collect();
+        let unfired = got.iter().filter(|&&l| l == i64::MIN).count();
+        let early = got.iter().filter(|&&l| l != i64::MIN && l < 0).count();
+        if unfired > 0 || early > 0 {
+            let earliest = got.iter().filter(|&&l| l != i64::MIN).min().unwrap_or(&0);
+            eprintln!(
+                "bench: timers: {unfired} of {timers} never fired, {early} fired early \
+                 (earliest {} ns before its deadline)",
+                -earliest.min(&0)
+            );
+            std::process::exit(1);
+        }
+        pool.extend(got);
+        (wall, create)
+    };
+    iteration(&mut Vec::new());
+    let (mut pool, mut wall, mut create, mut iters) =
+        (Vec::new(), Duration::ZERO, Duration::ZERO, 0u64);
+    let start = Instant::now();
+    while iters == 0 || start.elapsed().as_secs_f64() < min_seconds {
+        let (w, c) = iteration(&mut pool);
+        wall += w;
+        create += c;
+        iters += 1;
+    }
+    pool.sort_unstable();
+    let percentile_us = |pct: usize| {
+        let rank = (pool.len() * pct + 99) / 100;
+        pool[rank.max(1) - 1] as f64 / 1e3
+    };
+    println!(
+        "{:.3} ms iters={iters}",
+        wall.as_nanos() as f64 / 1e6 / iters as f64
+    );
+    println!(
+        "create {:.1} ns",
+        create.as_nanos() as f64 / pool.len() as f64
+    );
+    println!("p50_late {:.1} us", percentile_us(50));
+    println!("p99_late {:.1} us", percentile_us(99));
 }
 
 fn cpu_ns() -> f64 {
@@ -197,9 +287,9 @@ fn main() {
     let count = |i: usize| -> usize { args.get(i).and_then(|s| s.parse().ok()).expect("usage") };
     let min_seconds: f64 = args.get(2).and_then(|s| s.parse().ok()).expect("usage");
     let tasks = count(3);
-    // No IO or time driver: none of these workloads uses one, and asyncrt 0.1
-    // has neither, so both sides run a bare scheduler (enable_all() measured
-    // ~35% slower on yield_many here).
+    // No IO or time driver but for timers: the other workloads use neither,
+    // so both sides run a bare scheduler (enable_all() measured ~35% slower on
+    // yield_many here).
     if args[1] == "spawn_mt" {
         let rt = Builder::new_multi_thread()
             .worker_threads(2)
@@ -222,20 +312,25 @@ fn main() {
         );
         return;
     }
+    if args[1] == "timers" {
+        let rt = Builder::new_current_thread().enable_time().build().unwrap();
+        time_timers(&rt, min_seconds, tasks);
+        return;
+    }
     let rt = Builder::new_current_thread().build().unwrap();
     match args[1].as_str() {
         "yield" => {
             let yields = count(4);
             time_iterations(min_seconds, tasks * yields, false, || {
-                rt.block_on(fan_out(tasks, || async move {
+                rt.block_on(fan_out(tasks, |_| async move {
                     for _ in 0..yields {
                         tokio::task::yield_now().await;
                     }
-                }))
+                }));
             })
         }
         "spawn" => time_iterations(min_seconds, tasks, false, || {
-            rt.block_on(fan_out(tasks, || async {}))
+            rt.block_on(fan_out(tasks, |_| async {}));
         }),
         "chain" => time_iterations(min_seconds, tasks, false, || {
             rt.block_on(async {
