@@ -288,11 +288,15 @@ int asyncrt_worker_stats_get(asyncrt_executor *ex, unsigned worker, asyncrt_work
   art_exec *e;
   int rc = resolve_exec(ex, &e);
   if (rc) return rc;
-  if (!stats || stats->size < sizeof *stats)
+  /* 0.2's struct ended at parked_ns; newer fields are filled if there is room. */
+  if (!stats || stats->size < offsetof(asyncrt_worker_stats, ticks))
     return art_fail(ASYNCRT_EINVAL, "asyncrt_worker_stats_get: stats is NULL or its size is too small");
   unsigned n = e->group ? e->group->nworkers : 1;
   if (worker >= n) return art_fail(ASYNCRT_EINVAL, "worker %u: the executor has %u", worker, n);
-  art_worker_stats(e->group ? e->group->workers[worker] : e, stats);
+  asyncrt_worker_stats all = {.size = sizeof all};
+  art_worker_stats(e->group ? e->group->workers[worker] : e, &all);
+  size_t size = stats->size < sizeof all ? stats->size : sizeof all;
+  memcpy((char *)stats + sizeof all.size, (char *)&all + sizeof all.size, size - sizeof all.size);
   return ASYNCRT_OK;
 }
 

@@ -574,6 +574,8 @@ typedef struct asyncrt_worker_stats {
   uint64_t steals;      /**< Send tasks it took from other workers */
   uint64_t parks;       /**< times it slept in the kernel */
   uint64_t parked_ns;   /**< time it spent asleep */
+  /* ---- asyncrt 0.3 ---- */
+  uint64_t ticks;       /**< ticks of its timers and subsystems (see "Subsystems") */
 } asyncrt_worker_stats;
 
 /** \brief Reads worker `worker`'s counters. EINVAL past the last worker. A

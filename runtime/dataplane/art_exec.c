@@ -274,6 +274,13 @@ static art_task *local_pop(art_exec *e) {
 
 void art_exec_push_local(art_exec *e, art_task *t) { local_push(e, t); }
 
+/* To the front of the ring (timer wakes: see art_time.c); at the back if
+ * the ring has no room or overflowed. */
+static inline void local_push_front(art_exec *e, art_task *t) {
+  if (e->ring_tail - e->ring_head < e->ring_room) e->ring[--e->ring_head & e->ring_mask] = t;
+  else local_push(e, t);
+}
+
 static int local_pending(const art_exec *e) { return e->ring_head != e->ring_tail || e->overflow_head; }
 
 static int send_pending(art_exec *e) {
@@ -288,6 +295,7 @@ int art_exec_has_work(art_exec *e) {
  * workers can take them, everything else to the local ring. */
 static inline void driver_push(art_exec *e, art_task *t) {
   if (ART_UNLIKELY(e->group && (t->flags & ART_TF_SEND))) art_group_send_push(e, t);
+  else if (ART_UNLIKELY(e->wake_front)) local_push_front(e, t);
   else local_push(e, t);
 }
 
@@ -651,6 +659,7 @@ void art_worker_stats(art_exec *e, asyncrt_worker_stats *out) {
   out->steals = atomic_load_explicit(&e->steals, memory_order_relaxed);
   out->parks = atomic_load_explicit(&e->parks, memory_order_relaxed);
   out->parked_ns = atomic_load_explicit(&e->parked_ns, memory_order_relaxed);
+  out->ticks = atomic_load_explicit(&e->ticks, memory_order_relaxed);
 }
 
 /* ---- block_on on a local executor ------------------------------------------ */

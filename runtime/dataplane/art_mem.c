@@ -40,6 +40,7 @@ void art_mem_init(art_mem *m, const asyncrt_allocator *hook, size_t limit) {
 }
 
 void art_mem_destroy(art_mem *m) {
+  for (unsigned i = 0; i < ART_MEM_CLASSES; i++) free(m->stacks[i].slots);
   for (art_mem_chunk *c = m->chunks, *next; c; c = next) {
     next = c->next;
     hook_free(m, c, c->size);
@@ -59,6 +60,8 @@ void *art_mem_alloc_slow(art_mem *m, size_t size, int *status) {
   unsigned cls = class_of(size);
   if (cls >= ART_MEM_CLASSES) {
     p = hook_alloc(m, size);
+  } else if (m->stacks[cls].len) {
+    p = m->stacks[cls].slots[--m->stacks[cls].len];
   } else if (m->free_lists[cls]) {
     art_mem_free *f = m->free_lists[cls];
     m->free_lists[cls] = f->next;
@@ -101,6 +104,19 @@ void art_mem_release_slow(art_mem *m, void *slot, size_t size) {
   unsigned cls = class_of(size);
   if (cls >= ART_MEM_CLASSES) {
     hook_free(m, slot, size);
+    return;
+  }
+  art_mem_stack *st = &m->stacks[cls];
+  if (st->len == st->cap) { /* grow by doubling; if that fails, the slot goes on the list */
+    uint32_t cap = st->cap ? st->cap * 2 : 256;
+    void **grown = cap > st->cap ? realloc(st->slots, (size_t)cap * sizeof *grown) : NULL;
+    if (grown) {
+      st->slots = grown;
+      st->cap = cap;
+    }
+  }
+  if (st->len < st->cap) {
+    st->slots[st->len++] = slot;
     return;
   }
   art_mem_free *f = slot;

@@ -401,6 +401,8 @@ uint64_t art_core_tick(art_exec *e) {
   if (now > atomic_load_explicit(&e->tick_now, memory_order_relaxed))
     atomic_store_explicit(&e->tick_now, now, memory_order_relaxed);
   e->next_tick_ns = real + e->budget_ns;
+  atomic_store_explicit(&e->ticks, atomic_load_explicit(&e->ticks, memory_order_relaxed) + 1,
+                        memory_order_relaxed); /* the driver is the only writer */
   uint64_t progress = 0;
   if (atomic_load_explicit(&e->timers_armed, memory_order_relaxed)) progress += art_timers_fire(e, now);
   if (ART_UNLIKELY(atomic_load_explicit(&e->cancel_scan, memory_order_relaxed))) {

@@ -75,9 +75,15 @@ static uint64_t timers_advance(art_exec *e, uint64_t now, int wake) {
     atomic_fetch_sub_explicit(&e->timers_armed, b.n, memory_order_relaxed);
     atomic_store_explicit(&e->timer_next, art_wheel_next_expiry(e->wheel), memory_order_relaxed);
     art_lock_release(&e->timer_lock);
-    for (unsigned i = 0; i < b.n; i++) {
-      if (wake) art_waker_wake(&b.wakers[i]);
-      else art_waker_drop(&b.wakers[i]);
+    if (wake) {
+      /* Due tasks go to the front of the driver's queue, so a timer's
+       * lateness does not grow with the length of the run queue. Woken last
+       * to first, so the earliest deadline runs first. */
+      e->wake_front = art_tls_cx && art_tls_cx->exec == e;
+      for (unsigned i = b.n; i-- > 0;) art_waker_wake(&b.wakers[i]);
+      e->wake_front = 0;
+    } else {
+      for (unsigned i = 0; i < b.n; i++) art_waker_drop(&b.wakers[i]);
     }
     total += b.n;
     if (!b.more) return total;
