@@ -314,6 +314,76 @@ static double idle_bytes(size_t tasks) {
   return (double)(after - before);
 }
 
+/* ---- timers: one task per timer --------------------------------------------- */
+
+typedef struct timer_task {
+  asyncrt_timer timer;
+  uint64_t deadline;
+  int64_t *late;
+  fan_out *group;
+} timer_task;
+
+static int timer_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)out;
+  timer_task *t = self;
+  int r = asyncrt_timer_poll(&t->timer, cx, t->deadline);
+  if (r != ASYNCRT_POLL_READY) return r;
+  *t->late = (int64_t)(bench_now_ns() - t->deadline);
+  child_done(t->group);
+  return ASYNCRT_POLL_READY;
+}
+
+static const asyncrt_future_vtable timer_vtable = {
+    sizeof(asyncrt_future_vtable), 0, timer_poll, NULL, NULL};
+
+/* The root creates every timer task (deadline = its creation + offset),
+ * then yields once: it runs again after each task's first poll, which armed
+ * its timer, so creation = spawn + arm. */
+typedef struct timers_root {
+  fan_out group;
+  bench_timers *b;
+  timer_task *tasks;
+  uint64_t start;
+  int created;
+} timers_root;
+
+static int timers_root_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)out;
+  timers_root *r = self;
+  if (!r->group.spawned) {
+    r->group.spawned = 1;
+    asyncrt_waker_clone(asyncrt_context_waker(cx), &r->group.root);
+    asyncrt_executor *ex = asyncrt_context_executor(cx);
+    r->start = bench_now_ns();
+    for (size_t i = 0; i < r->b->count; i++) {
+      r->tasks[i] = (timer_task){.deadline = bench_now_ns() + r->b->offset_ns[i],
+                                 .late = &r->b->late_ns[i],
+                                 .group = &r->group};
+      asyncrt_future f = {&r->tasks[i], &timer_vtable};
+      check(asyncrt_spawn(ex, &f, 0, NULL), "asyncrt_spawn");
+    }
+    asyncrt_waker_wake_by_ref(asyncrt_context_waker(cx)); /* behind the tasks' first polls */
+    return ASYNCRT_POLL_PENDING;
+  }
+  if (!r->created) {
+    r->created = 1;
+    r->b->create_ns = bench_now_ns() - r->start;
+  }
+  return r->group.done ? ASYNCRT_POLL_READY : ASYNCRT_POLL_PENDING;
+}
+
+static const asyncrt_future_vtable timers_root_vtable = {
+    sizeof(asyncrt_future_vtable), 0, timers_root_poll, NULL, NULL};
+
+static void timers_once(bench_timers *b) {
+  static timer_task *tasks;
+  if (!tasks && !(tasks = calloc(b->count, sizeof *tasks))) bench_die("calloc", "timers");
+  timers_root r = {.group = {.remaining = b->count}, .b = b, .tasks = tasks};
+  asyncrt_future root = {&r, &timers_root_vtable};
+  check(asyncrt_block_on(executor, &root, NULL, ASYNCRT_NO_TIMEOUT), "asyncrt_block_on");
+  if (r.group.remaining) bench_die("timers", "root finished before its timers");
+}
+
 int main(int argc, char **argv) {
   check(asyncrt_check_version(ASYNCRT_VERSION_HEX), "asyncrt_check_version");
   check(asyncrt_executor_new(NULL, &executor), "asyncrt_executor_new");
@@ -325,6 +395,7 @@ int main(int argc, char **argv) {
       .wake_once = wake_once,
       .wake_threads_once = wake_threads_once,
       .idle_bytes = idle_bytes,
+      .timers_once = timers_once,
       .report = report,
   };
   int rc = bench_main(argc, argv, &ops);
