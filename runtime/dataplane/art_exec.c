@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 #include <linux/futex.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -687,6 +688,7 @@ int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t
     return status;
   }
   uint64_t deadline = timeout_ns >= 0 ? art_now_ns() + (uint64_t)timeout_ns : 0, spin_until = 0;
+  long saved_slack = -1;
   int timed_out = 0;
   for (;;) {
     uint64_t polls;
@@ -707,8 +709,17 @@ int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t
         continue;
       }
     }
+    if (ART_UNLIKELY(saved_slack < 0 && atomic_load_explicit(&e->timers_armed, memory_order_relaxed))) {
+      /* Sleeping for a timer: wake to the microsecond, not after the
+       * kernel's default 50 us of slack. The caller's thread gets its own
+       * slack back when block_on returns. */
+      saved_slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+      if (saved_slack >= 0) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+      else saved_slack = 0; /* cannot read it: leave it alone */
+    }
     art_core_park(e, art_core_sleep_bound(e, deadline && !timed_out ? (int64_t)(deadline - now) : -1));
   }
+  if (saved_slack > 0) prctl(PR_SET_TIMERSLACK, (unsigned long)saved_slack, 0, 0, 0);
   status = root->status;
   if (status == ASYNCRT_OK) {
     if (root->output_size && out) memcpy(out, art_task_output(root), root->output_size);
