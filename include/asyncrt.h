@@ -5,8 +5,9 @@
  * another language) that are polled until they are ready. The model is
  * Rust's: a future is a data pointer plus a vtable, poll() returns pending or
  * ready, and a pending future arranges to be woken through the waker it finds
- * in its context. asyncrt adds executors that run futures as tasks, and (in
- * later versions) structured concurrency, subsystems, timers and IO.
+ * in its context. asyncrt adds executors that run futures as tasks, timers,
+ * and subsystems -- sources of completions the executor polls for its tasks
+ * -- and (in later versions) structured concurrency and IO.
  *
  * ---------------------------------------------------------------------------
  * Conventions

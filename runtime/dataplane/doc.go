@@ -68,4 +68,43 @@
 // and park loop -- block_on on a local executor, a worker's whole life -- is
 // one call from Go: Go's sysmon treats a Go loop of cgo calls as a goroutine
 // that never yields and hands its P to a new thread at every park.
+//
+// # Timers and subsystems (art_time.c, art_subsys.c)
+//
+// Each core has a hierarchical timing wheel (art_timer.c: 1.024 us ticks,
+// nine 64-slot levels, never early) and a list of subsystem instances, one
+// per registration that covers the core's worker. Both are worked by the
+// core's driver in a tick: at the start of every run, at least every
+// budget_polls polls or budget_ns of a busy run (checked every 64 polls,
+// and only while something waits), and whenever the queues run dry. A tick
+// reads the clock once, fires the due timers (their tasks go to the front
+// of the ring), sends pending op cancellations, and polls one subsystem by
+// smooth weighted round robin over priority x min(waiters, cap). Nothing is
+// polled, and the clock is not read, while nothing waits.
+//
+// Why the wheel is locked: a Send task can be stolen while its timer is
+// armed on the core it left, and its drop (or next poll) must disarm it
+// from wherever it now runs. Arming and disarming take the owning core's
+// timer_lock for a few instructions; firing takes it per batch of 128 and
+// wakes the batch after releasing it, so no waker code runs under it.
+//
+// Per-tick work is C, not Go: a Go callback per tick would cost a C->Go call
+// (50-100 ns) where the whole tick costs less, and the driver loops are C
+// for the reasons above. Go owns what is not per tick: creating the cores'
+// clocks, budgets and timerfds (executor.New), detaching subsystems and
+// disarming leftover timers at free, and the test clock's configuration.
+//
+// Ops. An asyncrt_op lives in the submitter's memory; its private words link
+// it into its instance's in-flight list and hold the submitter's waker. A
+// task counts its ops in flight in the upper bits of its state word; when
+// a cancelled task still has some, poll_task asks every core that may hold
+// them to send their cancellations at its next tick and parks the task, and
+// the completion of its last op (which lowers the count before waking)
+// brings it back to be dropped. So a future's buffers outlive its ops.
+//
+// Sleeping. An idle driver sleeps on its futex word, bounded by the next
+// timer; if a subsystem with an fd has waiters, it sleeps in epoll_pwait2 on
+// the core's epoll set instead (the fd is watched edge-triggered; wakes then
+// also write the core's eventfd); if a subsystem without an fd has waiters,
+// it ticks for its spin time and then sleeps 50 us, doubling to 1 ms.
 package dataplane
