@@ -61,8 +61,8 @@ type Executor struct {
 	pollfds []int
 	// timerfds[i] is core i's, in its epoll set, until the core takes it.
 	timerfds []int
-	handle  uint64
-	ref     rtcgo.Handle
+	handle   uint64
+	ref      rtcgo.Handle
 
 	mu    sync.Mutex // guards freed
 	freed bool
