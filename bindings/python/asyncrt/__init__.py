@@ -21,11 +21,13 @@ from .errors import (
     VersionMismatch,
     WouldBlock,
 )
-from .cfuture import CFuture
+from .cfuture import CFuture, OwnedCFuture
 from .executor import Capability, Executor, Stats, Task, WorkerStats, block_on, spawn
 from .foreign import ForeignExecutor
 from .futures import PENDING, Context, Future, Ready, yield_now
 from .hooks import ThreadHooks
+from .subsystem import Op, OpFuture, Subsystem, SubsystemContext, SubsystemStats
+from .timers import sleep, timeout
 from .waker import Waker
 
 __version__ = ".".join(map(str, _lib.VERSION))

@@ -29,7 +29,7 @@ from ctypes import byref, c_int, c_size_t, c_uint64
 
 from . import _lib
 from ._lib import HOSTQ_DROP, HOSTQ_TAG_MASK, check, lib
-from .errors import AsyncrtError, BadHandle, Busy, NotSupported, Reentrant, Status, error
+from .errors import AsyncrtError, BadHandle, Busy, NotSupported, Reentrant, Shutdown, Status, error
 from .futures import PENDING, Context, Ready, drop
 from .waker import Waker
 
@@ -37,6 +37,11 @@ EVENT_BATCH = 1024
 STEP_POLLS = 1024
 STEP_NS = 10_000_000
 PARK_SLICE = 0.05
+# While a subsystem without an fd has waiters, an idle driver ticks it after
+# sleeps that double from BUSY_MIN to BUSY_MAX (the C drivers' policy; the
+# fd wait below has millisecond resolution).
+BUSY_MIN = 0.00005
+BUSY_MAX = 0.001
 
 UNHOSTED = ("asyncrt: Python futures run on an executor that a Python thread drives -- Executor() "
             "(kind='local') or ForeignExecutor -- as host-queue futures polled by that thread. A "
@@ -136,10 +141,13 @@ class Host:
         self._tag_out = c_uint64()  # out-parameters of spawn, reused under `lock`
         self._tag_ref = byref(self._tag_out)
         self._future_ref = byref(_lib.asyncrt_future())
-        self.lock = threading.Lock()
+        # Reentrant: close() holds it while the library runs callbacks (a
+        # subsystem's cancel or close, a C future's drop) that may spawn.
+        self.lock = threading.RLock()
         self.thread = threading.get_ident()
         self.driver = None
         self.closed = False
+        self.closing = False  # inside close(), freeing the executor
         self._poller = None
 
     # -- spawning ---------------------------------------------------------
@@ -150,7 +158,7 @@ class Host:
         me = threading.get_ident()
         with self.lock:
             try:
-                self.check_open()
+                self.check_spawn()
                 if not self.hosted:
                     raise NotSupported(UNHOSTED)
                 if self.driver not in (None, me):
@@ -177,8 +185,8 @@ class Host:
         task handle. The runtime owns the C future from here on."""
         with self.lock:
             try:
-                self.check_open()
-            except BadHandle:
+                self.check_spawn()
+            except AsyncrtError:
                 future.drop()
                 raise
             handle = _lib.task_p()
@@ -220,19 +228,45 @@ class Host:
 
     def run_until(self, done, deadline):
         """Steps until done() is true (True) or `deadline` (time.monotonic()) passes
-        (False); sleeps on the executor's fd while nothing is runnable."""
+        (False); sleeps on the executor's fd while nothing is runnable.
+
+        The fd is taken before the first step: from then on the library keeps
+        a timerfd in it armed for the next timer, and a subsystem's fd in it
+        while the subsystem has waiters. A subsystem without an fd is ticked
+        after short sleeps instead (BUSY_MIN..BUSY_MAX)."""
+        self._watch()
+        backoff = 0.0
+        busy = None
         while True:
             polls, events = self.step(STEP_POLLS, STEP_NS)
             if done():
                 return True
             if polls or events:
+                backoff, busy = 0.0, None
                 continue
+            if busy is None:
+                busy = self.tick()[1]
+                continue  # what the tick woke runs before any sleep
             slice_ = PARK_SLICE
+            if busy:
+                backoff = min(max(backoff * 2, BUSY_MIN), BUSY_MAX)
+                slice_ = backoff
+            else:
+                backoff = 0.0
+            busy = None
             if deadline is not None:
                 slice_ = min(slice_, deadline - time.monotonic())
                 if slice_ <= 0:
                     return False
             self._park(slice_)
+
+    def tick(self):
+        """asyncrt_executor_tick on the calling thread (the driver): returns
+        (next timer's deadline in ns or None, busy)."""
+        next_deadline = c_uint64()
+        busy = c_int()
+        check(lib.asyncrt_executor_tick(self.executor, byref(next_deadline), byref(busy)))
+        return (None if next_deadline.value == _lib.UINT64_MAX else next_deadline.value), bool(busy.value)
 
     def fd(self):
         self.check_open()
@@ -240,10 +274,13 @@ class Host:
         check(lib.asyncrt_executor_fd(self.executor, byref(fd)))
         return fd.value
 
-    def _park(self, seconds):
+    def _watch(self):
         if self._poller is None:
             self._poller = select.poll()
             self._poller.register(self.fd(), select.POLLIN)
+
+    def _park(self, seconds):
+        self._watch()
         self._poller.poll(max(1, int(seconds * 1000)))
 
     def _drain(self):
@@ -333,6 +370,11 @@ class Host:
         if self.closed:
             raise BadHandle("asyncrt: the executor is closed")
 
+    def check_spawn(self):
+        self.check_open()
+        if self.closing:
+            raise Shutdown("asyncrt: the executor is being closed")
+
     def close(self):
         """Frees the executor (cancelling its tasks), drops their Python futures,
         frees the host queue. Idempotent. A thread-per-core executor whose
@@ -342,7 +384,11 @@ class Host:
                 return
             if self.driver is not None:
                 raise Busy("asyncrt: cannot close an executor while it is being driven")
-            status = lib.asyncrt_executor_free(self.executor)
+            self.closing = True
+            try:
+                status = lib.asyncrt_executor_free(self.executor)
+            finally:
+                self.closing = False
             if status not in (0, Status.ETIMEDOUT):
                 check(status)
             message = lib.asyncrt_last_error().decode(errors="replace") if status else ""

@@ -19,6 +19,7 @@ from ctypes import (
     Structure,
     c_char_p,
     c_int,
+    c_int32,
     c_int64,
     c_size_t,
     c_uint,
@@ -49,6 +50,10 @@ SPAWN_SEND = 1
 SHUTDOWN_GRACEFUL = 0
 SHUTDOWN_IMMEDIATE = 1
 NO_TIMEOUT = -1
+CLOCK_MONOTONIC = 0
+CLOCK_TEST = 1
+SUBSYSTEM_ALL_WORKERS = 0xFFFF_FFFF
+UINT64_MAX = 0xFFFF_FFFF_FFFF_FFFF
 
 
 def spawn_worker(i):
@@ -77,15 +82,26 @@ class asyncrt_runnable(Structure):
     pass
 
 
+class asyncrt_subsystem(Structure):
+    pass
+
+
+class asyncrt_subsystem_cx(Structure):
+    pass
+
+
 executor_p = POINTER(asyncrt_executor)
 task_p = POINTER(asyncrt_task)
 hostq_p = POINTER(asyncrt_hostq)
 context_p = POINTER(asyncrt_context)
 runnable_p = POINTER(asyncrt_runnable)
+subsystem_p = POINTER(asyncrt_subsystem)
+subsystem_cx_p = POINTER(asyncrt_subsystem_cx)
 
 # Callback types. The binding's callbacks are module-level CFUNCTYPE objects
-# (hooks.py, foreign.py) that find their Python state through user_data, so
-# they live as long as the library may call them.
+# (hooks.py, foreign.py, subsystem.py, cfuture.py's owned-future drop) that
+# find their Python state through user_data (or the future's state address),
+# so they live as long as the library may call them.
 POLL_FN = CFUNCTYPE(c_int, c_void_p, context_p, c_void_p)
 DROP_FN = CFUNCTYPE(None, c_void_p)
 HOOK_FN = CFUNCTYPE(None, c_uint, c_void_p)
@@ -121,22 +137,6 @@ class asyncrt_thread_hooks(Structure):
         ("on_unpark", HOOK_FN),
         ("user_data", c_void_p),
         ("finalize", FINALIZE_FN),
-    ]
-
-
-class asyncrt_executor_config(Structure):
-    _fields_ = [
-        ("size", c_size_t),
-        ("kind", c_uint),
-        ("memory_limit", c_size_t),
-        ("allocator", c_void_p),
-        ("workers", c_uint),
-        ("flags", c_uint),
-        ("spin_ns", c_uint64),
-        ("budget_polls", c_uint32),
-        ("budget_ns", c_uint64),
-        ("hooks", POINTER(asyncrt_thread_hooks)),
-        ("shutdown_timeout_ns", c_uint64),
     ]
 
 
@@ -177,6 +177,118 @@ class asyncrt_task_storage(Structure):
     ]
 
 
+# ---- asyncrt 0.3: time and timers -------------------------------------------
+
+
+class asyncrt_timer(Structure):
+    _fields_ = [("opaque", c_uint64 * 8)]
+
+
+class asyncrt_sleep(Structure):
+    _fields_ = [
+        ("timer", asyncrt_timer),
+        ("deadline_ns", c_uint64),
+        ("duration_ns", c_uint64),
+        ("flags", c_uint32),
+        ("reserved", c_uint32),
+    ]
+
+
+class asyncrt_timeout(Structure):
+    # The vtable is the asyncrt_future_vtable that lives inside the state.
+    _fields_ = [
+        ("vtable", asyncrt_future_vtable),
+        ("inner", asyncrt_future),
+        ("sleep", asyncrt_sleep),
+        ("flags", c_uint64),
+    ]
+
+
+# ---- asyncrt 0.3: subsystems and operation requests ---------------------------
+
+
+class asyncrt_op(Structure):
+    _fields_ = [
+        ("opcode", c_uint32),
+        ("flags", c_uint32),
+        ("args", c_uint64 * 4),
+        ("status", c_int32),
+        ("reserved", c_int32),
+        ("result", c_int64),
+        ("subsystem_data", c_void_p * 2),
+        ("opaque", c_uint64 * 8),
+    ]
+
+
+op_p = POINTER(asyncrt_op)
+
+
+class asyncrt_op_future_state(Structure):
+    _fields_ = [("op", op_p), ("sub", subsystem_p), ("flags", c_uint64)]
+
+
+SUB_POLL_FN = CFUNCTYPE(c_int, c_void_p, subsystem_cx_p, c_uint32)
+SUB_OP_FN = CFUNCTYPE(None, c_void_p, subsystem_cx_p, op_p)
+SUB_WAITERS_FN = CFUNCTYPE(None, c_void_p, subsystem_cx_p, c_uint64)
+
+
+class asyncrt_subsystem_vtable(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("poll", SUB_POLL_FN),
+        ("submit", SUB_OP_FN),
+        ("cancel", SUB_OP_FN),
+        ("waiters_changed", SUB_WAITERS_FN),
+        ("finalize", FINALIZE_FN),
+    ]
+
+
+class asyncrt_subsystem_config(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("vtable", POINTER(asyncrt_subsystem_vtable)),
+        ("user_data", c_void_p),
+        ("priority", c_uint32),
+        ("waiter_cap", c_uint32),
+        ("poll_budget", c_uint32),
+        ("worker", c_uint32),
+        ("fd", c_int),
+        ("name", c_char_p),
+    ]
+
+
+class asyncrt_subsystem_stats(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("polls", c_uint64),
+        ("completions", c_uint64),
+        ("empty_polls", c_uint64),
+        ("waiters", c_uint64),
+        ("submits", c_uint64),
+    ]
+
+
+class asyncrt_executor_config(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("kind", c_uint),
+        ("memory_limit", c_size_t),
+        ("allocator", c_void_p),
+        ("workers", c_uint),
+        ("flags", c_uint),
+        ("spin_ns", c_uint64),
+        ("budget_polls", c_uint32),
+        ("budget_ns", c_uint64),
+        ("hooks", POINTER(asyncrt_thread_hooks)),
+        ("shutdown_timeout_ns", c_uint64),
+        # asyncrt 0.3
+        ("clock", c_uint),
+        ("subsystems", POINTER(asyncrt_subsystem_config)),
+        ("subsystem_count", c_size_t),
+        ("subsystem_handles", POINTER(subsystem_p)),
+    ]
+
+
 future_p = POINTER(asyncrt_future)
 waker_p = POINTER(asyncrt_waker)
 u64_p = POINTER(c_uint64)
@@ -192,12 +304,14 @@ SIGNATURES = {
     "asyncrt_context_waker": (waker_p, [context_p]),
     "asyncrt_context_executor": (executor_p, [context_p]),
     "asyncrt_context_fail": (None, [context_p, c_int]),
+    "asyncrt_context_failure": (c_int, [context_p]),
     "asyncrt_waker_clone": (None, [waker_p, waker_p]),
     "asyncrt_waker_wake": (None, [waker_p]),
     "asyncrt_waker_wake_by_ref": (None, [waker_p]),
     "asyncrt_waker_drop": (None, [waker_p]),
     "asyncrt_waker_will_wake": (c_int, [waker_p, waker_p]),
     "asyncrt_poll_with_waker": (c_int, [future_p, waker_p, c_void_p, POINTER(c_int)]),
+    "asyncrt_executor_config_init_size": (None, [POINTER(asyncrt_executor_config), c_size_t]),
     "asyncrt_executor_config_init": (None, [POINTER(asyncrt_executor_config)]),
     "asyncrt_executor_new": (c_int, [POINTER(asyncrt_executor_config), POINTER(executor_p)]),
     "asyncrt_executor_free": (c_int, [executor_p]),
@@ -224,6 +338,34 @@ SIGNATURES = {
     "asyncrt_hostq_complete": (c_int, [hostq_p, u64_p, POINTER(c_int), c_size_t]),
     "asyncrt_hostq_wake": (c_int, [hostq_p, u64_p, c_size_t]),
     "asyncrt_hostq_waker": (c_int, [hostq_p, c_uint64, waker_p]),
+    # time and timers
+    "asyncrt_executor_now": (c_int, [executor_p, u64_p]),
+    "asyncrt_context_now": (c_uint64, [context_p]),
+    "asyncrt_clock_advance": (c_int, [executor_p, c_uint64]),
+    "asyncrt_timer_poll": (c_int, [POINTER(asyncrt_timer), context_p, c_uint64]),
+    "asyncrt_timer_cancel": (None, [POINTER(asyncrt_timer)]),
+    "asyncrt_timer_armed": (c_int, [POINTER(asyncrt_timer)]),
+    "asyncrt_sleep_for": (c_int, [POINTER(asyncrt_sleep), c_uint64, future_p]),
+    "asyncrt_sleep_until": (c_int, [POINTER(asyncrt_sleep), c_uint64, future_p]),
+    "asyncrt_timeout_for": (c_int, [POINTER(asyncrt_timeout), future_p, c_uint64, future_p]),
+    # subsystems and operation requests
+    "asyncrt_subsystem_config_init_size": (None, [POINTER(asyncrt_subsystem_config), c_size_t]),
+    "asyncrt_subsystem_register": (c_int, [executor_p, POINTER(asyncrt_subsystem_config), POINTER(subsystem_p)]),
+    "asyncrt_subsystem_unregister": (c_int, [subsystem_p]),
+    "asyncrt_subsystem_stats_get": (c_int, [subsystem_p, POINTER(asyncrt_subsystem_stats)]),
+    "asyncrt_timer_stats_get": (c_int, [executor_p, POINTER(asyncrt_subsystem_stats)]),
+    "asyncrt_op_submit": (c_int, [context_p, subsystem_p, op_p]),
+    "asyncrt_op_poll": (c_int, [op_p, context_p]),
+    "asyncrt_op_done": (c_int, [op_p]),
+    "asyncrt_op_cancel": (c_int, [op_p]),
+    "asyncrt_op_complete": (None, [op_p, c_int, c_int64]),
+    "asyncrt_op_future": (c_int, [POINTER(asyncrt_op_future_state), op_p, subsystem_p, future_p]),
+    "asyncrt_subsystem_cx_worker": (c_uint, [subsystem_cx_p]),
+    "asyncrt_subsystem_cx_waiters": (c_uint64, [subsystem_cx_p]),
+    "asyncrt_subsystem_cx_first_op": (op_p, [subsystem_cx_p]),
+    "asyncrt_op_next": (op_p, [op_p]),
+    "asyncrt_subsystem_cx_complete_all": (c_size_t, [subsystem_cx_p, c_int, c_int64]),
+    "asyncrt_executor_tick": (c_int, [executor_p, u64_p, POINTER(c_int)]),
     "asyncrt_executor_new_foreign": (c_int, [POINTER(asyncrt_foreign_vtable), c_void_p, POINTER(executor_p)]),
     "asyncrt_runnable_run": (c_int, [runnable_p]),
     "asyncrt_runnable_drop": (c_int, [runnable_p]),

@@ -6,12 +6,14 @@ import weakref
 from ctypes import byref, c_uint, c_uint64, create_string_buffer, pointer, sizeof
 from typing import NamedTuple
 
-from . import _lib, hooks as thread_hooks
+from . import _lib, hooks as thread_hooks, subsystem as subsystems
 from ._host import STEP_POLLS, UNHOSTED, Host, current_host, run_step
 from ._lib import check, lib
 from .cfuture import CFuture
 from .errors import BadHandle, NotSupported, Reentrant, Status, TimedOut, WouldBlock, error, to_status
 from .futures import PENDING, Future, Ready, as_future, drop
+from .subsystem import read_stats
+from .timers import duration_ns
 
 
 class Stats(NamedTuple):
@@ -51,6 +53,7 @@ class Capability(enum.IntFlag):
 
 
 KINDS = {"local": _lib.EXECUTOR_LOCAL, "threads": _lib.EXECUTOR_THREADS}
+CLOCKS = {"monotonic": _lib.CLOCK_MONOTONIC, "test": _lib.CLOCK_TEST}
 SHUTDOWN_MODES = {"graceful": _lib.SHUTDOWN_GRACEFUL, "immediate": _lib.SHUTDOWN_IMMEDIATE}
 
 
@@ -114,6 +117,71 @@ class BaseExecutor:
         check(lib.asyncrt_executor_capabilities(self._live(), byref(caps)))
         return Capability(caps.value)
 
+    # -- time ---------------------------------------------------------------
+
+    def now_ns(self):
+        """The executor's clock in nanoseconds (an int): CLOCK_MONOTONIC, or a
+        test clock where advance_clock left it (it starts at 0)."""
+        now = c_uint64()
+        check(lib.asyncrt_executor_now(self._live(), byref(now)))
+        return now.value
+
+    def now(self):
+        """The executor's clock in seconds (a float); see now_ns()."""
+        return self.now_ns() / 1e9
+
+    def advance_clock(self, seconds):
+        """Moves a test clock (``clock="test"``) forward by `seconds` (rounded
+        to the nearest nanosecond) and wakes the executor: the timers now due
+        fire at its next run (run, run_step, block_on; a thread-per-core
+        executor's workers at once). InvalidArgument for any other clock.
+        Any thread."""
+        if seconds < 0:
+            raise ValueError(f"a clock only moves forward, not by {seconds} s")
+        check(lib.asyncrt_clock_advance(self._live(), duration_ns(seconds)))
+
+    def timer_stats(self):
+        """The counters of the executor's timers, summed over its workers:
+        polls are ticks that looked at due timers, completions timers fired,
+        waiters timers armed now (a SubsystemStats)."""
+        stats = _lib.asyncrt_subsystem_stats(size=sizeof(_lib.asyncrt_subsystem_stats))
+        check(lib.asyncrt_timer_stats_get(self._live(), byref(stats)))
+        return read_stats(stats)
+
+    def tick(self):
+        """One tick of the executor's timers and subsystems on the calling
+        thread: fires the timers due and polls one subsystem (by weighted round
+        robin), as the executor does between polls of its tasks; the tasks they
+        wake run at the next run. Returns (the clock time in ns at which the
+        next timer is due, or None; whether a subsystem without an fd has
+        waiters, so it wants more ticks). Local and foreign executors, one
+        driving thread at a time; NotSupported on a thread-per-core one, whose
+        workers tick themselves."""
+        host = self._host
+        host.enter()
+        try:
+            return host.tick()
+        finally:
+            host.leave()
+
+    # -- subsystems ---------------------------------------------------------
+
+    def register_subsystem(self, subsystem, priority=1, waiter_cap=64, poll_budget=64, worker=None, fd=-1,
+                           name=None):
+        """Registers a subsystem written in Python (see asyncrt.subsystem): an
+        object with poll(scx, budget) and optionally submit(scx, op),
+        cancel(scx, op), waiters_changed(scx, n) and close(). Returns its
+        Subsystem handle.
+
+        Each tick of a worker polls one subsystem, by smooth weighted round
+        robin over priority (1..1000) x min(waiters, waiter_cap); one without
+        waiters is never polled. poll receives `poll_budget`. `worker`: a
+        worker index, or None for every worker. `fd` (an int or an object with
+        fileno(); -1 for none): readable when poll has something to reap,
+        watched edge-triggered while there are waiters, and must stay open
+        until close(). `name` defaults to the class name."""
+        return subsystems.register(self, subsystem, priority, waiter_cap, poll_budget, worker, fd, name)
+
     def shutdown(self, mode="graceful", timeout=None):
         """Stops a thread-per-core executor's workers (NotSupported on other
         kinds); the executor stays open until close(). "immediate" cancels every
@@ -163,12 +231,18 @@ class Executor(BaseExecutor):
     ``memory_limit`` caps the bytes of task memory held at once (0: no cap); a
     spawn past it raises LimitExceeded. Closing cancels the tasks still
     running and drops their futures.
+
+    ``clock`` is "monotonic" (the default: CLOCK_MONOTONIC) or "test": a clock
+    that starts at 0 and stands still until advance_clock() moves it, so
+    time-dependent code (sleep, timeout) runs deterministically. Either kind.
     """
 
     def __init__(self, memory_limit=0, *, kind="local", workers=0, pin=False, spin_ns=None, budget_polls=0,
-                 budget_ns=0, shutdown_timeout=None, hooks=None):
+                 budget_ns=0, shutdown_timeout=None, hooks=None, clock="monotonic"):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
+        if clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {sorted(CLOCKS)}, not {clock!r}")
         threads_options = (workers, pin, spin_ns is not None, budget_polls, budget_ns, shutdown_timeout is not None,
                            hooks is not None)
         if kind == "local" and any(threads_options):
@@ -177,9 +251,9 @@ class Executor(BaseExecutor):
         if shutdown_timeout is not None and shutdown_timeout <= 0:
             raise ValueError("shutdown_timeout must be positive (None: the library's default)")
         config = _lib.asyncrt_executor_config()
-        lib.asyncrt_executor_config_init(config)
-        config.size = sizeof(config)
+        lib.asyncrt_executor_config_init_size(byref(config), sizeof(config))  # the 0.3 struct, clock included
         config.kind = KINDS[kind]
+        config.clock = CLOCKS[clock]
         config.memory_limit = memory_limit
         config.workers = workers
         config.flags = _lib.EXECUTOR_PIN if pin else 0
@@ -201,6 +275,7 @@ class Executor(BaseExecutor):
                 thread_hooks.release(hooks_key)
             raise error(status, message)
         self.kind = kind
+        self.clock = clock
         super().__init__(executor, run_step, hosted=kind == "local")
 
     def fd(self):

@@ -36,9 +36,20 @@ def _finalize(key):
 
 
 def _run_queued(queue, executor, max_polls, max_ns):
-    """The C step of the host driver: runs up to `max_polls` queued runnables."""
+    """The C step of the host driver: runs up to `max_polls` queued runnables.
+    When the queue runs dry it ticks the executor once (asyncrt_executor_tick:
+    due timers fire, one subsystem is polled) and goes on with what that woke:
+    a foreign executor's timers and subsystems advance only when its host
+    ticks it."""
     ran = 0
-    while ran < max_polls and queue:
+    ticked = False
+    while ran < max_polls:
+        if not queue:
+            if ticked:
+                break
+            check(lib.asyncrt_executor_tick(executor, None, None))
+            ticked = True
+            continue
         check(lib.asyncrt_runnable_run(queue.popleft()))
         ran += 1
     return ran
@@ -56,6 +67,9 @@ class ForeignExecutor(BaseExecutor):
 
     It runs Python futures (run_pending is the thread that drives their host
     queue, as run() is for a local executor), coroutines and C futures.
+    run_pending also ticks it (due timers fire, a subsystem is polled) each
+    time the queue runs dry; nothing else does, so a sleep on it ends at the
+    first run_pending after its deadline (its clock is CLOCK_MONOTONIC).
     spawn, a waker woken from any thread, and a task waking itself queue a
     runnable; nothing else tells the host: call run_pending() when
     ``pending`` is not 0. There is no block_on (the host drives it: await a

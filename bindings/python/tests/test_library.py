@@ -1,10 +1,12 @@
 """Loading, the version probe and the exception classes."""
 
 import os
+import re
 import select
 import signal
 import unittest
-from ctypes import byref, c_int
+from ctypes import byref, c_int, c_void_p, sizeof
+from pathlib import Path
 from unittest import mock
 
 import asyncrt
@@ -62,6 +64,58 @@ class VersionTest(unittest.TestCase):
         self.assertEqual(paths[0].name, "libasyncrt.so")
         self.assertEqual(paths[0].parent.name, "asyncrt")
         self.assertTrue(all(p.parent.name == "build" for p in paths[1:]))
+
+
+# sizeof and field offsets of asyncrt.h's structs on LP64 (x86-64, aarch64),
+# as gcc gives them for the 0.3.0 header: the binding's ctypes layouts must match.
+STRUCT_LAYOUTS = {
+    "asyncrt_future_vtable": (40, {"poll": 16, "drop": 24}),
+    "asyncrt_thread_hooks": (56, {"user_data": 40, "finalize": 48}),
+    "asyncrt_executor_config": (112, {"hooks": 64, "shutdown_timeout_ns": 72, "clock": 80, "subsystems": 88,
+                                      "subsystem_count": 96, "subsystem_handles": 104}),
+    "asyncrt_executor_stats": (56, {"workers": 48}),
+    "asyncrt_worker_stats": (48, {"parked_ns": 40}),
+    "asyncrt_task_storage": (40, {"release": 24}),
+    "asyncrt_foreign_vtable": (24, {"finalize": 16}),
+    "asyncrt_timer": (64, {}),
+    "asyncrt_sleep": (88, {"deadline_ns": 64, "duration_ns": 72, "flags": 80}),
+    "asyncrt_timeout": (152, {"inner": 40, "sleep": 56, "flags": 144}),
+    "asyncrt_op": (136, {"args": 8, "status": 40, "result": 48, "subsystem_data": 56, "opaque": 72}),
+    "asyncrt_op_future_state": (24, {"sub": 8, "flags": 16}),
+    "asyncrt_subsystem_vtable": (48, {"poll": 8, "submit": 16, "cancel": 24, "waiters_changed": 32,
+                                      "finalize": 40}),
+    "asyncrt_subsystem_config": (56, {"priority": 24, "waiter_cap": 28, "poll_budget": 32, "worker": 36,
+                                      "fd": 40, "name": 48}),
+    "asyncrt_subsystem_stats": (48, {"submits": 40}),
+}
+
+HEADER = Path(__file__).resolve().parents[3] / "include" / "asyncrt.h"
+
+
+class LayoutTest(unittest.TestCase):
+    @unittest.skipUnless(sizeof(c_void_p) == 8, "the sizes are LP64's")
+    def test_struct_layouts_match_the_header(self):
+        for name, (size, offsets) in STRUCT_LAYOUTS.items():
+            with self.subTest(struct=name):
+                struct = getattr(_lib, name)
+                self.assertEqual(sizeof(struct), size)
+                for field, offset in offsets.items():
+                    self.assertEqual(getattr(struct, field).offset, offset, field)
+
+    @unittest.skipUnless(HEADER.is_file(), "the repository's header is not here")
+    def test_every_header_function_is_declared_in_order(self):
+        declared = re.findall(r"^ASYNCRT_API\b[^;{]*?\b(asyncrt_\w+)\s*\(", HEADER.read_text(), re.M | re.S)
+        self.assertEqual(list(_lib.SIGNATURES), declared)
+
+    def test_config_init_fills_the_03_struct(self):
+        config = _lib.asyncrt_executor_config(clock=7, subsystem_count=3)
+        _lib.lib.asyncrt_executor_config_init_size(byref(config), sizeof(config))
+        self.assertEqual(config.size, sizeof(config))
+        self.assertEqual((config.clock, config.subsystem_count), (_lib.CLOCK_MONOTONIC, 0))
+        sub = _lib.asyncrt_subsystem_config()
+        _lib.lib.asyncrt_subsystem_config_init_size(byref(sub), sizeof(sub))
+        self.assertEqual((sub.size, sub.priority, sub.waiter_cap, sub.poll_budget, sub.worker, sub.fd),
+                         (sizeof(sub), 1, 64, 64, _lib.SUBSYSTEM_ALL_WORKERS, -1))
 
 
 class ErrorTest(unittest.TestCase):
