@@ -665,15 +665,18 @@ int asyncrt_subsystem_register(asyncrt_executor *ex, const asyncrt_subsystem_con
   if (!cfg) return art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: cfg is NULL");
   asyncrt_subsystem_config c;
   asyncrt_subsystem_config_init(&c);
-  if (cfg->size < offsetof(asyncrt_subsystem_config, name)) {
-    return art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: config size %zu is too small (set it to sizeof)",
-                    cfg->size);
-  }
-  memcpy((char *)&c + sizeof c.size, (const char *)cfg + sizeof c.size,
-         (cfg->size < sizeof c ? cfg->size : sizeof c) - sizeof c.size);
+  /* Copy what the caller's size covers, so that even a config refused for
+   * its size hands its user data to the finalizer when it names one. */
+  if (cfg->size > sizeof c.size)
+    memcpy((char *)&c + sizeof c.size, (const char *)cfg + sizeof c.size,
+           (cfg->size < sizeof c ? cfg->size : sizeof c) - sizeof c.size);
   int rc = ASYNCRT_OK;
   art_exec *e = NULL;
-  if (!out) rc = art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: out is NULL");
+  if (cfg->size < offsetof(asyncrt_subsystem_config, name)) {
+    if (cfg->size < offsetof(asyncrt_subsystem_config, user_data) + sizeof(void *)) c.vtable = NULL;
+    rc = art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: config size %zu is too small (set it to sizeof)",
+                  cfg->size);
+  } else if (!out) rc = art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: out is NULL");
   else if (art_tls_subsys)
     rc = art_fail(ASYNCRT_EREENTRANT, "asyncrt_subsystem_register: called from a subsystem callback");
   else if (!c.vtable || c.vtable->size < offsetof(asyncrt_subsystem_vtable, poll) + sizeof(void *) ||

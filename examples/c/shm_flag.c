@@ -47,24 +47,33 @@ typedef struct flag_subsystem {
   uint64_t seen; /* the counter value the in-flight ops wait to see change */
 } flag_subsystem;
 
-/* An op waits for the counter to differ from args[0]; it completes with the
- * new value as its result. */
+/* An op waits for the counter to pass args[0]; it completes with args[0] + 1
+ * as its result, so a task sees every bump once even if two come between
+ * its polls. */
 static void flag_submit(void *user, asyncrt_subsystem_cx *scx, asyncrt_op *op) {
   flag_subsystem *fs = user;
-  uint64_t now = atomic_load(&fs->page->counter);
   (void)scx;
-  if (now != op->args[0]) asyncrt_op_complete(op, ASYNCRT_OK, (int64_t)now); /* changed already */
-  else fs->seen = now;
+  if (atomic_load(&fs->page->counter) > op->args[0]) /* passed already */
+    asyncrt_op_complete(op, ASYNCRT_OK, (int64_t)op->args[0] + 1);
 }
 
-/* One load per poll, however many ops wait. */
+/* One load per poll, however many ops wait; the ops are walked only when
+ * the counter moved. */
 static int flag_poll(void *user, asyncrt_subsystem_cx *scx, uint32_t budget) {
   flag_subsystem *fs = user;
   uint64_t now = atomic_load(&fs->page->counter);
+  int done = 0;
   (void)budget;
   if (now == fs->seen) return 0;
   fs->seen = now;
-  return (int)asyncrt_subsystem_cx_complete_all(scx, ASYNCRT_OK, (int64_t)now);
+  for (asyncrt_op *op = asyncrt_subsystem_cx_first_op(scx), *next; op; op = next) {
+    next = asyncrt_op_next(op); /* before the completion unlinks op */
+    if (now > op->args[0]) {
+      asyncrt_op_complete(op, ASYNCRT_OK, (int64_t)op->args[0] + 1);
+      done++;
+    }
+  }
+  return done;
 }
 
 static const asyncrt_subsystem_vtable flag_vtable = {

@@ -292,7 +292,6 @@ typedef struct art_exec {
    * being polled, so a self-wake is recognized by comparing it. It is
    * cleared before anything but a poll runs user code (art_task_finish). */
   asyncrt_context cx;
-  int wake_front; /* the driver is waking fired timers: queue them first */
   _Atomic uint64_t polls; /* written by the driver, read by stats */
   /* Finished tasks spawned on another core, given back to it in one batch
    * (one lock instead of one per task). Only while the driver runs. */

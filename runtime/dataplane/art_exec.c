@@ -275,13 +275,6 @@ static art_task *local_pop(art_exec *e) {
 
 void art_exec_push_local(art_exec *e, art_task *t) { local_push(e, t); }
 
-/* To the front of the ring (timer wakes: see art_time.c); at the back if
- * the ring has no room or overflowed. */
-static inline void local_push_front(art_exec *e, art_task *t) {
-  if (e->ring_tail - e->ring_head < e->ring_room) e->ring[--e->ring_head & e->ring_mask] = t;
-  else local_push(e, t);
-}
-
 static int local_pending(const art_exec *e) { return e->ring_head != e->ring_tail || e->overflow_head; }
 
 static int send_pending(art_exec *e) {
@@ -296,7 +289,6 @@ int art_exec_has_work(art_exec *e) {
  * workers can take them, everything else to the local ring. */
 static inline void driver_push(art_exec *e, art_task *t) {
   if (ART_UNLIKELY(e->group && (t->flags & ART_TF_SEND))) art_group_send_push(e, t);
-  else if (ART_UNLIKELY(e->wake_front)) local_push_front(e, t);
   else local_push(e, t);
 }
 
@@ -545,7 +537,10 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
   atomic_store(&e->running, 1);
   exec_drain_signal(e);
   uint64_t n = 0, tick_n = 0;
-  unsigned turn = 64;
+  /* A turn: every 64 polls, or every budget_polls if that is fewer, and
+   * sooner when a tick falls due inside one (below). */
+  const unsigned turn_len = e->budget_polls < 64 ? (unsigned)e->budget_polls : 64;
+  unsigned turn = turn_len;
   int idle = 1;
   /* Timers due and subsystems ready while the driver was away. */
   if (ART_UNLIKELY(art_core_waiting(e))) art_core_tick(e);
@@ -574,7 +569,8 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
       break;
     }
     if (ART_UNLIKELY(!--turn)) {
-      turn = 64;
+      turn = turn_len;
+      int waiting = art_core_waiting(e);
       exec_take_remote(e); /* remote wakes are not starved by a busy local queue */
       /* Nor are Send tasks (this core's, or injected) by local tasks that
        * keep yielding. */
@@ -586,10 +582,14 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
         }
         if ((t = art_group_send_pop(e))) local_push(e, t);
       }
-      if (ART_UNLIKELY(art_core_waiting(e)) &&
-          (n - tick_n >= e->budget_polls || art_now_ns() >= e->next_tick_ns)) {
-        art_core_tick(e); /* the budget: timers and subsystems are not starved */
-        tick_n = n;
+      if (ART_UNLIKELY(waiting)) {
+        if (n - tick_n >= e->budget_polls || art_now_ns() >= e->next_tick_ns) {
+          art_core_tick(e); /* the budget: timers and subsystems are not starved */
+          tick_n = n;
+        }
+        /* The next look falls on the poll the budget names. */
+        uint64_t left = tick_n + e->budget_polls - n;
+        if (left < turn) turn = left ? (unsigned)left : 1;
       }
       if (deadline_ns && art_now_ns() >= deadline_ns) break;
     }

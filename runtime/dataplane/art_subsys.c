@@ -40,7 +40,9 @@ __thread art_subsys_inst *art_tls_subsys;
 /* The op's private words. */
 typedef struct art_op_priv {
   asyncrt_op *next, *prev;
-  art_subsys_inst *inst;
+  /* NULL once complete. Atomic: art_op_complete and art_op_cancel read it
+   * before they take the lock, while a completion may be clearing it. */
+  art_subsys_inst *_Atomic inst;
   asyncrt_waker waker;
   art_task *task; /* the submitting task, whose ops count it holds */
   _Atomic uint32_t state;
@@ -139,7 +141,7 @@ static void complete_locked(art_subsys_inst *inst, asyncrt_op *op, int status, i
   p->waker = (asyncrt_waker){0};
   art_task *task = p->task;
   p->task = NULL;
-  p->inst = NULL;
+  atomic_store_explicit(&p->inst, NULL, memory_order_relaxed); /* ordered by the state's release */
   /* From here the op is its submitter's again: not touched after this. */
   atomic_store_explicit(&p->state, 0, memory_order_release);
   /* Only now may a cancelled task see its count reach zero and drop the
@@ -187,7 +189,7 @@ static void cancel_ops(art_subsys_inst *inst, int all) {
     asyncrt_op *next = priv(op)->next;
     if (all ? !(atomic_load(&priv(op)->state) & OP_CANCEL_SENT) : wants_cancel(op)) {
       send_cancel(inst, op);
-      if (next && priv(next)->inst != inst) next = inst->head;
+      if (next && atomic_load_explicit(&priv(next)->inst, memory_order_relaxed) != inst) next = inst->head;
     }
     op = next;
   }
@@ -209,7 +211,9 @@ void art_subsys_detach(art_subsys *s) {
     art_lock_release(&e->subs_lock);
     art_lock_acquire(&inst->lock);
     inst->dead = 1;
-    cancel_ops(inst, 1);
+    /* The subsystem may finish what it can; without a cancel callback there
+     * is nothing to offer, and everything left ends with ESHUTDOWN. */
+    if (s->vt.cancel) cancel_ops(inst, 1);
     while (inst->head) complete_locked(inst, inst->head, ASYNCRT_ESHUTDOWN, 0);
     art_lock_release(&inst->lock);
   }
@@ -256,7 +260,7 @@ int art_op_submit(asyncrt_context *cx, art_subsys *s, asyncrt_op *op) {
     return art_fail(ASYNCRT_ESHUTDOWN, "asyncrt_op_submit: subsystem '%s' is being unregistered", s->name);
   }
   memset(p, 0, sizeof *p);
-  p->inst = inst;
+  atomic_store_explicit(&p->inst, inst, memory_order_relaxed);
   art_waker_clone(&cx->waker, &p->waker);
   if (cx->waker.vtable == &art_task_waker_vtable && cx->waker.data) {
     p->task = (art_task *)cx->waker.data;
@@ -288,30 +292,41 @@ int art_op_done(const asyncrt_op *op) { return atomic_load_explicit(&priv(op)->s
 
 void art_op_complete(asyncrt_op *op, int status, int64_t result) {
   art_op_priv *p = priv(op);
-  if (!(atomic_load_explicit(&p->state, memory_order_acquire) & OP_INFLIGHT)) return;
-  art_subsys_inst *inst = p->inst;
+  /* The instance before the state: a completion on another thread clears
+   * it first, so a non-NULL instance with the op still in flight is the
+   * op's (NULL would also match art_tls_subsys outside every callback). */
+  art_subsys_inst *inst = atomic_load_explicit(&p->inst, memory_order_acquire);
+  if (!inst || !(atomic_load_explicit(&p->state, memory_order_acquire) & OP_INFLIGHT)) return;
   if (art_tls_subsys == inst) { /* inside one of its callbacks: the lock is held */
     complete_locked(inst, op, status, result);
     return;
   }
   art_lock_acquire(&inst->lock);
-  if (p->inst == inst && (atomic_load_explicit(&p->state, memory_order_acquire) & OP_INFLIGHT))
+  if (atomic_load_explicit(&p->inst, memory_order_relaxed) == inst &&
+      (atomic_load_explicit(&p->state, memory_order_acquire) & OP_INFLIGHT))
     complete_locked(inst, op, status, result);
   art_lock_release(&inst->lock);
 }
 
 int art_op_cancel(asyncrt_op *op) {
   art_op_priv *p = priv(op);
+  /* As in art_op_complete: a completion may race with this call. The
+   * request is set only while the op is still in flight, so that a
+   * completion in between leaves the state 0 (done), not a request on an
+   * op that nothing will complete again. */
+  art_subsys_inst *inst = atomic_load_explicit(&p->inst, memory_order_acquire);
   uint32_t s = atomic_load_explicit(&p->state, memory_order_acquire);
-  if (!(s & OP_INFLIGHT) || (s & (OP_CANCEL_REQ | OP_CANCEL_SENT))) return ASYNCRT_OK;
-  art_subsys_inst *inst = p->inst;
-  atomic_fetch_or_explicit(&p->state, OP_CANCEL_REQ, memory_order_acq_rel);
+  do {
+    if (!inst || !(s & OP_INFLIGHT) || (s & (OP_CANCEL_REQ | OP_CANCEL_SENT))) return ASYNCRT_OK;
+  } while (!atomic_compare_exchange_weak_explicit(&p->state, &s, s | OP_CANCEL_REQ, memory_order_acq_rel,
+                                                  memory_order_acquire));
   art_exec *e = inst->core;
   asyncrt_context *cx = art_tls_cx;
   if (cx && cx->exec == e && !e->is_foreign && art_tls_subsys != inst) {
     /* On the worker's own thread: cancel now. */
     art_lock_acquire(&inst->lock);
-    if (p->inst == inst && (atomic_load_explicit(&p->state, memory_order_acquire) & OP_INFLIGHT))
+    if (atomic_load_explicit(&p->inst, memory_order_relaxed) == inst &&
+        (atomic_load_explicit(&p->state, memory_order_acquire) & OP_INFLIGHT))
       send_cancel(inst, op);
     art_lock_release(&inst->lock);
     return ASYNCRT_OK;
@@ -456,9 +471,11 @@ void art_core_park(art_exec *e, int64_t timeout_ns) {
 int art_subsys_register(art_exec *e, const asyncrt_subsystem_config *cfg, uint64_t *handle) {
   art_group *g = e->group;
   unsigned nworkers = g ? g->nworkers : 1, n = cfg->worker == ASYNCRT_SUBSYSTEM_ALL_WORKERS ? nworkers : 1;
-  if (cfg->worker != ASYNCRT_SUBSYSTEM_ALL_WORKERS && cfg->worker >= nworkers)
+  if (cfg->worker != ASYNCRT_SUBSYSTEM_ALL_WORKERS && cfg->worker >= nworkers) {
+    if (cfg->vtable->finalize) cfg->vtable->finalize(cfg->user_data); /* the user data is ours either way */
     return art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: worker %u: the executor has %u", cfg->worker,
                     nworkers);
+  }
   art_exec *cores[n ? n : 1];
   unsigned workers[n ? n : 1];
   for (unsigned i = 0; i < n; i++) {
@@ -467,7 +484,10 @@ int art_subsys_register(art_exec *e, const asyncrt_subsystem_config *cfg, uint64
     workers[i] = w;
   }
   art_subsys *s = art_subsys_new(cfg, cores, n, workers);
-  if (!s) return ASYNCRT_ENOMEM;
+  if (!s) {
+    if (cfg->vtable->finalize) cfg->vtable->finalize(cfg->user_data);
+    return ASYNCRT_ENOMEM;
+  }
   int status = ASYNCRT_OK;
   unsigned watched = 0;
   if (cfg->fd >= 0) {

@@ -55,7 +55,9 @@ static void fire_one(art_timer *link, void *user) {
   }
   b->wakers[b->n++] = te->waker;
   te->waker = (asyncrt_waker){0};
-  atomic_store_explicit(&te->core, NULL, memory_order_relaxed);
+  /* Release: a poll on another core that reads NULL here takes no lock of
+   * this core's, yet writes the entry next (arms it in its own wheel). */
+  atomic_store_explicit(&te->core, NULL, memory_order_release);
 }
 
 /* Fires (wake) or forgets (!wake) every entry due at `now`. */
@@ -75,15 +77,10 @@ static uint64_t timers_advance(art_exec *e, uint64_t now, int wake) {
     atomic_fetch_sub_explicit(&e->timers_armed, b.n, memory_order_relaxed);
     atomic_store_explicit(&e->timer_next, art_wheel_next_expiry(e->wheel), memory_order_relaxed);
     art_lock_release(&e->timer_lock);
-    if (wake) {
-      /* Due tasks go to the front of the driver's queue, so a timer's
-       * lateness does not grow with the length of the run queue. Woken last
-       * to first, so the earliest deadline runs first. */
-      e->wake_front = art_tls_cx && art_tls_cx->exec == e;
-      for (unsigned i = b.n; i-- > 0;) art_waker_wake(&b.wakers[i]);
-      e->wake_front = 0;
-    } else {
-      for (unsigned i = 0; i < b.n; i++) art_waker_drop(&b.wakers[i]);
+    /* In deadline order: the tasks queue (and run) in the order they fell due. */
+    for (unsigned i = 0; i < b.n; i++) {
+      if (wake) art_waker_wake(&b.wakers[i]);
+      else art_waker_drop(&b.wakers[i]);
     }
     total += b.n;
     if (!b.more) return total;
@@ -117,7 +114,7 @@ static asyncrt_waker timer_disarm(art_timer_entry *te) {
     atomic_fetch_sub_explicit(&e->timers_armed, 1, memory_order_relaxed);
     w = te->waker;
     te->waker = (asyncrt_waker){0};
-    atomic_store_explicit(&te->core, NULL, memory_order_relaxed);
+    atomic_store_explicit(&te->core, NULL, memory_order_release); /* as in fire_one */
   }
   art_lock_release(&e->timer_lock);
   return w;
