@@ -550,10 +550,12 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
       if (e->group && (t = art_group_send_pop(e))) goto poll;
       if (e->group && art_group_refill(e)) continue;
       if (!exec_take_remote(e)) {
-        /* Out of tasks: a tick before giving up, and on if it woke some. */
-        if (art_core_waiting(e) && art_core_tick(e) && art_exec_has_work(e)) {
+        /* Out of tasks: a tick before giving up, and on if it woke some
+         * (a completion, or a cancellation it sent that completed at once). */
+        if (art_core_waiting(e)) {
+          art_core_tick(e);
           tick_n = n;
-          continue;
+          if (art_exec_has_work(e)) continue;
         }
         exit = ART_RUN_DRAINED;
         break;
