@@ -36,23 +36,16 @@ _Static_assert(_Alignof(art_timer_entry) <= _Alignof(asyncrt_timer), "asyncrt_ti
 #define FIRE_BATCH 128u
 
 typedef struct fire_batch {
-  art_wheel *wheel;
   unsigned n;
-  int more;
   asyncrt_waker wakers[FIRE_BATCH];
 } fire_batch;
 
-/* Called by the wheel for each due entry, with the core's timer_lock held.
- * The waker moves to the batch (woken after the lock); a full batch sends
- * the entry back, due, so the next advance fires it. */
+/* Called by the wheel for each due entry (at most FIRE_BATCH per advance),
+ * with the core's timer_lock held. The waker moves to the batch, woken
+ * after the lock. */
 static void fire_one(art_timer *link, void *user) {
   fire_batch *b = user;
   art_timer_entry *te = (art_timer_entry *)link;
-  if (b->n == FIRE_BATCH) {
-    art_wheel_insert(b->wheel, link, te->deadline);
-    b->more = 1;
-    return;
-  }
   b->wakers[b->n++] = te->waker;
   te->waker = (asyncrt_waker){0};
   /* Release: a poll on another core that reads NULL here takes no lock of
@@ -70,10 +63,8 @@ static uint64_t timers_advance(art_exec *e, uint64_t now, int wake) {
       art_lock_release(&e->timer_lock);
       return total;
     }
-    b.wheel = e->wheel;
     b.n = 0;
-    b.more = 0;
-    art_wheel_advance(e->wheel, now, fire_one, &b);
+    art_wheel_advance_max(e->wheel, now, fire_one, &b, FIRE_BATCH);
     atomic_fetch_sub_explicit(&e->timers_armed, b.n, memory_order_relaxed);
     atomic_store_explicit(&e->timer_next, art_wheel_next_expiry(e->wheel), memory_order_relaxed);
     art_lock_release(&e->timer_lock);
@@ -83,7 +74,7 @@ static uint64_t timers_advance(art_exec *e, uint64_t now, int wake) {
       else art_waker_drop(&b.wakers[i]);
     }
     total += b.n;
-    if (!b.more) return total;
+    if (b.n < FIRE_BATCH) return total;
   }
 }
 

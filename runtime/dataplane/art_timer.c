@@ -54,6 +54,7 @@
  * empties. So after an advance to now_ns every bound left is past now_ns,
  * and a sleep-advance loop cannot spin.
  */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "art_timer.h"
@@ -216,15 +217,38 @@ static void sort_pending(art_wheel *w) {
   l->tail = prev;
 }
 
+/* Fires pending entries (due at now_ns) until `max` have fired in this
+ * advance; returns 1 if it stopped for the limit with some still pending. */
+static int fire_pending(art_wheel *w, uint64_t now_ns, void (*fire)(art_timer *t, void *user), void *user,
+                        size_t max, size_t *fired) {
+  art_timer *t;
+  /* fire may remove pending entries, so take them one at a time. */
+  while ((t = w->lists[PENDING].head) && t->deadline_ns <= now_ns) {
+    if (*fired == max) return 1;
+    art_wheel_remove(w, t);
+    fire(t, user);
+    (*fired)++;
+  }
+  return 0;
+}
+
 size_t art_wheel_advance(art_wheel *w, uint64_t now_ns, void (*fire)(art_timer *t, void *user),
                          void *user) {
+  return art_wheel_advance_max(w, now_ns, fire, user, SIZE_MAX);
+}
+
+size_t art_wheel_advance_max(art_wheel *w, uint64_t now_ns, void (*fire)(art_timer *t, void *user),
+                             void *user, size_t max) {
   if (w->advancing) return 0;
   uint64_t target = now_ns >> TICK_SHIFT;
   if (target < w->elapsed) target = w->elapsed;
   w->advancing = 1;
   w->advance_now = now_ns;
   size_t fired = 0;
-  for (;;) {
+  /* What a previous advance left pending (it stopped at its limit) fires
+   * first: it is due, and earlier than anything still in the wheel. */
+  int stopped = fire_pending(w, now_ns, fire, user, max, &fired);
+  for (; !stopped;) {
     unsigned level = 0;
     while (level < LEVELS && !w->occupied[level]) level++;
     if (level == LEVELS) break;
@@ -246,15 +270,10 @@ size_t art_wheel_advance(art_wheel *w, uint64_t now_ns, void (*fire)(art_timer *
       else place(w, t); /* back into this slot (only in the tick of now_ns) */
     }
     sort_pending(w);
-    /* fire may remove pending entries, so take them one at a time. */
-    while ((t = w->lists[PENDING].head)) {
-      art_wheel_remove(w, t);
-      fire(t, user);
-      fired++;
-    }
+    if ((stopped = fire_pending(w, now_ns, fire, user, max, &fired))) break; /* elapsed stays at start */
     if (start == target) break; /* what is left in this slot is not due yet */
   }
-  w->elapsed = target;
+  if (!stopped) w->elapsed = target;
   w->advancing = 0;
   /* Deferred entries are due: the current slot makes them fire next time. */
   for (art_timer *t = list_take(w, DEFERRED), *next; t; t = next) {

@@ -105,6 +105,15 @@ int art_timer_linked(const art_timer *t);
 size_t art_wheel_advance(art_wheel *w, uint64_t now_ns, void (*fire)(art_timer *t, void *user),
                          void *user);
 
+/* \brief art_wheel_advance that stops once `max` entries have fired. The
+ *        due entries left stay pending (still linked, still removable) and
+ *        fire first at the next advance, in deadline order, so a caller
+ *        that fires in batches does the same total work as one advance.
+ *        art_wheel_next_expiry counts them. \return the number fired; less
+ *        than max means nothing due at now_ns is left. */
+size_t art_wheel_advance_max(art_wheel *w, uint64_t now_ns, void (*fire)(art_timer *t, void *user),
+                             void *user, size_t max);
+
 /* \brief The earliest instant at which some entry may need to fire.
  *
  * Never later than the earliest linked deadline, so a caller may sleep until
