@@ -468,7 +468,9 @@ ASYNCRT_API void asyncrt_executor_config_init(asyncrt_executor_config *cfg);
  * \brief Creates an executor.
  * \param cfg borrowed; NULL for defaults.
  * \param out receives the new handle, owned by the caller (asyncrt_executor_free).
- * \return ASYNCRT_OK; EINVAL (bad config), ENOMEM.
+ * \return ASYNCRT_OK; EINVAL (bad config), ENOMEM; a refused static
+ *         subsystem's status (the message names its index). On failure
+ *         *out and every subsystem_handles entry are NULL.
  */
 ASYNCRT_API int asyncrt_executor_new(const asyncrt_executor_config *cfg, asyncrt_executor **out);
 
@@ -523,7 +525,9 @@ ASYNCRT_API int asyncrt_executor_shutdown(asyncrt_executor *ex, int mode, int64_
  *  thread-per-core one SPAWN_LOCAL, SPAWN_SEND, TASK_REMOVAL, BLOCK_ON,
  *  PLACEMENT and SHUTDOWN, plus WORK_STEALING and MULTI_THREAD when it has
  *  more than one worker; a foreign one SPAWN_LOCAL, SPAWN_SEND and
- *  TASK_REMOVAL. */
+ *  TASK_REMOVAL. Every kind also reports TIMERS and SUBSYSTEMS (a foreign
+ *  executor's advance when its host calls asyncrt_executor_tick), and
+ *  TEST_CLOCK when made with ASYNCRT_CLOCK_TEST. */
 #define ASYNCRT_CAP_SPAWN_LOCAL (1u << 0)   /**< accepts local (non-Send) tasks */
 #define ASYNCRT_CAP_SPAWN_SEND (1u << 1)    /**< accepts ASYNCRT_SPAWN_SEND */
 #define ASYNCRT_CAP_WORK_STEALING (1u << 2) /**< Send tasks may move to an idle thread */
@@ -714,8 +718,9 @@ ASYNCRT_API int asyncrt_task_release(asyncrt_task *task);
  *
  * Takes ownership of the future.
  * \param out        output_size writable bytes (NULL if 0).
- * \param timeout_ns bound on the wait; ASYNCRT_NO_TIMEOUT waits as long as the
- *                   future takes. When it passes, the future is cancelled
+ * \param timeout_ns bound on the wait, in real (CLOCK_MONOTONIC) time even on
+ *                   an executor with a test clock; ASYNCRT_NO_TIMEOUT waits as
+ *                   long as the future takes. When it passes, the future is cancelled
  *                   (dropped) and ASYNCRT_ETIMEDOUT is returned.
  * When it returns, the future has been dropped -- except when a
  * thread-per-core executor returns ETIMEDOUT while a worker is still inside
@@ -923,7 +928,9 @@ typedef struct asyncrt_sleep {
 ASYNCRT_API int asyncrt_sleep_for(asyncrt_sleep *s, uint64_t duration_ns, asyncrt_future *out);
 
 /** \brief As asyncrt_sleep_for, completing once the executor's clock reads
- *         `deadline_ns` (at once if it already has). */
+ *         `deadline_ns`. If it already did at the thread's last tick, the
+ *         first poll completes it; otherwise the timer is armed and fires
+ *         at the next tick (within the same run when the time has come). */
 ASYNCRT_API int asyncrt_sleep_until(asyncrt_sleep *s, uint64_t deadline_ns, asyncrt_future *out);
 
 /**
@@ -945,8 +952,9 @@ typedef struct asyncrt_timeout {
  *        `inner` passes through. Its drop drops `inner` (once, whichever
  *        came first) and disarms the timer.
  *
- * Takes ownership of `inner` (dropped at once if this call fails).
- * \return ASYNCRT_OK; EINVAL (NULL, or an invalid inner vtable).
+ * Takes ownership of `inner` (dropped at once if this call fails -- unless
+ * `inner` is NULL or its vtable is too small to find a drop in; see
+ * Ownership). \return ASYNCRT_OK; EINVAL (NULL, or an invalid inner vtable).
  */
 ASYNCRT_API int asyncrt_timeout_for(asyncrt_timeout *s, const asyncrt_future *inner, uint64_t duration_ns,
                                     asyncrt_future *out);
@@ -990,7 +998,10 @@ ASYNCRT_API int asyncrt_timeout_for(asyncrt_timeout *s, const asyncrt_future *in
  * the worker the registration belongs to (for a local executor, the thread
  * driving it; for a foreign executor, the thread calling
  * asyncrt_executor_tick or running a runnable), one at a time per worker
- * registration. They must not block, must not drive an executor, and must
+ * registration. The exceptions: asyncrt_subsystem_unregister and the
+ * executor's free call cancel and waiters_changed on their own thread (still
+ * one callback at a time), and asyncrt_op_complete may be called from any
+ * thread. They must not block, must not drive an executor, and must
  * not register or unregister subsystems (EREENTRANT). They may complete
  * operations, wake wakers and spawn tasks.
  * ======================================================================== */
@@ -1016,7 +1027,8 @@ typedef struct asyncrt_op {
   uint32_t opcode;   /**< set by the submitter; meaning is the subsystem's */
   uint32_t flags;    /**< set by the submitter; meaning is the subsystem's */
   uint64_t args[4];  /**< set by the submitter; meaning is the subsystem's */
-  int32_t status;    /**< written at completion: ASYNCRT_OK or an error status */
+  int32_t status;    /**< written at completion: ASYNCRT_OK or an error status
+                          (ASYNCRT_EAGAIN while in flight) */
   int32_t reserved;
   int64_t result;    /**< written at completion; meaning is the subsystem's */
   /** Free for the subsystem while the op is in flight (its own links). */
@@ -1071,9 +1083,12 @@ struct asyncrt_subsystem_config {
    *  worker; or a worker index. */
   uint32_t worker;
   /** A descriptor that becomes readable when poll has something to reap, or
-   *  -1 (the default). Watched edge-triggered, only while the registration
-   *  has waiters; asyncrt never reads, writes or closes it. Must stay open
-   *  until the finalizer runs. */
+   *  -1 (the default). Added (edge-triggered) to the epoll set of each
+   *  worker it covers; a worker sleeps on it only while the registration
+   *  has waiters, so an fd that turns readable with nobody waiting costs at
+   *  most one spurious wake-up. asyncrt never reads, writes or closes it.
+   *  Must stay open until the finalizer runs. Ignored on foreign executors
+   *  (their host sleeps). */
   int fd;
   /** A name for diagnostics (copied; NULL: "subsystem"). */
   const char *name;
@@ -1091,7 +1106,9 @@ ASYNCRT_API void asyncrt_subsystem_config_init_size(asyncrt_subsystem_config *cf
  *        time (also from inside a task's poll).
  *
  * If the call fails, the finalizer (if any) has been called, so the user
- * data is always handed over.
+ * data is always handed over -- provided cfg->size covers `vtable` and
+ * `user_data`. The smallest size accepted is offsetof(..., name): the 0.3
+ * struct without its name.
  * \param out receives the subsystem's handle, live until
  *            asyncrt_subsystem_unregister or the executor's free.
  * \return ASYNCRT_OK; EINVAL (NULL, no poll, priority or cap out of range,
@@ -1110,7 +1127,8 @@ ASYNCRT_API int asyncrt_subsystem_register(asyncrt_executor *ex, const asyncrt_s
  *        Any thread, bounded: it waits for a callback running on another
  *        thread to return, nothing more. A subsystem whose cancel must wait
  *        for a device should do that waiting in its cancel callback.
- * \return ASYNCRT_OK; EHANDLE; EREENTRANT (inside one of its callbacks).
+ * \return ASYNCRT_OK; EINVAL (NULL); EHANDLE; EREENTRANT (inside a
+ *         subsystem callback).
  */
 ASYNCRT_API int asyncrt_subsystem_unregister(asyncrt_subsystem *sub);
 
@@ -1128,8 +1146,10 @@ typedef struct asyncrt_subsystem_stats {
 ASYNCRT_API int asyncrt_subsystem_stats_get(asyncrt_subsystem *sub, asyncrt_subsystem_stats *stats);
 
 /** \brief The counters of the executor's built-in timer subsystem: polls are
- *         ticks that looked at due timers, completions are timers fired,
- *         waiters are timers armed now. Summed over the workers. */
+ *         ticks that found timers due (empty_polls: none fired after all),
+ *         completions are timers fired, waiters are timers armed now, and
+ *         submits is completions + waiters (a timer disarmed before it
+ *         fired is not counted anywhere). Summed over the workers. */
 ASYNCRT_API int asyncrt_timer_stats_get(asyncrt_executor *ex, asyncrt_subsystem_stats *stats);
 
 /**
@@ -1271,7 +1291,9 @@ typedef struct asyncrt_foreign_vtable {
 /**
  * \brief Creates an executor whose tasks run wherever `vtable->schedule`
  *        sends them. The vtable is copied; user_data is passed back.
- *        Capabilities: SPAWN_LOCAL, SPAWN_SEND, TASK_REMOVAL.
+ *        Capabilities: SPAWN_LOCAL, SPAWN_SEND, TASK_REMOVAL, TIMERS and
+ *        SUBSYSTEMS (both advance when the host calls
+ *        asyncrt_executor_tick). Its clock is CLOCK_MONOTONIC.
  */
 ASYNCRT_API int asyncrt_executor_new_foreign(const asyncrt_foreign_vtable *vtable, void *user_data,
                                              asyncrt_executor **out);
