@@ -160,6 +160,7 @@ class asyncrt_worker_stats(Structure):
         ("steals", c_uint64),
         ("parks", c_uint64),
         ("parked_ns", c_uint64),
+        ("ticks", c_uint64),  # 0.3
     ]
 
 

@@ -33,6 +33,7 @@ class WorkerStats(NamedTuple):
     steals: int  # Send tasks it took from other workers
     parks: int  # times it slept in the kernel
     parked_ns: int  # time it spent asleep
+    ticks: int  # ticks of its timers and subsystems
 
 
 class Capability(enum.IntFlag):
@@ -110,7 +111,7 @@ class BaseExecutor:
         worker 0 only). InvalidArgument past the last worker."""
         stats = _lib.asyncrt_worker_stats(size=sizeof(_lib.asyncrt_worker_stats))
         check(lib.asyncrt_worker_stats_get(self._live(), worker, byref(stats)))
-        return WorkerStats(stats.polls, stats.wakes, stats.steals, stats.parks, stats.parked_ns)
+        return WorkerStats(stats.polls, stats.wakes, stats.steals, stats.parks, stats.parked_ns, stats.ticks)
 
     def capabilities(self):
         caps = c_uint()

@@ -74,7 +74,7 @@ STRUCT_LAYOUTS = {
     "asyncrt_executor_config": (112, {"hooks": 64, "shutdown_timeout_ns": 72, "clock": 80, "subsystems": 88,
                                       "subsystem_count": 96, "subsystem_handles": 104}),
     "asyncrt_executor_stats": (56, {"workers": 48}),
-    "asyncrt_worker_stats": (48, {"parked_ns": 40}),
+    "asyncrt_worker_stats": (56, {"parked_ns": 40, "ticks": 48}),
     "asyncrt_task_storage": (40, {"release": 24}),
     "asyncrt_foreign_vtable": (24, {"finalize": 16}),
     "asyncrt_timer": (64, {}),

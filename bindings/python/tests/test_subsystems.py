@@ -168,10 +168,12 @@ class SubsystemTest(unittest.TestCase):
         subs = [self.register(high, priority=2), self.register(low, priority=1), self.register(unused, priority=1000)]
         tasks = self.waiting(subs[0], 4) + self.waiting(subs[1], 4)
         before = [sub.stats().polls for sub in subs]
+        ticks_before = self.ex.worker_stats(0).ticks
         ticks = 300
         for _ in range(ticks):
             self.ex.tick()
         polls = [sub.stats().polls - b for sub, b in zip(subs, before)]
+        self.assertEqual(self.ex.worker_stats(0).ticks - ticks_before, ticks, "the worker counts every tick")
         self.assertEqual(polls[0] + polls[1], ticks, "each tick polls one subsystem with waiters")
         self.assertAlmostEqual(polls[0] / polls[1], 2, delta=0.2)
         self.assertEqual(subs[2].stats().polls, 0, "a subsystem without waiters was polled")
