@@ -900,8 +900,10 @@ ASYNCRT_API int asyncrt_timer_poll(asyncrt_timer *t, asyncrt_context *cx, uint64
 
 /** \brief Disarms `t` (a no-op if it is not armed) and drops the waker it
  *         held. Once it returns the timer will not fire and may be reused
- *         or freed. Any thread; must not race with a poll of the same
- *         timer. NULL is a no-op. */
+ *         or freed (a wake from a firing that took the waker just before
+ *         may still arrive: wakes of a finished task are harmless). Any
+ *         thread; must not race with a poll of the same timer. NULL is a
+ *         no-op. */
 ASYNCRT_API void asyncrt_timer_cancel(asyncrt_timer *t);
 
 /** \brief 1 if `t` is armed (linked into a wheel), else 0. */
@@ -1125,7 +1127,10 @@ ASYNCRT_API int asyncrt_subsystem_register(asyncrt_executor *ex, const asyncrt_s
  *        is then completed by asyncrt with ASYNCRT_ESHUTDOWN, waking its
  *        task; later submits fail with EHANDLE. Then the finalizer runs.
  *        Any thread, bounded: it waits for a callback running on another
- *        thread to return, nothing more. A subsystem whose cancel must wait
+ *        thread to return, nothing more. The registration's memory (a few
+ *        hundred bytes) is kept until the executor is destroyed, so a call
+ *        that races with the unregister fails cleanly instead of reading
+ *        freed memory. A subsystem whose cancel must wait
  *        for a device should do that waiting in its cancel callback.
  * \return ASYNCRT_OK; EINVAL (NULL); EHANDLE; EREENTRANT (inside a
  *         subsystem callback).
@@ -1190,9 +1195,12 @@ ASYNCRT_API int asyncrt_op_cancel(asyncrt_op *op);
 
 /**
  * \brief For subsystems: completes an in-flight op with `status` and
- *        `result`, wakes its submitter, and ends its waiter count. Only from
- *        the subsystem's own callbacks (poll, submit, cancel), for its own
- *        ops; a second completion of one submission is ignored.
+ *        `result`, wakes its submitter, and ends its waiter count. From the
+ *        subsystem's own callbacks (poll, submit, cancel), or from any other
+ *        thread (a device's completion thread: it then takes the
+ *        registration's lock, so it waits for a callback in progress). A
+ *        second completion of one submission is ignored. Once it returns the
+ *        op is its submitter's again: do not touch it.
  */
 ASYNCRT_API void asyncrt_op_complete(asyncrt_op *op, int status, int64_t result);
 

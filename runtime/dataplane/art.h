@@ -345,6 +345,7 @@ typedef struct art_exec {
   unsigned nsubs, subs_cap;
   _Atomic uint64_t subs_waiters;   /* in-flight ops over every registration here */
   _Atomic int cancel_scan;         /* a cancelled task has ops in flight: look for them */
+  struct art_subsys *dead_subs;    /* unregistered here, freed with the core */
   /* Driver only: the tick schedule and what the last tick saw. */
   uint64_t budget_polls, budget_ns, spin_ns;
   uint64_t next_tick_ns, backoff_ns;
@@ -500,6 +501,7 @@ struct art_subsys_inst {
   unsigned worker;
   art_lock lock; /* callbacks and the in-flight list */
   asyncrt_op *head, *tail;
+  asyncrt_op *cursor; /* the next op of a walk in progress (cancel_ops) */
   _Atomic uint64_t waiters;
   int64_t credit; /* smooth weighted round robin; driver only */
   int dead;       /* unregistered: submits fail */
@@ -515,6 +517,7 @@ struct art_subsys {
   unsigned ninst;
   art_subsys_inst *inst; /* ninst of them */
   uint64_t handle;
+  art_subsys *next_dead; /* unregistered, kept until the core is destroyed */
 };
 /* Builds a registration with one instance per core in `cores` (validated
  * config). NULL on ENOMEM (recorded). */
@@ -531,6 +534,8 @@ int art_subsys_stats(art_subsys *s, asyncrt_subsystem_stats *out);
 int art_subsys_register(art_exec *e, const asyncrt_subsystem_config *cfg, uint64_t *handle);
 /* Unregisters every subsystem with an instance on e (executor free). */
 void art_exec_detach_subsystems(art_exec *e);
+/* Frees the registrations kept after their unregister (core destruction). */
+void art_subsys_free_dead(art_exec *e);
 int art_op_submit(asyncrt_context *cx, art_subsys *s, asyncrt_op *op);
 int art_op_done(const asyncrt_op *op);
 asyncrt_op *art_op_next(asyncrt_op *op);

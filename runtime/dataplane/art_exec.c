@@ -71,13 +71,17 @@ static void exec_destroy(art_exec *e) {
   if (e->is_foreign && e->foreign.finalize) e->foreign.finalize(e->foreign_user);
   art_group *g = e->group;
   if (!g) {
+    art_subsys_free_dead(e);
     free(e);
     return;
   }
   /* A group's cores are freed together with the group: a late wake of a
    * Send task may still look at its siblings (unpark_one). */
   if (atomic_fetch_sub(&g->cores_left, 1) == 1) {
-    for (unsigned i = 0; i < g->nworkers; i++) free(g->workers[i]);
+    for (unsigned i = 0; i < g->nworkers; i++) {
+      art_subsys_free_dead(g->workers[i]);
+      free(g->workers[i]);
+    }
     free(g->workers);
     free(g);
   }

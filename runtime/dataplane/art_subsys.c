@@ -121,6 +121,7 @@ int art_subsys_attach(art_subsys *s) {
 
 static void unlink_op(art_subsys_inst *inst, asyncrt_op *op) {
   art_op_priv *p = priv(op);
+  if (inst->cursor == op) inst->cursor = p->next; /* a walk in cancel_ops goes on past it */
   if (p->prev) priv(p->prev)->next = p->next;
   else inst->head = p->next;
   if (p->next) priv(p->next)->prev = p->prev;
@@ -180,19 +181,16 @@ static int wants_cancel(asyncrt_op *op) {
          (p->task && (atomic_load_explicit(&p->task->state, memory_order_acquire) & ART_CANCEL));
 }
 
-/* Sends every cancellation that `all` or wants_cancel asks for. The
- * callbacks may complete any ops, so the walk restarts from the head when
- * the op it was going to visit next is gone. */
+/* Sends every cancellation that `all` or wants_cancel asks for. A cancel
+ * callback may complete any ops, and a completed op is its submitter's at
+ * once (maybe freed): the walk never reads an op after a callback, but
+ * follows inst->cursor, which unlink_op moves past whatever it unlinks. */
 static void cancel_ops(art_subsys_inst *inst, int all) {
-  asyncrt_op *op = inst->head;
-  while (op) {
-    asyncrt_op *next = priv(op)->next;
-    if (all ? !(atomic_load(&priv(op)->state) & OP_CANCEL_SENT) : wants_cancel(op)) {
-      send_cancel(inst, op);
-      if (next && atomic_load_explicit(&priv(next)->inst, memory_order_relaxed) != inst) next = inst->head;
-    }
-    op = next;
+  for (asyncrt_op *op = inst->head; op; op = inst->cursor) {
+    inst->cursor = priv(op)->next;
+    if (all ? !(atomic_load(&priv(op)->state) & OP_CANCEL_SENT) : wants_cancel(op)) send_cancel(inst, op);
   }
+  inst->cursor = NULL;
 }
 
 void art_subsys_detach(art_subsys *s) {
@@ -218,8 +216,23 @@ void art_subsys_detach(art_subsys *s) {
     art_lock_release(&inst->lock);
   }
   if (s->vt.finalize) s->vt.finalize(s->user);
-  free(s->inst);
-  free(s);
+  /* Not freed yet: a call racing with the unregister (an op completed or
+   * cancelled from another thread, a submit that resolved the handle just
+   * before) may still read it. It is freed with its executor's core. */
+  art_exec *keeper = s->inst[0].core;
+  art_lock_acquire(&keeper->subs_lock);
+  s->next_dead = keeper->dead_subs;
+  keeper->dead_subs = s;
+  art_lock_release(&keeper->subs_lock);
+}
+
+void art_subsys_free_dead(art_exec *e) {
+  for (art_subsys *s = e->dead_subs, *next; s; s = next) {
+    next = s->next_dead;
+    free(s->inst);
+    free(s);
+  }
+  e->dead_subs = NULL;
 }
 
 int art_subsys_stats(art_subsys *s, asyncrt_subsystem_stats *out) {
