@@ -35,6 +35,13 @@ _Static_assert(_Alignof(art_timer_entry) <= _Alignof(asyncrt_timer), "asyncrt_ti
 
 #define FIRE_BATCH 128u
 
+/* timers_armed changes only under the core's timer_lock, so a plain load
+ * and store do (no locked instruction); other threads only read it. */
+static inline void armed_add(art_exec *e, int64_t delta) {
+  uint64_t v = atomic_load_explicit(&e->timers_armed, memory_order_relaxed);
+  atomic_store_explicit(&e->timers_armed, v + (uint64_t)delta, memory_order_relaxed);
+}
+
 typedef struct fire_batch {
   unsigned n;
   asyncrt_waker wakers[FIRE_BATCH];
@@ -65,7 +72,7 @@ static uint64_t timers_advance(art_exec *e, uint64_t now, int wake) {
     }
     b.n = 0;
     art_wheel_advance_max(e->wheel, now, fire_one, &b, FIRE_BATCH);
-    atomic_fetch_sub_explicit(&e->timers_armed, b.n, memory_order_relaxed);
+    armed_add(e, -(int64_t)b.n);
     atomic_store_explicit(&e->timer_next, art_wheel_next_expiry(e->wheel), memory_order_relaxed);
     art_lock_release(&e->timer_lock);
     /* In deadline order: the tasks queue (and run) in the order they fell due. */
@@ -102,7 +109,7 @@ static asyncrt_waker timer_disarm(art_timer_entry *te) {
    * this thread or one ordered before it). */
   if (atomic_load_explicit(&te->core, memory_order_relaxed) == e) {
     art_wheel_remove(e->wheel, &te->link);
-    atomic_fetch_sub_explicit(&e->timers_armed, 1, memory_order_relaxed);
+    armed_add(e, -1);
     w = te->waker;
     te->waker = (asyncrt_waker){0};
     atomic_store_explicit(&te->core, NULL, memory_order_release); /* as in fire_one */
@@ -159,7 +166,7 @@ int art_timer_poll(asyncrt_timer *t, asyncrt_context *cx, uint64_t deadline) {
     if (te->deadline != deadline) art_wheel_insert(e->wheel, &te->link, deadline);
   } else {
     art_wheel_insert(e->wheel, &te->link, deadline);
-    atomic_fetch_add_explicit(&e->timers_armed, 1, memory_order_relaxed);
+    armed_add(e, 1);
     atomic_store_explicit(&te->core, e, memory_order_relaxed);
   }
   te->deadline = deadline;
