@@ -140,8 +140,7 @@ void(asyncrt_executor_config_init)(asyncrt_executor_config *cfg) {
 
 /* Copies the fields `size` covers over the defaults. */
 static void config_read(const asyncrt_executor_config *cfg, asyncrt_executor_config *c) {
-  size_t n = cfg->size < sizeof *c ? cfg->size : sizeof *c;
-  memcpy((char *)c + sizeof c->size, (const char *)cfg + sizeof c->size, n - sizeof c->size);
+  art_copy_sized(c, sizeof *c, cfg, cfg->size);
   c->size = sizeof *c;
 }
 
@@ -278,8 +277,7 @@ int asyncrt_executor_stats_get(asyncrt_executor *ex, asyncrt_executor_stats *sta
     sum.memory_limit = e->group->mem_limit;
   }
   sum.workers = n;
-  size_t size = stats->size < sizeof sum ? stats->size : sizeof sum;
-  memcpy((char *)stats + sizeof sum.size, (char *)&sum + sizeof sum.size, size - sizeof sum.size);
+  art_copy_sized(stats, stats->size, &sum, sizeof sum);
   return ASYNCRT_OK;
 }
 
@@ -295,8 +293,7 @@ int asyncrt_worker_stats_get(asyncrt_executor *ex, unsigned worker, asyncrt_work
   if (worker >= n) return art_fail(ASYNCRT_EINVAL, "worker %u: the executor has %u", worker, n);
   asyncrt_worker_stats all = {.size = sizeof all};
   art_worker_stats(e->group ? e->group->workers[worker] : e, &all);
-  size_t size = stats->size < sizeof all ? stats->size : sizeof all;
-  memcpy((char *)stats + sizeof all.size, (char *)&all + sizeof all.size, size - sizeof all.size);
+  art_copy_sized(stats, stats->size, &all, sizeof all);
   return ASYNCRT_OK;
 }
 
@@ -667,9 +664,7 @@ int asyncrt_subsystem_register(asyncrt_executor *ex, const asyncrt_subsystem_con
   asyncrt_subsystem_config_init(&c);
   /* Copy what the caller's size covers, so that even a config refused for
    * its size hands its user data to the finalizer when it names one. */
-  if (cfg->size > sizeof c.size)
-    memcpy((char *)&c + sizeof c.size, (const char *)cfg + sizeof c.size,
-           (cfg->size < sizeof c ? cfg->size : sizeof c) - sizeof c.size);
+  art_copy_sized(&c, sizeof c, cfg, cfg->size);
   int rc = ASYNCRT_OK;
   art_exec *e = NULL;
   if (cfg->size < offsetof(asyncrt_subsystem_config, name)) {
@@ -747,8 +742,7 @@ int asyncrt_timer_stats_get(asyncrt_executor *ex, asyncrt_subsystem_stats *stats
     sum.waiters += atomic_load(&c->timers_armed);
   }
   sum.submits = sum.completions + sum.waiters; /* timers are not counted when disarmed early */
-  size_t size = stats->size < sizeof sum ? stats->size : sizeof sum;
-  memcpy((char *)stats + sizeof sum.size, (char *)&sum + sizeof sum.size, size - sizeof sum.size);
+  art_copy_sized(stats, stats->size, &sum, sizeof sum);
   return ASYNCRT_OK;
 }
 

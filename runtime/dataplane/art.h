@@ -45,6 +45,18 @@ static inline int art_is_forked(void) {
 }
 int art_fail_forked(void);
 
+/* ---- structs that grow ------------------------------------------------------ */
+
+/* Copies the fields after the leading `size_t size` of a struct that grows
+ * (see the header's ABI note), as many as both sides have: from the
+ * library's struct to the caller's, or the caller's to the library's. The
+ * destination's `size` is left alone. */
+static inline void art_copy_sized(void *dst, size_t dst_size, const void *src, size_t src_size) {
+  size_t n = dst_size < src_size ? dst_size : src_size;
+  if (n > sizeof(size_t))
+    __builtin_memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t), n - sizeof(size_t));
+}
+
 /* ---- a short spin lock ---------------------------------------------------- */
 
 /* Guards a few instructions at a time (a free-list pop, a list unlink), so a

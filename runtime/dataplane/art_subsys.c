@@ -245,8 +245,7 @@ int art_subsys_stats(art_subsys *s, asyncrt_subsystem_stats *out) {
     sum.waiters += atomic_load_explicit(&inst->waiters, memory_order_relaxed);
     sum.submits += atomic_load_explicit(&inst->submits, memory_order_relaxed);
   }
-  size_t n = out->size < sizeof sum ? out->size : sizeof sum;
-  memcpy((char *)out + sizeof sum.size, (char *)&sum + sizeof sum.size, n - sizeof sum.size);
+  art_copy_sized(out, out->size, &sum, sizeof sum);
   return ASYNCRT_OK;
 }
 
