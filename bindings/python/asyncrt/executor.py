@@ -6,7 +6,7 @@ import weakref
 from ctypes import byref, c_uint, c_uint64, create_string_buffer, pointer, sizeof
 from typing import NamedTuple
 
-from . import _lib, hooks as thread_hooks, subsystem as subsystems
+from . import _lib, hooks as thread_hooks, subsystem as subsystems_mod
 from ._host import STEP_POLLS, UNHOSTED, Host, current_host, run_step
 from ._lib import check, lib
 from .cfuture import CFuture
@@ -181,7 +181,7 @@ class BaseExecutor:
         fileno(); -1 for none): readable when poll has something to reap,
         watched edge-triggered while there are waiters, and must stay open
         until close(). `name` defaults to the class name."""
-        return subsystems.register(self, subsystem, priority, waiter_cap, poll_budget, worker, fd, name)
+        return subsystems_mod.register(self, subsystem, priority, waiter_cap, poll_budget, worker, fd, name)
 
     def shutdown(self, mode="graceful", timeout=None):
         """Stops a thread-per-core executor's workers (NotSupported on other
@@ -239,7 +239,7 @@ class Executor(BaseExecutor):
     """
 
     def __init__(self, memory_limit=0, *, kind="local", workers=0, pin=False, spin_ns=None, budget_polls=0,
-                 budget_ns=0, shutdown_timeout=None, hooks=None, clock="monotonic"):
+                 budget_ns=0, shutdown_timeout=None, hooks=None, clock="monotonic", subsystems=()):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
         if clock not in CLOCKS:
@@ -268,6 +268,18 @@ class Executor(BaseExecutor):
         if hooks is not None:
             c_hooks, hooks_key = thread_hooks.register(hooks)
             config.hooks = pointer(c_hooks)  # copied by the library
+        # Static subsystems: each an object, or (object, {register_subsystem
+        # keyword: value}); registered by asyncrt_executor_new itself, in order.
+        static = []
+        for entry in subsystems:
+            impl, options = entry if isinstance(entry, tuple) else (entry, {})
+            static.append(subsystems_mod.prepare(impl, **options))
+        if static:
+            configs = (_lib.asyncrt_subsystem_config * len(static))(*(c for c, _, _ in static))
+            handles = (_lib.subsystem_p * len(static))()
+            config.subsystems = configs
+            config.subsystem_count = len(static)
+            config.subsystem_handles = handles
         executor = _lib.executor_p()
         status = lib.asyncrt_executor_new(config, byref(executor))
         if status:
@@ -278,6 +290,10 @@ class Executor(BaseExecutor):
         self.kind = kind
         self.clock = clock
         super().__init__(executor, run_step, hosted=kind == "local")
+        #: the Subsystem handles of `subsystems`, in order
+        self.subsystems = [subsystems_mod.Subsystem(self, handles[i], reg, options.get("worker"))
+                           for i, ((_, _, reg), entry) in enumerate(zip(static, subsystems))
+                           for options in [entry[1] if isinstance(entry, tuple) else {}]]
 
     def fd(self):
         """A descriptor that is readable while the executor has work to do

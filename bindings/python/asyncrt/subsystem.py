@@ -329,6 +329,35 @@ def _fd(fd):
     return fd if isinstance(fd, int) else fd.fileno()
 
 
+def prepare(impl, priority=1, waiter_cap=64, poll_budget=64, worker=None, fd=-1, name=None):
+    """Builds the C registration of a Python subsystem: (config, key, reg).
+    The key is live in _live from now on; the library's finalize (called
+    whether or not the registration succeeds) takes it out."""
+    if not callable(getattr(impl, "poll", None)):
+        raise TypeError(f"{impl!r} is not a subsystem: it has no poll(scx, budget) method")
+    name = type(impl).__name__ if name is None else str(name)
+    vtable = asyncrt_subsystem_vtable(size=sizeof(asyncrt_subsystem_vtable), poll=_poll, finalize=_finalize)
+    if callable(getattr(impl, "submit", None)):
+        vtable.submit = _submit
+    if callable(getattr(impl, "cancel", None)):
+        vtable.cancel = _cancel
+    if callable(getattr(impl, "waiters_changed", None)):
+        vtable.waiters_changed = _waiters_changed
+    key = next(_keys)
+    config = asyncrt_subsystem_config()
+    lib.asyncrt_subsystem_config_init_size(byref(config), sizeof(config))
+    config.vtable = pointer(vtable)  # copied by the library
+    config.user_data = key
+    config.priority = priority
+    config.waiter_cap = waiter_cap
+    config.poll_budget = poll_budget
+    config.worker = _lib.SUBSYSTEM_ALL_WORKERS if worker is None else worker
+    config.fd = _fd(fd)
+    config.name = name.encode()
+    reg = _live[key] = _Registration(impl, name)
+    return config, key, reg
+
+
 def register(executor, impl, priority, waiter_cap, poll_budget, worker, fd, name):
     """Executor.register_subsystem; see there."""
     if not callable(getattr(impl, "poll", None)):

@@ -602,3 +602,32 @@ class ForeignSubsystemTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StaticSubsystemTest(unittest.TestCase):
+    """Subsystems given to Executor(subsystems=...): registered by
+    asyncrt_executor_new itself, before any task can run."""
+
+    def test_registered_at_creation_in_order(self):
+        first, second = Idle(), Idle()
+        ex = asyncrt.Executor(subsystems=[first, (second, {"priority": 2, "name": "second"})])
+        self.addCleanup(ex.close)
+        self.assertEqual([s.impl for s in ex.subsystems], [first, second])
+        self.assertEqual(ex.subsystems[1].name, "second")
+        tasks = [ex.spawn(outcome(ex.subsystems[i].submit(0, 10 + i))) for i in (0, 1)]
+        ex.run()
+        self.assertEqual([s.stats().waiters for s in ex.subsystems], [1, 1])
+        polls_before = [s.stats().polls for s in ex.subsystems]
+        for _ in range(300):
+            ex.tick()
+        polls = [s.stats().polls - b for s, b in zip(ex.subsystems, polls_before)]
+        self.assertAlmostEqual(polls[1] / polls[0], 2, delta=0.2)  # priority 2 vs 1
+        first.release = second.release = True
+        ex.run()
+        self.assertEqual([t.result() for t in tasks], [10, 11])
+
+    def test_a_refused_one_fails_the_executor_and_closes_them_all(self):
+        good, bad = Idle(), Idle()
+        with self.assertRaises(asyncrt.InvalidArgument):
+            asyncrt.Executor(subsystems=[good, (bad, {"priority": 0})])
+        self.assertEqual((good.closed, bad.closed), (1, 1))
