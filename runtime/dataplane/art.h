@@ -153,7 +153,10 @@ static inline void *art_mem_alloc(art_mem *m, size_t size, int *status) {
   if (ART_LIKELY(cls < ART_MEM_CLASSES && !m->limit && (st = &m->stacks[cls])->len)) {
     void *slot = st->slots[--st->len];
     /* The caller writes the slot: ask for the ones a few spawns ahead now. */
-    if (st->len > 4) __builtin_prefetch(st->slots[st->len - 4], 1);
+    if (st->len > 10) {
+      __builtin_prefetch(st->slots[st->len - 10], 1);
+      __builtin_prefetch((char *)st->slots[st->len - 10] + 64, 1);
+    }
     m->in_use += size;
     return slot;
   }

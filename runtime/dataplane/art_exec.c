@@ -265,8 +265,17 @@ static art_task *local_pop(art_exec *e) {
      * one header read here is of a task that is still alive. */
     __builtin_prefetch(e->ring[(e->ring_head + 1) & e->ring_mask], 1);
     /* Only a long queue outgrows the cache; a short one would only pay for
-     * the dependent load. */
-    if (e->ring_tail - e->ring_head > 16) __builtin_prefetch(e->ring[e->ring_head & e->ring_mask]->fut.self, 1);
+     * the extra loads. Then a header (96 bytes: two lines) is asked for
+     * four pops ahead, and the state of the next-but-one, whose header came
+     * in three pops ago, two. */
+    if (e->ring_tail - e->ring_head > 16) {
+      char *h = (char *)e->ring[(e->ring_head + 4) & e->ring_mask];
+      __builtin_prefetch(h, 1);
+      __builtin_prefetch(h + 64, 1);
+      char *st = e->ring[(e->ring_head + 1) & e->ring_mask]->fut.self;
+      __builtin_prefetch(st, 1);
+      __builtin_prefetch(st + 64, 1);
+    }
     return t;
   }
   art_task *t = e->overflow_head;
