@@ -631,3 +631,15 @@ class StaticSubsystemTest(unittest.TestCase):
         with self.assertRaises(asyncrt.InvalidArgument):
             asyncrt.Executor(subsystems=[good, (bad, {"priority": 0})])
         self.assertEqual((good.closed, bad.closed), (1, 1))
+
+
+class ExampleTest(unittest.TestCase):
+    def test_shm_flag_example_succeeds(self):
+        """examples/python/shm_flag.py: a Python subsystem fed by another process."""
+        import subprocess
+        import sys
+        from pathlib import Path
+        example = Path(__file__).resolve().parents[3] / "examples" / "python" / "shm_flag.py"
+        done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn("shm_flag: success", done.stdout)
