@@ -710,8 +710,7 @@ int asyncrt_subsystem_unregister(asyncrt_subsystem *sub) {
   if (art_tls_subsys)
     return art_fail(ASYNCRT_EREENTRANT, "asyncrt_subsystem_unregister: called from a subsystem callback");
   if (!art_handle_free(s->handle)) return art_fail(ASYNCRT_EHANDLE, "subsystem was already unregistered");
-  s->handle = 0;
-  art_subsys_detach(s);
+  art_subsys_detach(s); /* its own free of the handle finds it freed already */
   return ASYNCRT_OK;
 }
 

@@ -988,7 +988,8 @@ ASYNCRT_API int asyncrt_timeout_for(asyncrt_timeout *s, const asyncrt_future *in
  *     weight = priority x min(waiters, waiter_cap),
  * so that over many ticks each subsystem's share of the polls is
  * proportional to its weight; a subsystem with no waiter has weight 0 and
- * is never polled. When no task is runnable the worker sleeps: in one
+ * is never polled. A subsystem whose fd epoll reported readable is polled
+ * at the next tick ahead of the round robin (its edge comes only once). When no task is runnable the worker sleeps: in one
  * epoll_wait on the fds of the subsystems that have waiters and an fd (plus
  * its own wake-up descriptor), bounded by the next timer; if a subsystem
  * with waiters has no fd, the worker instead keeps ticking for its spin time

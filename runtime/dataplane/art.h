@@ -361,10 +361,13 @@ typedef struct art_exec {
   _Atomic uint64_t subs_waiters;   /* in-flight ops over every registration here */
   _Atomic int cancel_scan;         /* a cancelled task has ops in flight: look for them */
   struct art_subsys *dead_subs;    /* unregistered here, freed with the core */
+  _Atomic int detaching;           /* detaches in progress with an instance here */
   /* Driver only: the tick schedule and what the last tick saw. */
   uint64_t budget_polls, budget_ns, spin_ns;
   uint64_t next_tick_ns, backoff_ns;
   int busy_nofd;                   /* a registration without fd has waiters */
+  int fd_ready;                    /* some instance here has fd_ready set */
+  _Atomic int fd_watch;            /* instances whose fd is in pollfd */
   int sleep_fd;                    /* a registration with an fd has waiters */
   int timerfd;                     /* host fd mode: readable at timer_next (-1: none) */
   uint64_t timerfd_at;             /* what timerfd is armed for (0: disarmed) */
@@ -496,6 +499,14 @@ int64_t art_core_sleep_bound(art_exec *e, int64_t bound);
 /* Sleeps (driver, after a drained run): on the core's epoll set if a
  * subsystem with an fd waits, else on the futex. */
 void art_core_park(art_exec *e, int64_t timeout_ns);
+/* Records which subsystem fds epoll reported (driver), so the next tick
+ * polls them: the fds are edge-triggered, and an edge is seen once. */
+struct epoll_event;
+void art_core_note_ready(art_exec *e, const struct epoll_event *ev, int n);
+/* Takes the readiness waiting in the core's epoll set without sleeping
+ * (driver; only when subsystem fds are watched): a host polling the set
+ * from outside never consumes the edges itself. */
+void art_core_harvest_fds(art_exec *e);
 /* Keeps timerfd (host fd mode) armed for the earliest timer. */
 void art_core_sync_timerfd(art_exec *e);
 /* A cancelled task t with ops in flight: ask every core that may hold them. */
@@ -520,6 +531,8 @@ struct art_subsys_inst {
   _Atomic uint64_t waiters;
   int64_t credit; /* smooth weighted round robin; driver only */
   int dead;       /* unregistered: submits fail */
+  int watched;    /* its fd is in the core's epoll set (under the core's subs_lock) */
+  _Atomic int fd_ready; /* epoll reported its fd: poll it at the next tick */
   _Atomic int cancel_pending;
   _Atomic uint64_t polls, completions, empty_polls, submits;
 };
@@ -533,6 +546,7 @@ struct art_subsys {
   art_subsys_inst *inst; /* ninst of them */
   uint64_t handle;
   art_subsys *next_dead; /* unregistered, kept until the core is destroyed */
+  _Atomic int claimed, detached; /* one detach does the work; a racing one waits for it */
 };
 /* Builds a registration with one instance per core in `cores` (validated
  * config). NULL on ENOMEM (recorded). */

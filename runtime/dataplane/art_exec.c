@@ -220,7 +220,7 @@ static void exec_read_eventfd(art_exec *e) {
 
 static void exec_drain_signal(art_exec *e) {
   if (!atomic_load(&e->signaled)) return;
-  atomic_store(&e->signaled, 0);
+  atomic_exchange(&e->signaled, 0); /* a read-modify-write: later loads stay after it on any CPU */
   exec_read_eventfd(e);
 }
 
@@ -436,6 +436,7 @@ int art_exec_spawn_driven(art_exec *e, const asyncrt_future *fut, art_task **out
  * buffers in it -- outlive every operation. Returns 0 (not a poll). */
 static __attribute__((noinline)) int art_task_park_cancelled(art_exec *e, art_task *t,
                                                              void (*requeue)(art_exec *, art_task *)) {
+  (void)requeue;
   art_ops_cancel_task(e, t);
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   for (;;) {
@@ -443,12 +444,12 @@ static __attribute__((noinline)) int art_task_park_cancelled(art_exec *e, art_ta
       art_task_finish(e, t, ASYNCRT_ECANCELLED);
       return 0;
     }
-    if (s & ART_NOTIFIED) {
-      requeue(e, t);
-      return 0;
-    }
-    if (atomic_compare_exchange_weak_explicit(&t->state, &s, s & ~(uint32_t)ART_OWNED, memory_order_acq_rel,
-                                              memory_order_acquire))
+    /* Wakes do not matter now, only the count: NOTIFIED goes with OWNED
+     * (a foreign host dropping the runnable never clears it, and requeueing
+     * on it would loop). The count shares the word, so a completion racing
+     * with this CAS makes it fail, and the loop finishes the task. */
+    if (atomic_compare_exchange_weak_explicit(&t->state, &s, s & ~(uint32_t)(ART_OWNED | ART_NOTIFIED),
+                                              memory_order_acq_rel, memory_order_acquire))
       return 0;
   }
 }
@@ -564,7 +565,10 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
       if (e->group && art_group_refill(e)) continue;
       if (!exec_take_remote(e)) {
         /* Out of tasks: a tick before giving up, and on if it woke some
-         * (a completion, or a cancellation it sent that completed at once). */
+         * (a completion, or a cancellation it sent that completed at once).
+         * Subsystem fds first: their edges are consumed here when a host,
+         * not this driver, waits on the epoll set. */
+        if (ART_UNLIKELY(atomic_load_explicit(&e->fd_watch, memory_order_relaxed))) art_core_harvest_fds(e);
         if (art_core_waiting(e)) {
           art_core_tick(e);
           tick_n = n;

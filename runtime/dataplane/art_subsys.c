@@ -26,6 +26,7 @@
  * (no asyncrt waker does).
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -194,6 +195,15 @@ static void cancel_ops(art_subsys_inst *inst, int all) {
 }
 
 void art_subsys_detach(art_subsys *s) {
+  /* An unregister and an executor's free may race to detach one
+   * registration: the first does it, the other waits until it is done (its
+   * cancel callbacks may wait for a device; its ops must be reaped before
+   * the free drops any future). */
+  if (atomic_exchange(&s->claimed, 1)) {
+    while (!atomic_load(&s->detached)) sched_yield();
+    return;
+  }
+  for (unsigned i = 0; i < s->ninst; i++) atomic_fetch_add(&s->inst[i].core->detaching, 1);
   if (s->handle) art_handle_free(s->handle);
   for (unsigned i = 0; i < s->ninst; i++) {
     art_subsys_inst *inst = &s->inst[i];
@@ -205,7 +215,11 @@ void art_subsys_detach(art_subsys *s) {
         break;
       }
     }
-    if (s->fd >= 0 && e->pollfd >= 0) epoll_ctl(e->pollfd, EPOLL_CTL_DEL, s->fd, NULL);
+    if (inst->watched) { /* only where this registration added it: the same fd may be another's */
+      epoll_ctl(e->pollfd, EPOLL_CTL_DEL, s->fd, NULL);
+      inst->watched = 0;
+      atomic_fetch_sub(&e->fd_watch, 1);
+    }
     art_lock_release(&e->subs_lock);
     art_lock_acquire(&inst->lock);
     inst->dead = 1;
@@ -216,6 +230,7 @@ void art_subsys_detach(art_subsys *s) {
     art_lock_release(&inst->lock);
   }
   if (s->vt.finalize) s->vt.finalize(s->user);
+  for (unsigned i = 0; i < s->ninst; i++) atomic_fetch_sub(&s->inst[i].core->detaching, 1);
   /* Not freed yet: a call racing with the unregister (an op completed or
    * cancelled from another thread, a submit that resolved the handle just
    * before) may still read it. It is freed with its executor's core. */
@@ -224,6 +239,7 @@ void art_subsys_detach(art_subsys *s) {
   s->next_dead = keeper->dead_subs;
   keeper->dead_subs = s;
   art_lock_release(&keeper->subs_lock);
+  atomic_store(&s->detached, 1);
 }
 
 void art_subsys_free_dead(art_exec *e) {
@@ -379,8 +395,37 @@ static void scan_cancels(art_exec *e) {
 
 /* Polls one instance by smooth weighted round robin; records what the
  * sleeping driver must watch. Returns the completions it made. */
+/* Polls inst (subs_lock held); returns the completions. */
+static uint64_t poll_inst(art_subsys_inst *inst) {
+  art_subsys *s = inst->sub;
+  art_lock_acquire(&inst->lock);
+  uint64_t before = atomic_load_explicit(&inst->completions, memory_order_relaxed);
+  art_subsys_inst *outer = art_tls_subsys;
+  art_tls_subsys = inst;
+  int r = s->vt.poll(s->user, (asyncrt_subsystem_cx *)inst, s->budget);
+  art_tls_subsys = outer;
+  uint64_t done = atomic_load_explicit(&inst->completions, memory_order_relaxed) - before;
+  art_lock_release(&inst->lock);
+  atomic_fetch_add_explicit(&inst->polls, 1, memory_order_relaxed);
+  if (r <= 0 && !done) atomic_fetch_add_explicit(&inst->empty_polls, 1, memory_order_relaxed);
+  return done;
+}
+
 static uint64_t poll_one(art_exec *e) {
   art_lock_acquire(&e->subs_lock);
+  uint64_t done = 0;
+  if (e->fd_ready) {
+    /* Subsystems whose fd reported readiness go first, each once: their
+     * edge will not come again, and the round robin might not pick them
+     * before the driver sleeps. None is polled without waiters. */
+    e->fd_ready = 0;
+    for (unsigned i = 0; i < e->nsubs; i++) {
+      art_subsys_inst *inst = e->subs[i];
+      if (atomic_exchange_explicit(&inst->fd_ready, 0, memory_order_relaxed) &&
+          atomic_load_explicit(&inst->waiters, memory_order_relaxed))
+        done += poll_inst(inst);
+    }
+  }
   art_subsys_inst *best = NULL;
   int64_t total = 0;
   int busy = 0, fdw = 0;
@@ -400,20 +445,9 @@ static uint64_t poll_one(art_exec *e) {
   }
   e->busy_nofd = busy;
   e->sleep_fd = fdw;
-  uint64_t done = 0;
   if (best) {
     best->credit -= total;
-    art_subsys *s = best->sub;
-    art_lock_acquire(&best->lock);
-    uint64_t before = atomic_load_explicit(&best->completions, memory_order_relaxed);
-    art_subsys_inst *outer = art_tls_subsys;
-    art_tls_subsys = best;
-    int r = s->vt.poll(s->user, (asyncrt_subsystem_cx *)best, s->budget);
-    art_tls_subsys = outer;
-    done = atomic_load_explicit(&best->completions, memory_order_relaxed) - before;
-    art_lock_release(&best->lock);
-    atomic_fetch_add_explicit(&best->polls, 1, memory_order_relaxed);
-    if (r <= 0 && !done) atomic_fetch_add_explicit(&best->empty_polls, 1, memory_order_relaxed);
+    done += poll_inst(best);
   }
   art_lock_release(&e->subs_lock);
   return done;
@@ -437,7 +471,7 @@ uint64_t art_core_tick(art_exec *e) {
     scan_cancels(e);
   }
   if (atomic_load_explicit(&e->subs_waiters, memory_order_relaxed)) progress += poll_one(e);
-  else e->busy_nofd = e->sleep_fd = 0;
+  else e->busy_nofd = e->sleep_fd = e->fd_ready = 0;
   if (progress) e->backoff_ns = 0;
   art_tls_cx = outer;
   return progress;
@@ -445,15 +479,40 @@ uint64_t art_core_tick(art_exec *e) {
 
 /* ---- sleeping ---------------------------------------------------------------------- */
 
+void art_core_note_ready(art_exec *e, const struct epoll_event *ev, int n) {
+  for (int i = 0; i < n; i++) {
+    /* The eventfd and the timerfd carry their (small) fd number; instances
+     * their address. A detached instance's memory is kept (dead_subs). */
+    if (ev[i].data.u64 <= 0xffffffffu) continue;
+    art_subsys_inst *inst = ev[i].data.ptr;
+    atomic_store_explicit(&inst->fd_ready, 1, memory_order_relaxed);
+    if (inst->core == e) e->fd_ready = 1;
+  }
+}
+
+void art_core_harvest_fds(art_exec *e) {
+  if (!atomic_load_explicit(&e->fd_watch, memory_order_relaxed) || e->pollfd < 0) return;
+  struct epoll_event ev[8];
+  int n;
+  while ((n = epoll_wait(e->pollfd, ev, 8, 0)) > 0) {
+    art_core_note_ready(e, ev, n);
+    if (n < 8) break;
+  }
+}
+
 #define BACKOFF_MIN_NS 50000u
 #define BACKOFF_MAX_NS 1000000u
 
 int64_t art_core_sleep_bound(art_exec *e, int64_t bound) {
+  if (e->fd_ready) return 0; /* a reported fd is still to be polled */
   int64_t t = bound;
   if (atomic_load_explicit(&e->timers_armed, memory_order_relaxed) && !e->clock->test) {
     uint64_t next = atomic_load_explicit(&e->timer_next, memory_order_relaxed), now = art_now_ns();
-    int64_t d = next > now ? (int64_t)(next - now) : 0;
-    if (t < 0 || d < t) t = d;
+    /* A deadline too far to fit (UINT64_MAX: "never") bounds nothing. */
+    if (next - now <= (uint64_t)INT64_MAX || next <= now) {
+      int64_t d = next > now ? (int64_t)(next - now) : 0;
+      if (t < 0 || d < t) t = d;
+    }
   }
   if (e->busy_nofd) {
     e->backoff_ns = e->backoff_ns ? (e->backoff_ns * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : e->backoff_ns * 2)
@@ -475,7 +534,18 @@ void art_core_park(art_exec *e, int64_t timeout_ns) {
   struct epoll_event ev[8];
   struct timespec ts = {(time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000)};
   if (atomic_load(&e->signaled)) return;
-  epoll_pwait2(e->pollfd, ev, 8, timeout_ns < 0 ? NULL : &ts, NULL);
+  static _Atomic int no_pwait2; /* the kernel (< 5.11) or a seccomp profile refuses it */
+  int n = -1;
+  if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+    n = epoll_pwait2(e->pollfd, ev, 8, timeout_ns < 0 ? NULL : &ts, NULL);
+    if (n < 0 && (errno == ENOSYS || errno == EPERM)) atomic_store(&no_pwait2, 1);
+  }
+  if (atomic_load_explicit(&no_pwait2, memory_order_relaxed) && n < 0) {
+    /* Milliseconds, rounded up: never early. */
+    int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000 > INT32_MAX ? INT32_MAX : (timeout_ns + 999999) / 1000000);
+    n = epoll_wait(e->pollfd, ev, 8, ms);
+  }
+  art_core_note_ready(e, ev, n);
 }
 
 /* ---- registering from the API ------------------------------------------------------ */
@@ -506,12 +576,17 @@ int art_subsys_register(art_exec *e, const asyncrt_subsystem_config *cfg, uint64
     for (; watched < n; watched++) {
       art_exec *c = cores[watched];
       if (c->pollfd < 0) continue; /* a foreign executor's host does the sleeping */
-      struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.fd = cfg->fd};
+      /* data names the instance, so a wake-up knows which subsystem is ready. */
+      struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = &s->inst[watched]};
       if (epoll_ctl(c->pollfd, EPOLL_CTL_ADD, cfg->fd, &ev) < 0) {
         status = art_fail(ASYNCRT_EINVAL, "asyncrt_subsystem_register: fd %d cannot be watched: %s", cfg->fd,
                           strerror(errno));
         break;
       }
+      art_lock_acquire(&c->subs_lock);
+      s->inst[watched].watched = 1;
+      art_lock_release(&c->subs_lock);
+      atomic_fetch_add(&c->fd_watch, 1);
       art_exec_use_fd(c); /* wakes now write the eventfd beside it */
     }
   }
@@ -531,7 +606,10 @@ void art_exec_detach_subsystems(art_exec *e) {
     art_lock_acquire(&e->subs_lock);
     art_subsys *s = e->nsubs ? e->subs[0]->sub : NULL;
     art_lock_release(&e->subs_lock);
-    if (!s) return;
+    if (!s) break;
     art_subsys_detach(s);
   }
+  /* An unregister on another thread may have taken a registration off the
+   * list and still be completing its ops: the tasks' drops wait for it. */
+  while (atomic_load(&e->detaching)) sched_yield();
 }
