@@ -363,26 +363,7 @@ def register(executor, impl, priority, waiter_cap, poll_budget, worker, fd, name
     if not callable(getattr(impl, "poll", None)):
         raise TypeError(f"{impl!r} is not a subsystem: it has no poll(scx, budget) method")
     handle = executor._live()
-    name = type(impl).__name__ if name is None else str(name)
-    vtable = asyncrt_subsystem_vtable(size=sizeof(asyncrt_subsystem_vtable), poll=_poll, finalize=_finalize)
-    if callable(getattr(impl, "submit", None)):
-        vtable.submit = _submit
-    if callable(getattr(impl, "cancel", None)):
-        vtable.cancel = _cancel
-    if callable(getattr(impl, "waiters_changed", None)):
-        vtable.waiters_changed = _waiters_changed
-    key = next(_keys)
-    config = asyncrt_subsystem_config()
-    lib.asyncrt_subsystem_config_init_size(byref(config), sizeof(config))
-    config.vtable = pointer(vtable)  # copied by the library
-    config.user_data = key
-    config.priority = priority
-    config.waiter_cap = waiter_cap
-    config.poll_budget = poll_budget
-    config.worker = _lib.SUBSYSTEM_ALL_WORKERS if worker is None else worker
-    config.fd = _fd(fd)
-    config.name = name.encode()
-    reg = _live[key] = _Registration(impl, name)
+    config, key, reg = prepare(impl, priority, waiter_cap, poll_budget, worker, fd, name)
     sub = _lib.subsystem_p()
     status = lib.asyncrt_subsystem_register(handle, byref(config), byref(sub))
     if status:
