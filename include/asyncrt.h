@@ -832,8 +832,9 @@ ASYNCRT_API int asyncrt_hostq_waker(asyncrt_hostq *q, uint64_t tag, asyncrt_wake
  * the future that waits. Arming and disarming take a few tens of
  * nanoseconds; a due timer is found at the next tick of its thread (at the
  * latest after the executor's budget of polls or time), and a sleeping
- * thread wakes for the earliest timer, to the microsecond (the kernel's
- * timer slack aside). No timer fires early: a timer armed for instant D
+ * thread sleeps until the earliest timer with a nanosecond timeout and
+ * 1 us of timer slack (how soon the kernel then runs it is the system's:
+ * tens of microseconds on a virtual machine). No timer fires early: a timer armed for instant D
  * completes only once the clock reads D or later.
  *
  * Which executors: local and thread-per-core executors advance their timers

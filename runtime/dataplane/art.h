@@ -533,7 +533,6 @@ struct art_subsys_inst {
   int dead;       /* unregistered: submits fail */
   int watched;    /* its fd is in the core's epoll set (under the core's subs_lock) */
   _Atomic int fd_ready; /* epoll reported its fd: poll it at the next tick */
-  _Atomic int cancel_pending;
   _Atomic uint64_t polls, completions, empty_polls, submits;
 };
 struct art_subsys {

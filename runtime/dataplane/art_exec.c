@@ -434,9 +434,7 @@ int art_exec_spawn_driven(art_exec *e, const asyncrt_future *fut, art_task **out
  * cancel them, and the task sleeps until the last completion wakes it (the
  * completion lowers the count before it wakes), so its future -- and the
  * buffers in it -- outlive every operation. Returns 0 (not a poll). */
-static __attribute__((noinline)) int art_task_park_cancelled(art_exec *e, art_task *t,
-                                                             void (*requeue)(art_exec *, art_task *)) {
-  (void)requeue;
+static __attribute__((noinline)) int art_task_park_cancelled(art_exec *e, art_task *t) {
   art_ops_cancel_task(e, t);
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   for (;;) {
@@ -466,7 +464,7 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
     if (s & ART_NOTIFIED)
       s = atomic_fetch_and_explicit(&t->state, ~(uint32_t)ART_NOTIFIED, memory_order_acq_rel);
     if (s & ART_CANCEL) {
-      if (ART_UNLIKELY(ART_OPS(s))) return art_task_park_cancelled(e, t, requeue);
+      if (ART_UNLIKELY(ART_OPS(s))) return art_task_park_cancelled(e, t);
       art_task_finish(e, t, ASYNCRT_ECANCELLED);
       return 0;
     }
@@ -530,7 +528,7 @@ void art_runnable_drop(art_task *t) {
     asyncrt_context *outer = art_tls_cx;
     art_tls_cx = &cx;
     uint32_t s = atomic_fetch_or(&t->state, ART_CANCEL);
-    if (ART_OPS(s)) art_task_park_cancelled(t->exec, t, art_foreign_schedule);
+    if (ART_OPS(s)) art_task_park_cancelled(t->exec, t);
     else art_task_finish(t->exec, t, ASYNCRT_ECANCELLED);
     art_tls_cx = outer;
   }
@@ -729,9 +727,9 @@ int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t
       }
     }
     if (ART_UNLIKELY(saved_slack < 0 && atomic_load_explicit(&e->timers_armed, memory_order_relaxed))) {
-      /* Sleeping for a timer: wake to the microsecond, not after the
-       * kernel's default 50 us of slack. The caller's thread gets its own
-       * slack back when block_on returns. */
+      /* Sleeping for a timer: ask for 1 us of timer slack, not the
+       * kernel's default 50 us. The caller's thread gets its own slack back
+       * when block_on returns. */
       saved_slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
       if (saved_slack >= 0) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
       else saved_slack = 0; /* cannot read it: leave it alone */

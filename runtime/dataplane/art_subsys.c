@@ -359,7 +359,6 @@ int art_op_cancel(asyncrt_op *op) {
     art_lock_release(&inst->lock);
     return ASYNCRT_OK;
   }
-  atomic_store(&inst->cancel_pending, 1);
   atomic_store(&e->cancel_scan, 1);
   if (!e->is_foreign) art_exec_wake_driver(e);
   return ASYNCRT_OK;
@@ -385,7 +384,6 @@ static void scan_cancels(art_exec *e) {
   for (unsigned i = 0; i < e->nsubs; i++) {
     art_subsys_inst *inst = e->subs[i];
     if (!atomic_load_explicit(&inst->waiters, memory_order_relaxed)) continue;
-    atomic_store(&inst->cancel_pending, 0);
     art_lock_acquire(&inst->lock);
     cancel_ops(inst, 0);
     art_lock_release(&inst->lock);

@@ -27,7 +27,7 @@ typedef struct art_timer_entry {
   art_timer link;                /* the wheel's, while linked */
   art_exec *_Atomic core;        /* whose wheel holds it; NULL while disarmed */
   asyncrt_waker waker;           /* woken when it fires; under core's timer_lock */
-  uint64_t deadline;
+  uint64_t reserved;             /* the deadline is link.deadline_ns */
 } art_timer_entry;
 
 _Static_assert(sizeof(art_timer_entry) == sizeof(asyncrt_timer), "asyncrt_timer is the entry's size");
@@ -163,13 +163,12 @@ int art_timer_poll(asyncrt_timer *t, asyncrt_context *cx, uint64_t deadline) {
   if (atomic_load_explicit(&te->core, memory_order_relaxed) == e) {
     /* Armed here already: move it if the deadline changed, keep the
      * newest waker. */
-    if (te->deadline != deadline) art_wheel_insert(e->wheel, &te->link, deadline);
+    if (te->link.deadline_ns != deadline) art_wheel_insert(e->wheel, &te->link, deadline);
   } else {
     art_wheel_insert(e->wheel, &te->link, deadline);
     armed_add(e, 1);
     atomic_store_explicit(&te->core, e, memory_order_relaxed);
   }
-  te->deadline = deadline;
   asyncrt_waker replaced = {0};
   if (!art_waker_will_wake(&te->waker, &cx->waker)) {
     replaced = te->waker; /* dropped after the lock: its code may be anyone's */

@@ -75,12 +75,13 @@
 // nine 64-slot levels, never early) and a list of subsystem instances, one
 // per registration that covers the core's worker. Both are worked by the
 // core's driver in a tick: at the start of every run, at least every
-// budget_polls polls or budget_ns of a busy run (checked every 64 polls,
-// and only while something waits), and whenever the queues run dry. A tick
-// reads the clock once, fires the due timers (their tasks go to the front
-// of the ring), sends pending op cancellations, and polls one subsystem by
-// smooth weighted round robin over priority x min(waiters, cap). Nothing is
-// polled, and the clock is not read, while nothing waits.
+// budget_polls polls (a run's turn ends on the poll a tick falls due) or
+// budget_ns of a busy run, only while something waits, and whenever the
+// queues run dry. A tick reads the clock once, fires the due timers (their
+// tasks queue in deadline order), sends pending op cancellations, polls the
+// subsystems whose fd epoll reported (each edge is seen once), and then one
+// subsystem by smooth weighted round robin over priority x min(waiters,
+// cap). Nothing is polled, and the clock is not read, while nothing waits.
 //
 // Why the wheel is locked: a Send task can be stolen while its timer is
 // armed on the core it left, and its drop (or next poll) must disarm it

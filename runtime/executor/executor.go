@@ -4,9 +4,11 @@
 // turns misuse into errors. It never touches a task; that is the data plane's
 // job (runtime/dataplane).
 //
-// Each core has an epoll set holding its eventfd, which a host loop polls
-// (asyncrt_executor_fd); drivers themselves park on the core's futex word,
-// inside the data plane's run loops.
+// Each core has an epoll set holding its eventfd and a timerfd, which a host
+// loop polls (asyncrt_executor_fd); subsystems with an fd add theirs. Drivers
+// park inside the data plane's run loops: on the core's futex word, or on
+// the epoll set while a subsystem with an fd has waiters. Free detaches the
+// subsystems, cancels the tasks and disarms leftover timers, in that order.
 package executor
 
 import (
