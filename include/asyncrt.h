@@ -98,13 +98,13 @@ extern "C" {
  * ======================================================================== */
 
 #define ASYNCRT_VERSION_MAJOR 0
-#define ASYNCRT_VERSION_MINOR 3
+#define ASYNCRT_VERSION_MINOR 4
 #define ASYNCRT_VERSION_PATCH 0
 /** The version as one number, 0xMMmmpp: comparable with < and >. */
 #define ASYNCRT_VERSION_HEX                                                   \
   ((ASYNCRT_VERSION_MAJOR << 16) | (ASYNCRT_VERSION_MINOR << 8) |             \
    ASYNCRT_VERSION_PATCH)
-#define ASYNCRT_VERSION_STRING "0.3.0"
+#define ASYNCRT_VERSION_STRING "0.4.0"
 
 /** \brief The loaded library's version, as ASYNCRT_VERSION_HEX. */
 ASYNCRT_API unsigned asyncrt_version(void);
@@ -166,7 +166,11 @@ typedef enum asyncrt_status {
   ASYNCRT_EAGAIN = 14,
   /** The executor cannot do this (see asyncrt_executor_capabilities): for
    *  example asyncrt_run_step on a thread-per-core executor. */
-  ASYNCRT_ENOTSUP = 15
+  ASYNCRT_ENOTSUP = 15,
+  /** A scope was misused: a spawn into a scope that is closed (joined, or
+   *  its owner finished), or a task that returned while one of its scopes
+   *  still had live children (see "Scopes"). */
+  ASYNCRT_ESCOPE = 16
 } asyncrt_status;
 
 /**
@@ -247,8 +251,18 @@ typedef struct asyncrt_future_vtable {
    */
   void (*drop)(void *self);
   /**
-   * Reserved for asynchronous cancellation (an optional cleanup poll that
-   * runs to completion before drop). Set to NULL; asyncrt 0.1 ignores it.
+   * Optional (may be NULL, or left out by a vtable whose `size` stops at
+   * `drop`): the asynchronous cancellation of the future. When its task is
+   * cancelled asynchronously (asyncrt_task_cancel_ex, asyncrt_scope_cancel,
+   * a scope deadline, a sibling's error), asyncrt stops calling `poll` and
+   * calls `cleanup` instead, with the task's waker in `cx`, again on every
+   * wake, until it returns ASYNCRT_POLL_READY or ASYNCRT_POLL_ERROR (a
+   * failure it names is recorded as the task's error) or the cleanup
+   * deadline passes. Then the future is dropped. A cleanup may await
+   * (flush and close a connection): its operations are not cancelled. The
+   * task's own scopes are cancelled and drained before its cleanup starts.
+   * Not called for a synchronous cancel (asyncrt_task_cancel) or an
+   * immediate shutdown: the future is only dropped.
    */
   int (*cleanup)(void *self, asyncrt_context *cx);
 } asyncrt_future_vtable;
@@ -540,6 +554,7 @@ ASYNCRT_API int asyncrt_executor_shutdown(asyncrt_executor *ex, int mode, int64_
 #define ASYNCRT_CAP_TIMERS (1u << 9)        /**< asyncrt_timer_poll and the sleep/timeout futures work */
 #define ASYNCRT_CAP_SUBSYSTEMS (1u << 10)   /**< asyncrt_subsystem_register works */
 #define ASYNCRT_CAP_TEST_CLOCK (1u << 11)   /**< created with ASYNCRT_CLOCK_TEST: asyncrt_clock_advance works */
+#define ASYNCRT_CAP_SCOPES (1u << 12)       /**< scopes, async cancel, shields and scope deadlines work */
 
 /** \brief Writes the executor's ASYNCRT_CAP_* bits to *caps. Any thread. */
 ASYNCRT_API int asyncrt_executor_capabilities(asyncrt_executor *ex, unsigned *caps);
@@ -675,12 +690,17 @@ ASYNCRT_API int asyncrt_spawn_in(asyncrt_executor *ex, const asyncrt_future *fut
 ASYNCRT_API int asyncrt_task_join(asyncrt_task *task, asyncrt_future *out);
 
 /**
- * \brief Requests cancellation. A task that has not completed has its future
- *        dropped (exactly once, on its executor's thread, the next time the
- *        executor runs) and completes with ASYNCRT_ECANCELLED. Cancelling a
- *        task that has already completed does nothing. A cancel requested
- *        during the task's poll takes effect when that poll returns, unless
- *        the poll completed the task.
+ * \brief Requests cancellation, synchronously: a task that has not completed
+ *        has its future dropped (exactly once, on its executor's thread, the
+ *        next time the executor runs) and completes with ASYNCRT_ECANCELLED.
+ *        Its subtree goes first: every scope the task opened is cancelled,
+ *        and the task's future is dropped only after the last of their
+ *        children is gone. Cancelling a task that has already completed does
+ *        nothing. A cancel requested during the task's poll takes effect when
+ *        that poll returns, unless the poll completed the task; inside a
+ *        shield section (asyncrt_shield_enter) it waits for the section's end.
+ *        For a cancel that runs the future's cleanup, see
+ *        asyncrt_task_cancel_ex. Any thread.
  */
 ASYNCRT_API int asyncrt_task_cancel(asyncrt_task *task);
 
@@ -780,7 +800,14 @@ typedef struct asyncrt_hostq asyncrt_hostq;
 /** Event kinds, in the top bits of each event from asyncrt_hostq_take. */
 #define ASYNCRT_HOSTQ_POLL (1ull << 62) /**< poll the host future with this tag */
 #define ASYNCRT_HOSTQ_DROP (2ull << 62) /**< release the host future with this tag */
-#define ASYNCRT_HOSTQ_KIND_MASK (3ull << 62)
+/** Cancel the host future with this tag asynchronously: its task was
+ *  cancelled with a cleanup deadline. The host runs the future's cleanup
+ *  (for a coroutine: throws the cancellation into it and steps it to its
+ *  end) and reports the end with asyncrt_hostq_complete; until then the
+ *  runtime's cleanup polls return pending, and at the cleanup deadline the
+ *  future is dropped (a DROP event follows). */
+#define ASYNCRT_HOSTQ_CLEANUP (3ull << 62)
+#define ASYNCRT_HOSTQ_KIND_MASK (3ull << 62) /**< the kind bits; kinds are compared whole */
 #define ASYNCRT_HOSTQ_TAG_MASK (~ASYNCRT_HOSTQ_KIND_MASK)
 
 /** \brief Creates a host queue for `ex`. Owned by the caller
@@ -1327,6 +1354,263 @@ ASYNCRT_API int asyncrt_runnable_drop(asyncrt_runnable *r);
 /** \brief The id of the task behind `r` (as asyncrt_task_id), for a foreign
  *         executor's own bookkeeping. */
 ASYNCRT_API uint64_t asyncrt_runnable_task_id(const asyncrt_runnable *r);
+
+
+/* ===========================================================================
+ * Scopes (structured concurrency)
+ *
+ * A scope (a nursery) owns the tasks spawned into it. A scope opened inside
+ * a task's poll (asyncrt_scope_open) belongs to that task, and the runtime
+ * enforces that the task never completes while the scope has live children:
+ *
+ *  - A task whose future returns READY or ERROR while one of its scopes still
+ *    has live children does not complete yet. Those scopes are cancelled, the
+ *    task completes when the last child has been dropped, and -- if the
+ *    future returned READY from a scope nobody had cancelled -- the task
+ *    completes with ASYNCRT_ESCOPE and the message "task N returned while
+ *    scope M had K live children" (its output is discarded). The future is
+ *    not polled again; it is dropped after the children. No child can see
+ *    the memory of a finished parent.
+ *  - Cancelling a task cancels its scopes, and with them every descendant,
+ *    on whatever worker each lives; leaves go first, so a child's cleanup
+ *    ends before its parent's starts.
+ *  - Freeing a scope handle never blocks: a scope that was not joined is
+ *    cancelled, and its memory lives until its last child is gone.
+ *
+ * A scope at the top of an executor (asyncrt_scope_open_top) has no owner;
+ * freeing the executor cancels its children like any task.
+ *
+ * Children: asyncrt_scope_spawn places a local child on the thread where
+ * the scope was opened (the owner's worker), or for a top scope where
+ * asyncrt_spawn would; ASYNCRT_SPAWN_SEND and ASYNCRT_SPAWN_WORKER(i) place
+ * it as asyncrt_spawn does. A Send child stolen by another worker, or a
+ * child placed on another worker, stays linked to its scope: that is a
+ * subtree on another thread, cancelled with its parent.
+ *
+ * Errors: a child that fails (any status but ASYNCRT_ECANCELLED) records an
+ * error in its scope: a status, the message the child gave
+ * (asyncrt_context_fail_info) and an optional user value. With
+ * ASYNCRT_SCOPE_FIRST_ERROR (the default) the first error cancels the
+ * siblings (asynchronously) and the join fails with that error's status;
+ * with ASYNCRT_SCOPE_COLLECT_ALL the siblings go on and the join fails with
+ * the first error's status, every error readable with
+ * asyncrt_scope_error_get.
+ *
+ * Asynchronous cancellation: a cancel with a cleanup deadline (scope
+ * cancels, deadlines, sibling errors, asyncrt_task_cancel_ex) runs each
+ * future's vtable->cleanup until it finishes or the deadline passes; a
+ * synchronous cancel (asyncrt_task_cancel) or an immediate shutdown drops
+ * the future without cleanup. The strongest (earliest) cancel wins.
+ *
+ * Deadlines: a scope may carry a deadline on the executor's clock (absolute,
+ * or a timeout from its opening). At the deadline the scope is cancelled
+ * (asynchronously) and its join fails with ASYNCRT_ETIMEDOUT. A scope inside
+ * a task of another scope inherits the enclosing deadline; the earliest
+ * wins. Tested with ASYNCRT_CLOCK_TEST.
+ *
+ * Threads: every scope function may be called from any thread, except
+ * asyncrt_scope_open, asyncrt_context_set_name and the shield calls, which
+ * take the context of the poll running on the calling thread. None blocks.
+ * Executors: local and thread-per-core (ASYNCRT_CAP_SCOPES); foreign
+ * executors too, with deadlines and cleanup deadlines advanced by
+ * asyncrt_executor_tick.
+ * ======================================================================== */
+
+typedef struct asyncrt_scope asyncrt_scope;
+
+/** Scope flags (asyncrt_scope_config.flags). */
+#define ASYNCRT_SCOPE_FIRST_ERROR 0u      /**< the default: the first error cancels the siblings */
+#define ASYNCRT_SCOPE_COLLECT_ALL (1u << 0) /**< errors are collected; siblings go on */
+/** The scope ignores the cancellation of its owner (it is still cancelled by
+ *  asyncrt_scope_cancel, its own deadline, an error under FIRST_ERROR, its
+ *  handle's early free, and an immediate shutdown). Its owner still waits
+ *  for its children before completing. */
+#define ASYNCRT_SCOPE_SHIELD (1u << 1)
+
+/** Default cleanup time given to children of a cancelled scope: 1 s. */
+#define ASYNCRT_CLEANUP_DEFAULT_NS 1000000000ull
+
+/** How a scope is opened. Fill it with asyncrt_scope_config_init, then set
+ *  fields. The struct may grow; `size` says which fields the caller has. */
+typedef struct asyncrt_scope_config {
+  size_t size;
+  unsigned flags;              /**< ASYNCRT_SCOPE_* */
+  uint64_t deadline_ns;        /**< absolute, on the executor's clock (asyncrt_executor_now); 0: none */
+  uint64_t timeout_ns;         /**< from the opening, on the executor's clock; 0: none */
+  uint64_t cleanup_timeout_ns; /**< time its children's cleanups get when it is cancelled; 0: the default */
+  const char *name;            /**< copied (at most 63 bytes kept); NULL: none */
+} asyncrt_scope_config;
+
+/** \brief Fills *cfg with the defaults for a struct of `size` bytes. */
+ASYNCRT_API void asyncrt_scope_config_init_size(asyncrt_scope_config *cfg, size_t size);
+/** \brief asyncrt_scope_config_init_size with the caller's struct size. */
+#define asyncrt_scope_config_init(cfg) asyncrt_scope_config_init_size((cfg), sizeof(asyncrt_scope_config))
+
+/**
+ * \brief Opens a scope owned by the task being polled with `cx`.
+ * \param cfg NULL for the defaults.
+ * \param out receives the scope handle, owned by the caller: free it with
+ *            asyncrt_scope_free (after its join, or early: see above).
+ * \return OK; EINVAL (NULL out, bad flags, small cfg->size); ENOTSUP when
+ *         `cx` is not a context of an asyncrt executor's task poll;
+ *         ESCOPE when the task is already completing; ESHUTDOWN;
+ *         ENOMEM/ELIMIT.
+ */
+ASYNCRT_API int asyncrt_scope_open(asyncrt_context *cx, const asyncrt_scope_config *cfg,
+                                   asyncrt_scope **out);
+
+/**
+ * \brief Opens a scope owned by `owner`, from any thread (a host that
+ *        drives a task's future from outside its poll, such as a Python
+ *        coroutine). Same rules as asyncrt_scope_open; ESCOPE when the owner
+ *        completed or is completing; EHANDLE for a released task handle.
+ */
+ASYNCRT_API int asyncrt_scope_open_for(asyncrt_task *owner, const asyncrt_scope_config *cfg,
+                                       asyncrt_scope **out);
+
+/**
+ * \brief Opens a scope at the top of `ex`, with no owner task. Any thread.
+ *        Await it with asyncrt_block_on(ex, join) or from any task.
+ */
+ASYNCRT_API int asyncrt_scope_open_top(asyncrt_executor *ex, const asyncrt_scope_config *cfg,
+                                       asyncrt_scope **out);
+
+/**
+ * \brief Spawns `fut` as a child of the scope. Takes ownership of the future
+ *        (dropped on every error). Flags and `out` as asyncrt_spawn.
+ * \return OK; ESCOPE (the scope is closed: joined, or its owner finished);
+ *         ECANCELLED (the scope was cancelled); EHANDLE; EINVAL;
+ *         ESHUTDOWN; ENOMEM/ELIMIT.
+ */
+ASYNCRT_API int asyncrt_scope_spawn(asyncrt_scope *scope, const asyncrt_future *fut, unsigned flags,
+                                    asyncrt_task **out);
+
+/** \brief asyncrt_scope_spawn with the task header in caller storage (see
+ *         asyncrt_spawn_in). */
+ASYNCRT_API int asyncrt_scope_spawn_in(asyncrt_scope *scope, const asyncrt_future *fut, unsigned flags,
+                                       const asyncrt_task_storage *storage, asyncrt_task **out);
+
+/**
+ * \brief Makes the scope's join future (output_size 0). It completes when
+ *        the scope has no live child, and closes the scope then: later
+ *        spawns get ESCOPE. Children may spawn siblings while it waits.
+ *        Its poll returns READY when no child failed and the scope was not
+ *        cancelled; otherwise ERROR with the first error's status,
+ *        ETIMEDOUT (the deadline fired), or ECANCELLED. It holds its own
+ *        reference: the handle may be freed while it lives. Any thread.
+ * \return OK; EBUSY for a second call; EHANDLE; EINVAL.
+ */
+ASYNCRT_API int asyncrt_scope_join(asyncrt_scope *scope, asyncrt_future *out);
+
+/**
+ * \brief Cancels the scope and every descendant, asynchronously (each
+ *        child's cleanup gets the scope's cleanup_timeout_ns). Later spawns
+ *        get ECANCELLED. A second cancel does nothing. Any thread; returns
+ *        at once.
+ */
+ASYNCRT_API int asyncrt_scope_cancel(asyncrt_scope *scope);
+
+/**
+ * \brief The scope's state without waiting: EAGAIN while a child lives or
+ *        it is open; otherwise what its join reports (OK, the first error's
+ *        status, ETIMEDOUT, ECANCELLED).
+ */
+ASYNCRT_API int asyncrt_scope_status(asyncrt_scope *scope);
+
+/**
+ * \brief Frees the handle. Never blocks. A scope whose join has not
+ *        completed is cancelled (asynchronously); its memory lives until its
+ *        last child is gone. NULL is a no-op. Strings from
+ *        asyncrt_scope_error_get die with the handle.
+ */
+ASYNCRT_API int asyncrt_scope_free(asyncrt_scope *scope);
+
+/** \brief The scope's id: unique with the task ids of its executor. */
+ASYNCRT_API int asyncrt_scope_id(asyncrt_scope *scope, uint64_t *id);
+
+/** A recorded failure: status, the failing task, a message and a user value. */
+typedef struct asyncrt_error_info {
+  size_t size;        /**< sizeof(asyncrt_error_info) as the caller compiled it */
+  int status;         /**< nonzero */
+  uint64_t task_id;   /**< the task that failed (0: the scope's deadline) */
+  const char *message; /**< may be NULL */
+  void *value;        /**< a user value (an exception object, a struct); may be NULL */
+  void (*value_free)(void *value); /**< frees value when the record dies; may be NULL */
+} asyncrt_error_info;
+
+/**
+ * \brief Names the failure a poll (or cleanup) is about to report with
+ *        ASYNCRT_POLL_ERROR, with a message (copied, at most 1023 bytes kept)
+ *        and an optional user value. The value is taken: value_free runs
+ *        exactly once, when the last record holding it dies (the task and
+ *        its scope), or at once if the poll does not end the task with this
+ *        failure. info->task_id is ignored. Like asyncrt_context_fail, the
+ *        last call in a poll wins.
+ */
+ASYNCRT_API void asyncrt_context_fail_info(asyncrt_context *cx, const asyncrt_error_info *info);
+
+/** \brief The number of errors the scope recorded so far. */
+ASYNCRT_API int asyncrt_scope_error_count(asyncrt_scope *scope, size_t *count);
+
+/**
+ * \brief Copies error `index` (in the order they happened) to *out (its
+ *        `size` set by the caller). message and value are borrowed: valid
+ *        until asyncrt_scope_free. value_free is reported but stays the
+ *        runtime's to call. EINVAL for an index out of range.
+ */
+ASYNCRT_API int asyncrt_scope_error_get(asyncrt_scope *scope, size_t index, asyncrt_error_info *out);
+
+/**
+ * \brief The failure of a completed task, with its message and value (see
+ *        asyncrt_context_fail_info). Borrowed until the handle is released.
+ *        EAGAIN while it runs; OK with status 0 if it succeeded.
+ */
+ASYNCRT_API int asyncrt_task_error_get(asyncrt_task *task, asyncrt_error_info *out);
+
+/**
+ * \brief Cancels the task asynchronously: its subtree first, then its
+ *        future's cleanup (vtable->cleanup) runs until it finishes or
+ *        `cleanup_timeout_ns` passes on the executor's clock; then the
+ *        future is dropped. 0 is asyncrt_task_cancel. Any thread.
+ */
+ASYNCRT_API int asyncrt_task_cancel_ex(asyncrt_task *task, uint64_t cleanup_timeout_ns);
+
+/**
+ * \brief Enters a shield section in the task being polled: until the
+ *        matching asyncrt_shield_exit, a cancel of the task (or of its scope)
+ *        only records itself, and the task is polled as usual. Sections nest
+ *        and may span polls. At the last exit a pending cancel takes effect
+ *        when the poll returns. An immediate shutdown ignores shields.
+ * \return OK; ENOTSUP outside an asyncrt task's poll.
+ */
+ASYNCRT_API int asyncrt_shield_enter(asyncrt_context *cx);
+/** \brief Leaves a shield section. EINVAL without a matching enter. */
+ASYNCRT_API int asyncrt_shield_exit(asyncrt_context *cx);
+
+/** \brief Names a task (copied, at most 63 bytes kept; NULL clears) for the
+ *         dump. Any thread. */
+ASYNCRT_API int asyncrt_task_set_name(asyncrt_task *task, const char *name);
+/** \brief Names the task being polled with `cx`. ENOTSUP outside a task poll. */
+ASYNCRT_API int asyncrt_context_set_name(asyncrt_context *cx, const char *name);
+
+/** Dump formats. */
+#define ASYNCRT_DUMP_TEXT 0u /**< an indented tree, one line per task or scope */
+#define ASYNCRT_DUMP_JSON 1u /**< one JSON object: {"tasks": [...], "scopes": [...]} */
+
+/**
+ * \brief Writes a snapshot of the executor's task tree through `write`
+ *        (called one or more times on the calling thread, with chunks that
+ *        are not NUL-terminated). For each task: id, name, state (running,
+ *        waiting, cancelling, cleanup, completing), worker, parent scope, and
+ *        what it waits on (a task's join, a scope's join, or a subsystem
+ *        operation); for each scope: id, name, owner, flags, live children,
+ *        deadline, state. Workers are never stopped: each lock is held for at
+ *        most 256 records, so the snapshot is consistent per task, not as a
+ *        whole. Any thread, also inside a poll.
+ * \return OK; EINVAL (bad format, NULL write); EHANDLE; ENOMEM.
+ */
+ASYNCRT_API int asyncrt_executor_dump(asyncrt_executor *ex, unsigned format,
+                                      void (*write)(const char *data, size_t len, void *user), void *user);
 
 #ifdef __cplusplus
 }
