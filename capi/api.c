@@ -73,7 +73,10 @@ asyncrt_executor *asyncrt_context_executor(const asyncrt_context *cx) {
 }
 
 void asyncrt_context_fail(asyncrt_context *cx, int status) {
-  if (cx && status) cx->failure = status;
+  if (cx && status) {
+    cx->failure = status;
+    cx->rich = 0; /* the last call wins: a record from fail_info no longer applies */
+  }
 }
 
 int asyncrt_context_failure(const asyncrt_context *cx) { return cx ? cx->failure : 0; }
@@ -120,6 +123,7 @@ int asyncrt_poll_with_waker(const asyncrt_future *fut, const asyncrt_waker *wake
   asyncrt_context cx = {.waker = *waker, .exec = NULL, .failure = 0};
   int r = fut->vtable->poll(fut->self, &cx, out);
   if (r == ASYNCRT_POLL_ERROR && failure) *failure = cx.failure ? cx.failure : ASYNCRT_EFAILED;
+  if (cx.rich_err) art_error_unref(cx.rich_err); /* no task to keep it */
   return r;
 }
 
@@ -240,7 +244,8 @@ int asyncrt_executor_capabilities(asyncrt_executor *ex, unsigned *caps) {
     *caps = common | ASYNCRT_CAP_BLOCK_ON | ASYNCRT_CAP_PLACEMENT | ASYNCRT_CAP_SHUTDOWN |
             (e->group->nworkers > 1 ? ASYNCRT_CAP_WORK_STEALING | ASYNCRT_CAP_MULTI_THREAD : 0);
   else *caps = common | ASYNCRT_CAP_STEPPED | ASYNCRT_CAP_BLOCK_ON | ASYNCRT_CAP_PLACEMENT;
-  *caps |= ASYNCRT_CAP_TIMERS | ASYNCRT_CAP_SUBSYSTEMS | (e->clock->test ? ASYNCRT_CAP_TEST_CLOCK : 0);
+  *caps |= ASYNCRT_CAP_TIMERS | ASYNCRT_CAP_SUBSYSTEMS | ASYNCRT_CAP_SCOPES |
+           (e->clock->test ? ASYNCRT_CAP_TEST_CLOCK : 0);
   return ASYNCRT_OK;
 }
 
@@ -311,6 +316,28 @@ static int publish_task(art_task *t, asyncrt_task **out) {
   }
   *out = (asyncrt_task *)(uintptr_t)h;
   return ASYNCRT_OK;
+}
+
+/* Checks spawn flags and caller storage against executor e (not placed). */
+static int check_spawn_args(art_exec *e, const asyncrt_future *fut, unsigned flags,
+                            const asyncrt_task_storage *storage) {
+  int rc = ASYNCRT_OK;
+  if (flags & ~(ASYNCRT_SPAWN_SEND | 0xffff00u))
+    rc = art_fail(ASYNCRT_EINVAL, "asyncrt_spawn: unknown flags %#x", flags);
+  if (!rc && e->group && (flags & 0xffff00u) && ((flags >> 8) & 0xffffu) > e->group->nworkers)
+    rc = art_fail(ASYNCRT_EINVAL, "asyncrt_spawn: worker %u: the executor has %u", ((flags >> 8) & 0xffffu) - 1,
+                  e->group->nworkers);
+  if (!rc && !e->group && (flags & 0xffff00u) && (flags & 0xffff00u) != ASYNCRT_SPAWN_WORKER(0))
+    rc = art_fail(ASYNCRT_EINVAL, "asyncrt_spawn: this executor has one worker (index 0)");
+  if (!rc && storage) {
+    size_t need = asyncrt_task_storage_size(fut->vtable->output_size);
+    if (storage->size < sizeof *storage || !storage->memory || storage->length < need ||
+        ((uintptr_t)storage->memory & (ASYNCRT_TASK_STORAGE_ALIGN - 1)))
+      rc = art_fail(ASYNCRT_EINVAL,
+                    "asyncrt_spawn_in: storage must be %u-aligned with at least %zu bytes (got %zu at %p)",
+                    ASYNCRT_TASK_STORAGE_ALIGN, need, storage->length, storage->memory);
+  }
+  return rc;
 }
 
 static int spawn_common(asyncrt_executor *ex, const asyncrt_future *fut, unsigned flags,
@@ -388,7 +415,7 @@ int asyncrt_task_id(asyncrt_task *task, uint64_t *id) {
   int rc = resolve_task(task, &t);
   if (rc) return rc;
   if (!id) return art_fail(ASYNCRT_EINVAL, "asyncrt_task_id: id is NULL");
-  *id = t->id;
+  *id = art_task_id(t);
   return ASYNCRT_OK;
 }
 
@@ -555,7 +582,7 @@ int asyncrt_runnable_drop(asyncrt_runnable *r) {
   return ASYNCRT_OK;
 }
 
-uint64_t asyncrt_runnable_task_id(const asyncrt_runnable *r) { return r ? ((const art_task *)r)->id : 0; }
+uint64_t asyncrt_runnable_task_id(const asyncrt_runnable *r) { return r ? art_task_id((const art_task *)r) : 0; }
 
 /* ---- time and timers --------------------------------------------------------- */
 
@@ -855,4 +882,249 @@ int asyncrt_op_future(asyncrt_op_future_state *st, asyncrt_op *op, asyncrt_subsy
   *st = (asyncrt_op_future_state){.op = op, .sub = sub};
   *out = (asyncrt_future){st, &op_future_vtable};
   return ASYNCRT_OK;
+}
+
+/* ---- scopes ------------------------------------------------------------------- */
+
+static int resolve_scope(asyncrt_scope *scope, art_scope **s) {
+  return art_handle_resolve(scope, ART_H_SCOPE, "scope", (void **)s);
+}
+
+void asyncrt_scope_config_init_size(asyncrt_scope_config *cfg, size_t size) {
+  if (!cfg || size < offsetof(asyncrt_scope_config, flags) + sizeof(unsigned)) return;
+  asyncrt_scope_config d = {.size = sizeof d, .flags = ASYNCRT_SCOPE_FIRST_ERROR};
+  memcpy(cfg, &d, size < sizeof d ? size : sizeof d);
+  cfg->size = size < sizeof d ? size : sizeof d;
+}
+
+/* Copies the caller's config over the defaults; EINVAL for bad flags. */
+static int scope_config(const asyncrt_scope_config *in, asyncrt_scope_config *cfg, const char *who) {
+  asyncrt_scope_config_init_size(cfg, sizeof *cfg);
+  if (!in) return ASYNCRT_OK;
+  if (in->size < offsetof(asyncrt_scope_config, flags) + sizeof(unsigned))
+    return art_fail(ASYNCRT_EINVAL, "%s: config size %zu is too small", who, in->size);
+  art_copy_sized(cfg, sizeof *cfg, in, in->size);
+  if (cfg->flags & ~(ASYNCRT_SCOPE_COLLECT_ALL | ASYNCRT_SCOPE_SHIELD))
+    return art_fail(ASYNCRT_EINVAL, "%s: unknown scope flags %#x", who, cfg->flags);
+  return ASYNCRT_OK;
+}
+
+static int publish_scope(art_scope *s, asyncrt_scope **out) {
+  *out = (asyncrt_scope *)(uintptr_t)s->handle;
+  return ASYNCRT_OK;
+}
+
+int asyncrt_scope_open(asyncrt_context *cx, const asyncrt_scope_config *cfg, asyncrt_scope **out) {
+  REFUSE_IN_CHILD();
+  if (!cx || !out) return art_fail(ASYNCRT_EINVAL, "asyncrt_scope_open: %s is NULL", cx ? "out" : "cx");
+  *out = NULL;
+  asyncrt_scope_config c;
+  int rc = scope_config(cfg, &c, "asyncrt_scope_open");
+  if (rc) return rc;
+  art_task *t = art_context_task(cx);
+  if (!t)
+    return art_fail(ASYNCRT_ENOTSUP, "asyncrt_scope_open: the context is not that of an asyncrt task's poll");
+  art_exec *top = cx->exec->group ? cx->exec->group->workers[0] : cx->exec;
+  art_scope *s;
+  rc = art_scope_open(cx->exec, top, t, &c, &s);
+  return rc ? rc : publish_scope(s, out);
+}
+
+int asyncrt_scope_open_for(asyncrt_task *owner, const asyncrt_scope_config *cfg, asyncrt_scope **out) {
+  REFUSE_IN_CHILD();
+  art_task *t;
+  int rc = resolve_task(owner, &t);
+  if (rc) return rc;
+  if (!out) return art_fail(ASYNCRT_EINVAL, "asyncrt_scope_open_for: out is NULL");
+  *out = NULL;
+  asyncrt_scope_config c;
+  if ((rc = scope_config(cfg, &c, "asyncrt_scope_open_for"))) return rc;
+  art_exec *e = t->exec, *top = e->group ? e->group->workers[0] : e;
+  art_scope *s;
+  rc = art_scope_open(e, top, t, &c, &s);
+  return rc ? rc : publish_scope(s, out);
+}
+
+int asyncrt_scope_open_top(asyncrt_executor *ex, const asyncrt_scope_config *cfg, asyncrt_scope **out) {
+  REFUSE_IN_CHILD();
+  art_exec *e;
+  int rc = resolve_exec(ex, &e);
+  if (rc) return rc;
+  if (!out) return art_fail(ASYNCRT_EINVAL, "asyncrt_scope_open_top: out is NULL");
+  *out = NULL;
+  asyncrt_scope_config c;
+  if ((rc = scope_config(cfg, &c, "asyncrt_scope_open_top"))) return rc;
+  art_scope *s;
+  rc = art_scope_open(e, e, NULL, &c, &s);
+  return rc ? rc : publish_scope(s, out);
+}
+
+static int scope_spawn_common(asyncrt_scope *scope, const asyncrt_future *fut, unsigned flags,
+                              const asyncrt_task_storage *storage, asyncrt_task **out, const char *who) {
+  if (out) *out = NULL;
+  int rc = take_future(fut, who);
+  if (rc) return rc;
+  art_scope *s;
+  if (!(rc = resolve_scope(scope, &s))) rc = check_spawn_args(s->top, fut, flags, storage);
+  if (rc) {
+    art_drop_future(fut);
+    return rc;
+  }
+  art_task *t;
+  rc = art_scope_spawn(s, fut, flags, storage, out ? &t : NULL);
+  if (rc || !out) return rc;
+  return publish_task(t, out);
+}
+
+int asyncrt_scope_spawn(asyncrt_scope *scope, const asyncrt_future *fut, unsigned flags, asyncrt_task **out) {
+  REFUSE_IN_CHILD();
+  return scope_spawn_common(scope, fut, flags, NULL, out, "asyncrt_scope_spawn");
+}
+
+int asyncrt_scope_spawn_in(asyncrt_scope *scope, const asyncrt_future *fut, unsigned flags,
+                           const asyncrt_task_storage *storage, asyncrt_task **out) {
+  REFUSE_IN_CHILD();
+  if (!storage) {
+    if (out) *out = NULL;
+    if (!take_future(fut, "asyncrt_scope_spawn_in")) art_drop_future(fut);
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_scope_spawn_in: storage is NULL");
+  }
+  return scope_spawn_common(scope, fut, flags, storage, out, "asyncrt_scope_spawn_in");
+}
+
+int asyncrt_scope_join(asyncrt_scope *scope, asyncrt_future *out) {
+  REFUSE_IN_CHILD();
+  art_scope *s;
+  int rc = resolve_scope(scope, &s);
+  if (rc) return rc;
+  if (!out) return art_fail(ASYNCRT_EINVAL, "asyncrt_scope_join: out is NULL");
+  return art_scope_join(s, out);
+}
+
+int asyncrt_scope_cancel(asyncrt_scope *scope) {
+  REFUSE_IN_CHILD();
+  art_scope *s;
+  int rc = resolve_scope(scope, &s);
+  if (rc) return rc;
+  art_scope_cancel(s, s->cleanup_ns + art_clock_now(s->core->clock), ART_CANCEL_USER);
+  return ASYNCRT_OK;
+}
+
+int asyncrt_scope_status(asyncrt_scope *scope) {
+  REFUSE_IN_CHILD();
+  art_scope *s;
+  int rc = resolve_scope(scope, &s);
+  return rc ? rc : art_scope_status(s);
+}
+
+int asyncrt_scope_free(asyncrt_scope *scope) {
+  REFUSE_IN_CHILD();
+  if (!scope) return ASYNCRT_OK;
+  art_scope *s;
+  int rc = resolve_scope(scope, &s);
+  if (rc) return rc;
+  if (!art_handle_free((uint64_t)(uintptr_t)scope))
+    return art_fail(ASYNCRT_EHANDLE, "scope %p was freed by another thread meanwhile", (void *)scope);
+  art_scope_free(s);
+  return ASYNCRT_OK;
+}
+
+int asyncrt_scope_id(asyncrt_scope *scope, uint64_t *id) {
+  REFUSE_IN_CHILD();
+  art_scope *s;
+  int rc = resolve_scope(scope, &s);
+  if (rc) return rc;
+  if (!id) return art_fail(ASYNCRT_EINVAL, "asyncrt_scope_id: id is NULL");
+  *id = s->id;
+  return ASYNCRT_OK;
+}
+
+void asyncrt_context_fail_info(asyncrt_context *cx, const asyncrt_error_info *info) {
+  REFUSE_IN_CHILD_VOID();
+  if (!info) return;
+  if (!cx || info->size < offsetof(asyncrt_error_info, value_free) + sizeof info->value_free) {
+    /* The value was handed over: it must not leak, even on a bad call. */
+    if (info->size >= offsetof(asyncrt_error_info, value_free) + sizeof info->value_free && info->value_free)
+      info->value_free(info->value);
+    art_fail(ASYNCRT_EINVAL, "asyncrt_context_fail_info: %s", cx ? "info->size is too small" : "cx is NULL");
+    return;
+  }
+  art_context_fail_info(cx, info);
+}
+
+int asyncrt_scope_error_count(asyncrt_scope *scope, size_t *count) {
+  REFUSE_IN_CHILD();
+  art_scope *s;
+  int rc = resolve_scope(scope, &s);
+  if (rc) return rc;
+  if (!count) return art_fail(ASYNCRT_EINVAL, "asyncrt_scope_error_count: count is NULL");
+  *count = art_scope_error_count(s);
+  return ASYNCRT_OK;
+}
+
+#define ERROR_INFO_MIN (offsetof(asyncrt_error_info, value_free) + sizeof(void (*)(void *)))
+
+int asyncrt_scope_error_get(asyncrt_scope *scope, size_t index, asyncrt_error_info *out) {
+  REFUSE_IN_CHILD();
+  art_scope *s;
+  int rc = resolve_scope(scope, &s);
+  if (rc) return rc;
+  if (!out || out->size < ERROR_INFO_MIN)
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_scope_error_get: out is NULL or its size is too small");
+  return art_scope_error_get(s, index, out);
+}
+
+int asyncrt_task_error_get(asyncrt_task *task, asyncrt_error_info *out) {
+  REFUSE_IN_CHILD();
+  art_task *t;
+  int rc = resolve_task(task, &t);
+  if (rc) return rc;
+  if (!out || out->size < ERROR_INFO_MIN)
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_task_error_get: out is NULL or its size is too small");
+  return art_task_error_get(t, out);
+}
+
+int asyncrt_task_cancel_ex(asyncrt_task *task, uint64_t cleanup_timeout_ns) {
+  REFUSE_IN_CHILD();
+  art_task *t;
+  int rc = resolve_task(task, &t);
+  return rc ? rc : art_task_cancel_deadline(t, cleanup_timeout_ns);
+}
+
+int asyncrt_shield_enter(asyncrt_context *cx) {
+  REFUSE_IN_CHILD();
+  if (!cx) return art_fail(ASYNCRT_EINVAL, "asyncrt_shield_enter: cx is NULL");
+  return art_shield_enter(cx);
+}
+
+int asyncrt_shield_exit(asyncrt_context *cx) {
+  REFUSE_IN_CHILD();
+  if (!cx) return art_fail(ASYNCRT_EINVAL, "asyncrt_shield_exit: cx is NULL");
+  return art_shield_exit(cx);
+}
+
+int asyncrt_task_set_name(asyncrt_task *task, const char *name) {
+  REFUSE_IN_CHILD();
+  art_task *t;
+  int rc = resolve_task(task, &t);
+  return rc ? rc : art_task_set_name(t, name);
+}
+
+int asyncrt_context_set_name(asyncrt_context *cx, const char *name) {
+  REFUSE_IN_CHILD();
+  if (!cx) return art_fail(ASYNCRT_EINVAL, "asyncrt_context_set_name: cx is NULL");
+  art_task *t = art_context_task(cx);
+  if (!t) return art_fail(ASYNCRT_ENOTSUP, "asyncrt_context_set_name: not inside the poll of an asyncrt task");
+  return art_task_set_name(t, name);
+}
+
+int asyncrt_executor_dump(asyncrt_executor *ex, unsigned format, asyncrt_dump_write write, void *user) {
+  REFUSE_IN_CHILD();
+  art_exec *e;
+  int rc = resolve_exec(ex, &e);
+  if (rc) return rc;
+  if (format > ASYNCRT_DUMP_JSON || !write)
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_dump: %s", write ? "unknown format" : "write is NULL");
+  if (e->group) return art_exec_dump(e->group->workers, e->group->nworkers, format, write, user);
+  return art_exec_dump(&e, 1, format, write, user);
 }

@@ -1597,6 +1597,9 @@ ASYNCRT_API int asyncrt_context_set_name(asyncrt_context *cx, const char *name);
 #define ASYNCRT_DUMP_TEXT 0u /**< an indented tree, one line per task or scope */
 #define ASYNCRT_DUMP_JSON 1u /**< one JSON object: {"tasks": [...], "scopes": [...]} */
 
+/** Receives a chunk of a dump: `len` bytes at `data` (not NUL-terminated). */
+typedef void (*asyncrt_dump_write)(const char *data, size_t len, void *user);
+
 /**
  * \brief Writes a snapshot of the executor's task tree through `write`
  *        (called one or more times on the calling thread, with chunks that
@@ -1609,8 +1612,8 @@ ASYNCRT_API int asyncrt_context_set_name(asyncrt_context *cx, const char *name);
  *        whole. Any thread, also inside a poll.
  * \return OK; EINVAL (bad format, NULL write); EHANDLE; ENOMEM.
  */
-ASYNCRT_API int asyncrt_executor_dump(asyncrt_executor *ex, unsigned format,
-                                      void (*write)(const char *data, size_t len, void *user), void *user);
+ASYNCRT_API int asyncrt_executor_dump(asyncrt_executor *ex, unsigned format, asyncrt_dump_write write,
+                                      void *user);
 
 #ifdef __cplusplus
 }

@@ -98,7 +98,7 @@ static inline int art_waker_will_wake(const asyncrt_waker *a, const asyncrt_wake
 
 /* ---- generation-tagged handles (art_handle.c) ---------------------------- */
 
-enum art_handle_type { ART_H_EXEC = 1, ART_H_TASK = 2, ART_H_HOSTQ = 3, ART_H_SUBSYS = 4 };
+enum art_handle_type { ART_H_EXEC = 1, ART_H_TASK = 2, ART_H_HOSTQ = 3, ART_H_SUBSYS = 4, ART_H_SCOPE = 5 };
 
 /* A handle is (generation << 32) | (slot index + 1). Slots live in chunks that
  * are never freed, so checking a stale handle reads only live table memory. */
@@ -203,6 +203,8 @@ enum {
   ART_CANCEL = 1u << 3,
   ART_JOIN_LOCK = 1u << 4, /* guards join_waker */
   ART_JOINED = 1u << 5,    /* a join future exists (or existed) */
+  ART_SHIELD = 1u << 6,    /* inside a shield section: a cancel waits (art_scope.c) */
+  ART_CLEANUP = 1u << 7,   /* its cleanup runs: its ops are not cancelled */
 };
 /* The upper bits of the state count the task's operations in flight
  * (art_subsys.c): a cancelled task is dropped only once they are reaped. */
@@ -214,6 +216,8 @@ enum {
   ART_TF_CALLER = 1u << 0, /* header in caller storage */
   ART_TF_SEND = 1u << 1,   /* may run on any worker of a group */
 };
+
+struct art_task_ext;
 
 struct art_exec;
 
@@ -231,7 +235,11 @@ typedef struct art_task {
   int32_t status;        /* completion status, valid once COMPLETE */
   struct art_task *live_prev, *live_next; /* home's live list, under its lock */
   asyncrt_waker join_waker; /* under ART_JOIN_LOCK */
-  uint64_t id;
+  /* The id, as id << 1; or, once the task has an ext record (art_scope.c:
+   * scopes, names, rich errors, cleanups), the ext's address | 1, and the id
+   * lives there. Published with a release store; the ext dies with the
+   * header, so whoever can read the header can read the ext. */
+  _Atomic uintptr_t idw;
 } art_task;
 
 /* Caller storage adds the release callback after the header. */
@@ -254,6 +262,15 @@ static inline void *art_task_output(art_task *t) {
 
 extern const asyncrt_waker_vtable art_task_waker_vtable;
 
+static inline struct art_task_ext *art_task_ext_of(const art_task *t) {
+  uintptr_t w = atomic_load_explicit(&((art_task *)t)->idw, memory_order_acquire);
+  return (w & 1) ? (struct art_task_ext *)(w & ~(uintptr_t)1) : NULL;
+}
+static inline int art_task_has_ext(const art_task *t) {
+  return (atomic_load_explicit(&((art_task *)t)->idw, memory_order_relaxed) & 1) != 0;
+}
+uint64_t art_task_id(const art_task *t);
+
 /* The context a poll receives. Opaque to users; grows freely. `failure`
  * and `notified` share one word so a poll's start clears both in one store. */
 struct asyncrt_context {
@@ -261,11 +278,14 @@ struct asyncrt_context {
   struct art_exec *exec; /* NULL outside an executor */
   union {
     struct {
-      int failure;  /* asyncrt_context_fail */
-      int notified; /* the polled task woke itself (executor contexts only) */
+      int failure;       /* asyncrt_context_fail */
+      uint16_t notified; /* the polled task woke itself (executor contexts only) */
+      uint16_t rich;     /* `failure` came with fail_info: rich_err is this poll's */
     };
     uint64_t poll_flags;
   };
+  struct art_error *rich_err; /* asyncrt_context_fail_info's record; stale unless `rich` */
+  void *rich_task;            /* the task polled when it was made */
 };
 
 void art_task_ref(art_task *t);
@@ -378,6 +398,13 @@ typedef struct art_exec {
   asyncrt_foreign_vtable foreign;
   void *foreign_user;
 
+  /* Scopes (art_scope.c): an immediate shutdown or cancel_all disables
+   * shields and cleanups; scopes opened here, for the dump (under lock). */
+  _Atomic int immediate;
+  struct art_scope *scopes_head;
+  art_task *dump_cursor;            /* the next live task of a dump in progress (under lock) */
+  struct art_scope *dump_scope_cursor;
+
   uint64_t handle;  /* this executor's asyncrt_executor value (first core) */
   uintptr_t go_ref; /* the Go control plane's object (a cgo.Handle) */
 } art_exec;
@@ -401,6 +428,15 @@ void art_exec_release_header(art_task *t);
  * task with a reference for the caller. flags: ASYNCRT_SPAWN_SEND. */
 int art_exec_spawn(art_exec *e, const asyncrt_future *fut, unsigned flags,
                    const asyncrt_task_storage *storage, art_task **out);
+struct art_scope;
+/* art_exec_spawn into a scope (NULL: none): the child is linked to the scope
+ * in the same lock hold that makes it, or refused (ESCOPE, ECANCELLED). */
+int art_exec_spawn_scoped(art_exec *e, const asyncrt_future *fut, unsigned flags,
+                          const asyncrt_task_storage *storage, art_task **out, struct art_scope *scope);
+/* Counts an object (a scope) that keeps the core's memory alive, like a
+ * task header; the release may destroy a closed core. */
+void art_exec_hold(art_exec *e);
+void art_exec_unhold(art_exec *e);
 /* art_exec_spawn for the driver outside a run (block_on's root): the task
  * goes straight to the local queue, with no signal to wake anyone. */
 int art_exec_spawn_driven(art_exec *e, const asyncrt_future *fut, art_task **out);
@@ -453,6 +489,10 @@ int art_exec_has_work(art_exec *e);
 /* Drops the future, publishes the status, wakes the joiner, and gives up the
  * executor's reference. On the thread that polls the task; once per task. */
 void art_task_finish(art_exec *e, art_task *t, int status);
+
+/* Sends the cancellations of t's ops and parks it until they are reaped;
+ * then finishes it with status. Returns 0. */
+int art_task_park_cancelled(art_exec *e, art_task *t, int status);
 
 /* The context of the poll running on this thread, or the executor context of
  * the run loop this thread is in; NULL otherwise. */
@@ -570,6 +610,140 @@ asyncrt_op *art_op_next(asyncrt_op *op);
 void art_op_complete(asyncrt_op *op, int status, int64_t result);
 int art_op_cancel(asyncrt_op *op);
 extern __thread art_subsys_inst *art_tls_subsys;
+
+/* ---- scopes, ext records, rich errors, the dump (art_scope.c, art_dump.c) -- */
+
+/* A recorded failure, shared (refcounted) by the task and its scope. */
+typedef struct art_error {
+  _Atomic uint32_t refs;
+  int status;
+  uint64_t task_id;
+  void *value;
+  void (*value_free)(void *);
+  char message[]; /* NUL-terminated; empty for none */
+} art_error;
+art_error *art_error_new(int status, uint64_t task_id, const char *message, void *value,
+                         void (*value_free)(void *));
+void art_error_ref(art_error *err);
+void art_error_unref(art_error *err);
+
+#define ART_NAME_MAX 64u
+#define ART_EXT_SLOT 128u /* the ext's task-memory size class */
+
+/* What a task has beyond its 96-byte header once it needs it. */
+typedef struct art_task_ext {
+  uint64_t id;
+  struct art_scope *scope;         /* its parent scope (a ref), NULL if none; fixed at spawn */
+  art_task *sib_prev, *sib_next;   /* scope->children, under scope->lock */
+  art_task *cancel_next;           /* a cancel walk's batch */
+  struct art_scope *scopes;        /* scopes it owns, under lock */
+  art_error *error;                /* its failure, once finished (or marked completing) */
+  asyncrt_timer *cleanup_timer;    /* armed at the cleanup deadline, while a cleanup runs */
+  _Atomic uint64_t cancel_deadline; /* UINT64_MAX: none asked; 1: drop now; else cleanup until */
+  _Atomic uint32_t busy;           /* owned scopes with live children */
+  art_lock lock;                   /* scopes, name, closed */
+  uint16_t shield;                 /* shield depth (driver) */
+  uint8_t closed;                  /* no scopes may be opened any more */
+  uint8_t cancel_seen;             /* its scopes were cancelled (driver) */
+  uint8_t cleanup_done;            /* driver */
+  uint8_t completing;              /* returned with live children; final_status waits */
+  uint8_t phase;                   /* ART_PHASE_*, for the dump */
+  int32_t final_status;
+  char *name;                      /* malloc'd; under lock */
+} art_task_ext;
+_Static_assert(sizeof(art_task_ext) <= ART_EXT_SLOT, "ext outgrew its slot");
+
+enum { ART_PHASE_RUN = 0, ART_PHASE_WAIT = 1, ART_PHASE_CLEANUP = 2, ART_PHASE_COMPLETING = 3 };
+
+/* Scope flags. */
+enum {
+  ART_S_CLOSED = 1u << 0,    /* joined, or its owner finished: no spawns */
+  ART_S_CANCELLED = 1u << 1,
+  ART_S_DEADLINE = 1u << 2,  /* its deadline fired */
+  ART_S_JOINED = 1u << 3,    /* a join future was made */
+  ART_S_FREED = 1u << 4,     /* the handle is gone */
+  ART_S_COLLECT = 1u << 5,   /* ASYNCRT_SCOPE_COLLECT_ALL */
+  ART_S_SHIELD = 1u << 6,    /* ASYNCRT_SCOPE_SHIELD */
+  ART_S_TIMER = 1u << 7,     /* its deadline timer is armed */
+};
+
+typedef struct art_scope {
+  art_lock lock; /* children, cursor, live, join_waker, errors, flags' changes */
+  _Atomic uint32_t flags;
+  _Atomic uint32_t refs; /* handle, join future, each live child, owner link, timer waker, walks */
+  uint32_t live;
+  art_task *owner;  /* a task ref for the scope's life; NULL at the top */
+  art_exec *core;   /* where local children go; memory, wheel, dump list */
+  art_exec *top;    /* the executor's first core (placement of top children) */
+  struct art_scope *owner_next, *owner_prev; /* the owner's ext->scopes, under its lock */
+  int owner_linked;
+  struct art_scope *all_next, *all_prev;     /* core->scopes_head, under core->lock */
+  struct art_scope *all_tmp;                 /* a batch of the owner's driver (cancel_scopes) */
+  art_task *children, *cursor;
+  asyncrt_waker join_waker;
+  art_error **errors;
+  uint32_t nerrors, cap_errors;
+  int32_t status;   /* the first error's, or ETIMEDOUT */
+  uint64_t deadline; /* effective, absolute (UINT64_MAX: none) */
+  uint64_t cleanup_ns;
+  _Atomic uint64_t cancel_deadline; /* what its children's cleanups get */
+  asyncrt_timer timer;
+  uint64_t id, handle, owner_id;
+  char name[ART_NAME_MAX];
+} art_scope;
+
+/* Opens a scope: owner (NULL at the top) on core e. Validated config. */
+int art_scope_open(art_exec *e, art_exec *top, art_task *owner, const asyncrt_scope_config *cfg,
+                   art_scope **out);
+int art_scope_spawn(art_scope *s, const asyncrt_future *fut, unsigned flags,
+                    const asyncrt_task_storage *storage, art_task **out);
+int art_scope_join(art_scope *s, asyncrt_future *out);
+/* deadline: the cleanup deadline children get (1: none); reason ART_CANCEL_*. */
+enum { ART_CANCEL_USER = 0, ART_CANCEL_DEADLINE = 1, ART_CANCEL_ERROR = 2, ART_CANCEL_OWNER = 3 };
+void art_scope_cancel(art_scope *s, uint64_t deadline, int reason);
+int art_scope_status(art_scope *s);
+void art_scope_free(art_scope *s);
+void art_scope_unref(art_scope *s);
+int art_scope_error_get(art_scope *s, size_t index, asyncrt_error_info *out);
+size_t art_scope_error_count(art_scope *s);
+/* The task's ext, made if it has none (any thread). NULL: ENOMEM recorded. */
+art_task_ext *art_task_ext_get(art_task *t);
+/* Frees the ext with the header (home lock held). */
+void art_task_ext_release(art_exec *home, art_task *t);
+/* A cancel with a cleanup deadline (1: sync). */
+int art_task_cancel_deadline(art_task *t, uint64_t deadline);
+/* The poll path's slow branches (art_scope.c). */
+typedef void (*art_requeue_fn)(art_exec *, art_task *);
+/* t (OWNED, CANCEL seen, not shielded): its subtree, its cleanup, its drop.
+ * Returns 1 if it polled a cleanup, 0 otherwise. */
+int art_task_cancel_slow(art_exec *e, art_task *t, asyncrt_context *cx, art_requeue_fn requeue);
+/* t's future just returned (status): returns 1 if t must wait for the
+ * children of its scopes (it was parked or queued), 0 to finish now. */
+int art_task_before_finish(art_exec *e, art_task *t, int status, art_requeue_fn requeue);
+/* Publishes t's status and COMPLETE, wakes its joiner, unlinks it from the
+ * live list; the executor's reference is the caller's to drop. */
+void art_task_complete(art_task *t, int status);
+/* art_task_finish for a task with an ext (after the drop). */
+void art_task_finish_ext(art_exec *e, art_task *t, int status);
+/* Whether the shield of a task holds against this core's cancels. */
+static inline int art_shielded(art_exec *e, uint32_t s) {
+  return (s & ART_SHIELD) && !atomic_load_explicit(&e->immediate, memory_order_relaxed);
+}
+void art_context_fail_info(asyncrt_context *cx, const asyncrt_error_info *info);
+int art_shield_enter(asyncrt_context *cx);
+int art_shield_exit(asyncrt_context *cx);
+int art_task_set_name(art_task *t, const char *name);
+int art_task_error_get(art_task *t, asyncrt_error_info *out);
+/* The task polled with cx, or NULL (not a task poll of an asyncrt core). */
+art_task *art_context_task(asyncrt_context *cx);
+/* Calls fn for at most max_per_inst in-flight ops of each subsystem
+ * instance of e (under its lock): the submitting task's id, the subsystem's
+ * name and the opcode. Not from inside a subsystem callback. */
+void art_subsys_dump_ops(art_exec *e, void (*fn)(void *, uint64_t, const char *, uint32_t), void *user,
+                         unsigned max_per_inst);
+/* Writes the dump of the cores through write. */
+int art_exec_dump(art_exec **cores, unsigned n, unsigned format,
+                  void (*write)(const char *, size_t, void *), void *user);
 
 /* ---- thread-per-core groups (art_group.c) --------------------------------- */
 

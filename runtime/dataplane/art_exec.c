@@ -62,6 +62,7 @@ art_exec *art_exec_new(const asyncrt_allocator *hook, size_t memory_limit, int e
 }
 
 static void exec_destroy(art_exec *e) {
+  if (e->cx.rich_err) art_error_unref(e->cx.rich_err);
   art_mem_destroy(&e->mem);
   free(e->ring);
   art_wheel_free(e->wheel);
@@ -97,6 +98,7 @@ void art_exec_close(art_exec *e) {
 
 /* Under the lock. Returns nonzero when the core must now be destroyed. */
 static inline int exec_uncount_header(art_exec *e, art_task *t) {
+  if (ART_UNLIKELY(art_task_has_ext(t))) art_task_ext_release(e, t);
   if (!(t->flags & ART_TF_CALLER)) {
     size_t slot = art_task_slot_size(t->output_size);
     art_mem_release(&e->mem, t, slot);
@@ -107,6 +109,7 @@ static inline int exec_uncount_header(art_exec *e, art_task *t) {
 
 /* Unlinks t from its home's live list; the home's lock is held. */
 static inline void live_unlink(art_exec *home, art_task *t) {
+  if (ART_UNLIKELY(home->dump_cursor == t)) home->dump_cursor = t->live_next;
   if (t->live_prev) t->live_prev->live_next = t->live_next;
   else home->live_head = t->live_next;
   if (t->live_next) t->live_next->live_prev = t->live_prev;
@@ -153,6 +156,19 @@ void art_exec_retire_from(art_exec *e, art_task *t) {
   t->next = e->retire_head;
   e->retire_head = t;
   e->retire_len++;
+}
+
+void art_exec_hold(art_exec *e) {
+  art_lock_acquire(&e->lock);
+  e->headers++;
+  art_lock_release(&e->lock);
+}
+
+void art_exec_unhold(art_exec *e) {
+  art_lock_acquire(&e->lock);
+  int last = !--e->headers && e->closed;
+  art_lock_release(&e->lock);
+  if (last) exec_destroy(e);
 }
 
 void art_exec_release_header(art_task *t) {
@@ -353,6 +369,32 @@ static int exec_take_remote(art_exec *e) {
 
 int art_exec_spawn(art_exec *e, const asyncrt_future *fut, unsigned flags,
                    const asyncrt_task_storage *storage, art_task **out) {
+  return art_exec_spawn_scoped(e, fut, flags, storage, out, NULL);
+}
+
+/* Links child t into scope s (both locks held by the caller: the core's,
+ * then the scope's). Returns 0 or the refusal. */
+static int scope_link(art_scope *s, art_task *t, art_task_ext *x) {
+  uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+  if (f & ART_S_CANCELLED)
+    return art_fail(ASYNCRT_ECANCELLED, "scope %llu was cancelled; the future was dropped",
+                    (unsigned long long)s->id);
+  if (f & ART_S_CLOSED)
+    return art_fail(ASYNCRT_ESCOPE, "scope %llu is closed (joined, or its owner finished); the future was dropped",
+                    (unsigned long long)s->id);
+  x->scope = s;
+  x->sib_prev = NULL;
+  x->sib_next = s->children;
+  if (s->children) art_task_ext_of(s->children)->sib_prev = t;
+  s->children = t;
+  atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+  if (!s->live++ && s->owner)
+    atomic_fetch_add(&art_task_ext_of(s->owner)->busy, 1); /* seq_cst: pairs with the owner's CANCEL */
+  return ASYNCRT_OK;
+}
+
+int art_exec_spawn_scoped(art_exec *e, const asyncrt_future *fut, unsigned flags,
+                          const asyncrt_task_storage *storage, art_task **out, art_scope *scope) {
   int on_driver = driven_core() == e, status = ASYNCRT_OK;
   if (!on_driver) atomic_fetch_add(&e->remote_spawners, 1);
   if (atomic_load(&e->shutdown)) {
@@ -378,6 +420,27 @@ int art_exec_spawn(art_exec *e, const asyncrt_future *fut, unsigned flags,
     if (g && g->mem_limit && !storage) atomic_fetch_sub(&g->mem_in_use, slot);
     goto refused;
   }
+  art_task_ext *x = NULL;
+  if (scope) { /* the child's ext and its link, in this lock hold */
+    x = art_mem_alloc(&e->mem, ART_EXT_SLOT, &status);
+    if (x) {
+      memset(x, 0, sizeof *x);
+      atomic_init(&x->cancel_deadline, UINT64_MAX);
+      art_lock_acquire(&scope->lock);
+      status = scope_link(scope, t, x);
+      art_lock_release(&scope->lock);
+      if (status) {
+        art_mem_release(&e->mem, x, ART_EXT_SLOT);
+        x = NULL;
+      }
+    }
+    if (!x) {
+      if (!storage) art_mem_release(&e->mem, t, slot);
+      art_lock_release(&e->lock);
+      if (g && g->mem_limit && !storage) atomic_fetch_sub(&g->mem_in_use, slot);
+      goto refused;
+    }
+  }
   /* The header is whole before it joins the live list: a shutdown walking
    * that list may cancel (and so schedule) it at once. */
   atomic_init(&t->state, ART_OWNED);
@@ -397,7 +460,13 @@ int art_exec_spawn(art_exec *e, const asyncrt_future *fut, unsigned flags,
   }
   /* Unique within the executor without a shared counter: a worker's own
    * count, with its index (below 4096) in the low bits. */
-  t->id = e->group ? (++e->next_id << 12 | e->index) : ++e->next_id;
+  uint64_t id = e->group ? (++e->next_id << 12 | e->index) : ++e->next_id;
+  if (x) {
+    x->id = id;
+    atomic_init(&t->idw, (uintptr_t)x | 1);
+  } else {
+    atomic_init(&t->idw, (uintptr_t)id << 1);
+  }
   t->live_prev = NULL;
   t->live_next = e->live_head;
   if (e->live_head) e->live_head->live_prev = t;
@@ -434,12 +503,12 @@ int art_exec_spawn_driven(art_exec *e, const asyncrt_future *fut, art_task **out
  * cancel them, and the task sleeps until the last completion wakes it (the
  * completion lowers the count before it wakes), so its future -- and the
  * buffers in it -- outlive every operation. Returns 0 (not a poll). */
-static __attribute__((noinline)) int art_task_park_cancelled(art_exec *e, art_task *t) {
+int art_task_park_cancelled(art_exec *e, art_task *t, int status) {
   art_ops_cancel_task(e, t);
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   for (;;) {
     if (!ART_OPS(s)) {
-      art_task_finish(e, t, ASYNCRT_ECANCELLED);
+      art_task_finish(e, t, status);
       return 0;
     }
     /* Wakes do not matter now, only the count: NOTIFIED goes with OWNED
@@ -463,10 +532,12 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
     /* Clear NOTIFIED before the poll so a wake during it is not lost. */
     if (s & ART_NOTIFIED)
       s = atomic_fetch_and_explicit(&t->state, ~(uint32_t)ART_NOTIFIED, memory_order_acq_rel);
-    if (s & ART_CANCEL) {
-      if (ART_UNLIKELY(ART_OPS(s))) return art_task_park_cancelled(e, t);
-      art_task_finish(e, t, ASYNCRT_ECANCELLED);
-      return 0;
+    if ((s & ART_CANCEL) && !art_shielded(e, s)) {
+      if (ART_LIKELY(!art_task_has_ext(t) && !ART_OPS(s))) {
+        art_task_finish(e, t, ASYNCRT_ECANCELLED);
+        return 0;
+      }
+      return art_task_cancel_slow(e, t, cx, requeue);
     }
   }
   cx->waker.data = t;
@@ -484,12 +555,14 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
     int status = r == ASYNCRT_POLL_READY ? ASYNCRT_OK
                  : r == ASYNCRT_POLL_ERROR ? (cx->failure ? cx->failure : ASYNCRT_EFAILED)
                                            : ASYNCRT_EINVAL; /* a poll result outside the enum */
+    /* A task with scopes completes only after their children. */
+    if (ART_UNLIKELY(art_task_has_ext(t)) && art_task_before_finish(e, t, status, requeue)) return 1;
     art_task_finish(e, t, status);
     return 2;
   }
   s = atomic_load_explicit(&t->state, memory_order_acquire);
   for (;;) {
-    if (s & (ART_NOTIFIED | ART_CANCEL)) {
+    if (ART_UNLIKELY(s & (ART_NOTIFIED | ART_CANCEL)) && ((s & ART_NOTIFIED) || !art_shielded(e, s))) {
       requeue(e, t); /* stays OWNED; NOTIFIED is cleared at the next poll */
       return 1;
     }
@@ -516,6 +589,7 @@ int art_runnable_run(art_task *t) {
     asyncrt_context *outer = art_tls_cx;
     art_tls_cx = &cx;
     poll_task(e, t, &cx, art_foreign_schedule);
+    if (cx.rich_err) art_error_unref(cx.rich_err);
     art_tls_cx = outer;
   }
   art_task_unref(t);
@@ -528,7 +602,8 @@ void art_runnable_drop(art_task *t) {
     asyncrt_context *outer = art_tls_cx;
     art_tls_cx = &cx;
     uint32_t s = atomic_fetch_or(&t->state, ART_CANCEL);
-    if (ART_OPS(s)) art_task_park_cancelled(t->exec, t);
+    if (art_task_has_ext(t)) art_task_cancel_slow(t->exec, t, &cx, art_foreign_schedule);
+    else if (ART_OPS(s)) art_task_park_cancelled(t->exec, t, ASYNCRT_ECANCELLED);
     else art_task_finish(t->exec, t, ASYNCRT_ECANCELLED);
     art_tls_cx = outer;
   }
@@ -614,6 +689,10 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
   atomic_store_explicit(&e->polls, atomic_load_explicit(&e->polls, memory_order_relaxed) + n,
                         memory_order_relaxed);
   e->cx.waker.data = NULL;
+  if (ART_UNLIKELY(e->cx.rich_err)) { /* named by a poll that did not end its task */
+    art_error_unref(e->cx.rich_err);
+    e->cx.rich_err = NULL;
+  }
   e->batching = 0;
   retire_flush(e);
   if (idle) exec_read_eventfd(e); /* see exec_signal */
@@ -637,13 +716,27 @@ void art_exec_shutdown(art_exec *e) {
   art_exec_refuse_spawns(e);
   asyncrt_context *outer = art_tls_cx;
   art_tls_cx = &e->cx; /* drops run "inside" the executor: driving calls are refused */
+  atomic_store(&e->immediate, 1);
   for (;;) {
+    /* Children before their parents: a task whose scopes still have live
+     * children waits for a later pass (children are newer, so the list's
+     * newest-first order usually needs one). A child on another core that
+     * never finishes would leave its parent here: then the parent goes too,
+     * its scope kept alive by the child's reference. */
     art_lock_acquire(&e->lock);
-    art_task *t = e->live_head;
+    art_task *t = e->live_head, *pick = NULL;
+    for (unsigned seen = 0; t && seen < 4096; t = t->live_next, seen++) {
+      art_task_ext *x = art_task_ext_of(t);
+      if (!x || !atomic_load(&x->busy)) {
+        pick = t;
+        break;
+      }
+    }
+    if (!pick) pick = e->live_head;
     art_lock_release(&e->lock);
-    if (!t) break;
-    atomic_fetch_or(&t->state, ART_CANCEL);
-    art_task_finish(e, t, ASYNCRT_ECANCELLED);
+    if (!pick) break;
+    atomic_fetch_or(&pick->state, ART_CANCEL);
+    art_task_finish(e, pick, ASYNCRT_ECANCELLED);
   }
   /* Every task is COMPLETE now, so no wake can queue one again. */
   e->ring_head = e->ring_tail = 0;
@@ -655,6 +748,7 @@ void art_exec_shutdown(art_exec *e) {
 }
 
 void art_exec_cancel_all(art_exec *e) {
+  atomic_store(&e->immediate, 1);
   art_exec_refuse_spawns(e);
   art_lock_acquire(&e->lock);
   for (art_task *t = e->live_head; t; t = t->live_next) art_task_cancel(t);

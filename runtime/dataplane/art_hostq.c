@@ -17,7 +17,7 @@ typedef struct hq_slot {
   art_hostq *q;
   uint32_t index, gen;
   uint32_t next_free; /* index + 1 while free */
-  uint8_t live, done, poll_queued;
+  uint8_t live, done, poll_queued, cleanup_queued;
   int status;
   asyncrt_waker waker; /* of the task that last polled this future */
 } hq_slot;
@@ -101,6 +101,27 @@ static int hq_poll(void *self, asyncrt_context *cx, void *out) {
   return ASYNCRT_POLL_PENDING;
 }
 
+/* An asynchronous cancel: the host is told once (a CLEANUP event) and runs
+ * the future's cleanup itself; it reports the end with hostq_complete. */
+static int hq_cleanup(void *self, asyncrt_context *cx) {
+  hq_slot *s = self;
+  if (s->q->closed) return ASYNCRT_POLL_READY;
+  if (s->done) {
+    if (!s->status) return ASYNCRT_POLL_READY;
+    cx->failure = s->status;
+    return ASYNCRT_POLL_ERROR;
+  }
+  if (!art_waker_will_wake(&s->waker, &cx->waker)) {
+    art_waker_drop(&s->waker);
+    art_waker_clone(&cx->waker, &s->waker);
+  }
+  if (!s->cleanup_queued) {
+    if (!push_event(s->q, ASYNCRT_HOSTQ_CLEANUP | slot_tag(s))) return ASYNCRT_POLL_READY; /* cannot tell: drop */
+    s->cleanup_queued = 1;
+  }
+  return ASYNCRT_POLL_PENDING;
+}
+
 static void hq_drop(void *self) {
   hq_slot *s = self;
   art_hostq *q = s->q;
@@ -118,8 +139,8 @@ static void hq_drop(void *self) {
   push_event(q, ASYNCRT_HOSTQ_DROP | tag); /* on ENOMEM the host's object leaks, not ours */
 }
 
-static const asyncrt_future_vtable hq_vtable = {
-    .size = sizeof(asyncrt_future_vtable), .output_size = 0, .poll = hq_poll, .drop = hq_drop};
+static const asyncrt_future_vtable hq_vtable = {.size = sizeof(asyncrt_future_vtable), .output_size = 0,
+                                              .poll = hq_poll, .drop = hq_drop, .cleanup = hq_cleanup};
 
 int art_hostq_future(art_hostq *q, uint64_t *tag, asyncrt_future *out) {
   hq_slot *s;
@@ -142,7 +163,7 @@ int art_hostq_future(art_hostq *q, uint64_t *tag, asyncrt_future *out) {
     q->slots[q->nslots++] = s;
   }
   s->live = 1;
-  s->done = s->poll_queued = 0;
+  s->done = s->poll_queued = s->cleanup_queued = 0;
   s->status = 0;
   s->waker = (asyncrt_waker){0};
   q->live++;

@@ -178,8 +178,13 @@ static int wants_cancel(asyncrt_op *op) {
   art_op_priv *p = priv(op);
   uint32_t s = atomic_load_explicit(&p->state, memory_order_acquire);
   if (s & OP_CANCEL_SENT) return 0;
-  return (s & OP_CANCEL_REQ) ||
-         (p->task && (atomic_load_explicit(&p->task->state, memory_order_acquire) & ART_CANCEL));
+  if (s & OP_CANCEL_REQ) return 1;
+  if (!p->task) return 0;
+  /* A shielded task, or one running its cleanup, keeps its ops -- unless
+   * an immediate shutdown is under way. */
+  uint32_t ts = atomic_load_explicit(&p->task->state, memory_order_acquire);
+  return (ts & ART_CANCEL) &&
+         (!(ts & (ART_SHIELD | ART_CLEANUP)) || atomic_load_explicit(&p->task->exec->immediate, memory_order_relaxed));
 }
 
 /* Sends every cancellation that `all` or wants_cancel asks for. A cancel
@@ -610,4 +615,20 @@ void art_exec_detach_subsystems(art_exec *e) {
   /* An unregister on another thread may have taken a registration off the
    * list and still be completing its ops: the tasks' drops wait for it. */
   while (atomic_load(&e->detaching)) sched_yield();
+}
+
+/* ---- the dump ------------------------------------------------------------------- */
+
+void art_subsys_dump_ops(art_exec *e, void (*fn)(void *, uint64_t, const char *, uint32_t), void *user,
+                         unsigned max_per_inst) {
+  art_lock_acquire(&e->subs_lock);
+  for (unsigned i = 0; i < e->nsubs; i++) {
+    art_subsys_inst *inst = e->subs[i];
+    art_lock_acquire(&inst->lock);
+    unsigned n = 0;
+    for (asyncrt_op *op = inst->head; op && n < max_per_inst; op = priv(op)->next, n++)
+      if (priv(op)->task) fn(user, art_task_id(priv(op)->task), inst->sub->name, op->opcode);
+    art_lock_release(&inst->lock);
+  }
+  art_lock_release(&e->subs_lock);
 }

@@ -15,11 +15,23 @@
 
 #include "art.h"
 
+uint64_t art_task_id(const art_task *t) {
+  uintptr_t w = atomic_load_explicit(&((art_task *)t)->idw, memory_order_acquire);
+  return (w & 1) ? ((art_task_ext *)(w & ~(uintptr_t)1))->id : (uint64_t)(w >> 1);
+}
+
 void art_task_ref(art_task *t) { atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed); }
 
 /* Gives the header back: to the caller's release callback or the executor's
  * task memory. The executor core lives until its last task is gone. */
 static void task_free(art_task *t) {
+  art_task_ext *x = art_task_ext_of(t);
+  if (x) { /* user code (a value_free) may run: before any lock */
+    if (x->error) art_error_unref(x->error);
+    x->error = NULL;
+    free(x->name);
+    x->name = NULL;
+  }
   if (t->flags & ART_TF_CALLER) {
     art_task_caller *c = (art_task_caller *)t;
     void (*release)(void *, void *) = c->release;
@@ -84,6 +96,12 @@ const asyncrt_waker_vtable art_task_waker_vtable = {
 /* ---- cancellation and status --------------------------------------------- */
 
 int art_task_cancel(art_task *t) {
+  art_task_ext *x = art_task_ext_of(t);
+  if (x) { /* sync: no cleanup, whatever an earlier async cancel offered */
+    uint64_t d = atomic_load(&x->cancel_deadline);
+    while (d > 1 && !atomic_compare_exchange_weak(&x->cancel_deadline, &d, 1)) {
+    }
+  }
   uint32_t s = atomic_fetch_or_explicit(&t->state, ART_CANCEL, memory_order_acq_rel);
   if (!(s & ART_COMPLETE)) art_task_schedule(t);
   return ASYNCRT_OK;
@@ -177,7 +195,7 @@ int art_task_join(art_task *t, asyncrt_future *out) {
   if (!vt) return art_fail(ASYNCRT_ENOMEM, "could not allocate a join vtable");
   uint32_t s = atomic_fetch_or_explicit(&t->state, ART_JOINED, memory_order_acq_rel);
   if (s & ART_JOINED) return art_fail(ASYNCRT_EBUSY, "task %llu already has its join future",
-                                      (unsigned long long)t->id);
+                                      (unsigned long long)art_task_id(t));
   art_task_ref(t);
   out->self = t;
   out->vtable = vt;
@@ -188,6 +206,10 @@ void art_task_finish(art_exec *e, art_task *t, int status) {
   asyncrt_context *cx = art_tls_cx;
   if (cx) cx->waker.data = NULL; /* user code runs below: no task is being polled */
   art_drop_future(&t->fut);
+  if (ART_UNLIKELY(art_task_has_ext(t) || (cx && cx->rich_err))) {
+    art_task_finish_ext(e, t, status);
+    return;
+  }
   /* The executor's reference is the only one: nobody else can see the task,
    * so it is unlinked and freed with no atomic read-modify-write at all. */
   /* (A JOINED task may hold a join waker -- art_task_wait's -- to drop.) */
@@ -196,6 +218,11 @@ void art_task_finish(art_exec *e, art_task *t, int status) {
     art_exec_retire_from(e, t);
     return;
   }
+  art_task_complete(t, status);
+  art_task_unref(t);
+}
+
+void art_task_complete(art_task *t, int status) {
   t->status = status;
   uint32_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
   while (!atomic_compare_exchange_weak_explicit(&t->state, &s,
@@ -207,7 +234,6 @@ void art_task_finish(art_exec *e, art_task *t, int status) {
     art_waker_wake(&w);
   }
   art_exec_retire(t, 0);
-  art_task_unref(t);
 }
 
 /* ---- blocking waits ---------------------------------------------------------- */

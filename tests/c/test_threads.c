@@ -351,7 +351,7 @@ static const asyncrt_foreign_vtable null_foreign = {sizeof(asyncrt_foreign_vtabl
 static void test_capabilities_and_refusals(void) {
   /* the header's lists; every kind has timers and subsystems (none of these
    * was made with a test clock) */
-  const unsigned every = ASYNCRT_CAP_TIMERS | ASYNCRT_CAP_SUBSYSTEMS;
+  const unsigned every = ASYNCRT_CAP_TIMERS | ASYNCRT_CAP_SUBSYSTEMS | ASYNCRT_CAP_SCOPES;
   const unsigned local_want = ASYNCRT_CAP_SPAWN_LOCAL | ASYNCRT_CAP_SPAWN_SEND |
                               ASYNCRT_CAP_TASK_REMOVAL | ASYNCRT_CAP_STEPPED |
                               ASYNCRT_CAP_BLOCK_ON | ASYNCRT_CAP_PLACEMENT | every;
