@@ -367,10 +367,6 @@ static int exec_take_remote(art_exec *e) {
   return 1;
 }
 
-int art_exec_spawn(art_exec *e, const asyncrt_future *fut, unsigned flags,
-                   const asyncrt_task_storage *storage, art_task **out) {
-  return art_exec_spawn_scoped(e, fut, flags, storage, out, NULL);
-}
 
 /* Links child t into scope s (both locks held by the caller: the core's,
  * then the scope's). Returns 0 or the refusal. */
@@ -393,8 +389,11 @@ static int scope_link(art_scope *s, art_task *t, art_task_ext *x) {
   return ASYNCRT_OK;
 }
 
-int art_exec_spawn_scoped(art_exec *e, const asyncrt_future *fut, unsigned flags,
-                          const asyncrt_task_storage *storage, art_task **out, art_scope *scope) {
+/* Both spawns share this body; inlined into each, the plain one loses every
+ * scope test. */
+static inline __attribute__((always_inline)) int spawn_impl(art_exec *e, const asyncrt_future *fut, unsigned flags,
+                                                            const asyncrt_task_storage *storage, art_task **out,
+                                                            art_scope *scope) {
   int on_driver = driven_core() == e, status = ASYNCRT_OK;
   if (!on_driver) atomic_fetch_add(&e->remote_spawners, 1);
   if (atomic_load(&e->shutdown)) {
@@ -489,6 +488,16 @@ refused:
   if (!on_driver) atomic_fetch_sub(&e->remote_spawners, 1);
   art_drop_future(fut);
   return status;
+}
+
+int art_exec_spawn(art_exec *e, const asyncrt_future *fut, unsigned flags,
+                   const asyncrt_task_storage *storage, art_task **out) {
+  return spawn_impl(e, fut, flags, storage, out, NULL);
+}
+
+int art_exec_spawn_scoped(art_exec *e, const asyncrt_future *fut, unsigned flags,
+                          const asyncrt_task_storage *storage, art_task **out, art_scope *scope) {
+  return spawn_impl(e, fut, flags, storage, out, scope);
 }
 
 int art_exec_spawn_driven(art_exec *e, const asyncrt_future *fut, art_task **out) {

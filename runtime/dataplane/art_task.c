@@ -206,7 +206,9 @@ void art_task_finish(art_exec *e, art_task *t, int status) {
   asyncrt_context *cx = art_tls_cx;
   if (cx) cx->waker.data = NULL; /* user code runs below: no task is being polled */
   art_drop_future(&t->fut);
-  if (ART_UNLIKELY(art_task_has_ext(t) || (cx && cx->rich_err))) {
+  /* A rich error matters only to a failure; a stale one waits for the end
+   * of the run. */
+  if (ART_UNLIKELY(art_task_has_ext(t) || (status && cx && cx->rich_err))) {
     art_task_finish_ext(e, t, status);
     return;
   }

@@ -15,6 +15,7 @@ from .errors import (
     NotSupported,
     OutOfMemory,
     Reentrant,
+    ScopeError,
     Shutdown,
     Status,
     TimedOut,
@@ -26,6 +27,7 @@ from .executor import Capability, Executor, Stats, Task, WorkerStats, block_on, 
 from .foreign import ForeignExecutor
 from .futures import PENDING, Context, Future, Ready, yield_now
 from .hooks import ThreadHooks
+from .scopes import Scope, ScopeErrorRecord, scope, shield
 from .subsystem import Op, OpFuture, Subsystem, SubsystemContext, SubsystemStats
 from .timers import sleep, timeout
 from .waker import Waker

@@ -8,10 +8,28 @@ and forget it -- and reports back in one batch: the futures that finished
 (asyncrt_hostq_complete) and the tasks whose borrowed waker was woken
 (asyncrt_hostq_wake). No poll costs a call from C into Python.
 
+A third event, CLEANUP, says that the task was cancelled asynchronously (a
+scope's cancel or deadline, a sibling's error, asyncrt_task_cancel_ex): from
+then on each step runs the future's cleanup(cx) instead of poll(cx) -- for a
+coroutine, Cancelled thrown in where it waits, then stepped as usual -- and
+its end is reported with asyncrt_hostq_complete like a poll's; the runtime
+then drops the future (DROP), or drops it at the cleanup deadline.
+
+Shields: asyncrt_shield_enter needs the context of the C poll, and a Python
+future is polled after that poll returned, so the binding shields by itself
+(asyncrt.shield()): while a task's `shield` count is above 0 a CLEANUP only
+marks the record, and the future is polled as usual; the cleanup starts when
+the poll in which the last section ended returns pending.
+
 Invariants:
 - `records` maps tag -> _Record from the spawn until the DROP event;
   `status` is None until the future finished (0, or a failure status) or was
-  dropped unfinished (ECANCELLED).
+  dropped unfinished (ECANCELLED). A record whose outcome the runtime may
+  still change -- its task opened a scope, or was cancelled asynchronously --
+  is settled at its DROP event, from the task's C status.
+- Each record holds a reference to its task handle until its DROP event,
+  the Task (or block_on) the other: the handle is released with the last.
+- `current` is the record being polled on the driving thread, or None.
 - hostq calls, polls and drops happen on one thread at a time: the driving
   thread (`driver`), or a thread that spawns or closes while nobody drives;
   `lock` makes that choice atomic.
@@ -25,10 +43,10 @@ import sys
 import threading
 import time
 import traceback
-from ctypes import byref, c_int, c_size_t, c_uint64
+from ctypes import byref, c_int, c_size_t, c_uint64, sizeof
 
 from . import _lib
-from ._lib import HOSTQ_DROP, HOSTQ_TAG_MASK, check, lib
+from ._lib import HOSTQ_CLEANUP, HOSTQ_DROP, HOSTQ_KIND_MASK, HOSTQ_TAG_MASK, check, lib
 from .errors import AsyncrtError, BadHandle, Busy, NotSupported, Reentrant, Shutdown, Status, error
 from .futures import PENDING, Context, Ready, drop
 from .waker import Waker
@@ -77,10 +95,33 @@ def report_ignored(where):
     traceback.print_exc()
 
 
+def task_failure(handle):
+    """(status, message) of a completed task's failure (asyncrt_task_error_get)."""
+    info = _lib.asyncrt_error_info(size=sizeof(_lib.asyncrt_error_info))
+    if lib.asyncrt_task_error_get(handle, byref(info)):
+        return lib.asyncrt_task_status(handle), None
+    return info.status, info.message.decode(errors="replace") if info.message else None
+
+
+def task_id(handle):
+    out = c_uint64()
+    check(lib.asyncrt_task_id(handle, byref(out)))
+    return out.value
+
+
+_handle_lock = threading.Lock()
+
+# _Record.cleanup
+CLEANUP_NONE = 0
+CLEANUP_ASKED = 1  # a CLEANUP event came while a shield section was open
+CLEANUP_RUNNING = 2  # cleanup(cx) is being stepped
+
+
 class _Record:
     """One Python future run as a task."""
 
-    __slots__ = ("future", "cx", "status", "value", "waiters", "cancelled", "dropped")
+    __slots__ = ("future", "cx", "status", "value", "waiters", "cancelled", "dropped", "handle", "refs", "reported",
+                 "ended", "cleanup", "shield", "settle_at_drop", "failures")
 
     def __init__(self, future, cx):
         self.future = future
@@ -90,6 +131,14 @@ class _Record:
         self.waiters = None  # wakers to wake when the status is known
         self.cancelled = False  # cancel requested: poll no more
         self.dropped = False  # the runtime is done with the task
+        self.handle = None  # the task handle, shared with its Task (see release)
+        self.refs = 0
+        self.reported = False  # its end was reported to the runtime: poll no more
+        self.ended = None  # (status, value) reported, while settle_at_drop defers the settling
+        self.cleanup = CLEANUP_NONE
+        self.shield = 0  # open asyncrt.shield() sections
+        self.settle_at_drop = False
+        self.failures = None  # its scope's map task id -> exception, for a scope's child
 
     def settle(self, status, value):
         self.status = status
@@ -105,6 +154,14 @@ class _Record:
         if self.value is not None:
             raise self.value
         raise error(self.status, "the task was cancelled" if self.status == Status.ECANCELLED else "the task failed")
+
+    def release(self, _lock=_handle_lock, _release=lib.asyncrt_task_release):
+        """Gives up one reference to the task handle; the last releases it."""
+        with _lock:
+            self.refs -= 1
+            last = self.refs == 0
+        if last and self.handle is not None:
+            _release(self.handle)
 
 
 class Host:
@@ -148,13 +205,17 @@ class Host:
         self.driver = None
         self.closed = False
         self.closing = False  # inside close(), freeing the executor
+        self.current = None  # the record being polled
         self._poller = None
 
     # -- spawning ---------------------------------------------------------
 
-    def spawn(self, future, flags):
-        """Spawns a Python future; returns (task handle, record). On failure the
-        future has been dropped, as asyncrt_spawn drops it."""
+    def spawn(self, future, flags, scope=None, failures=None):
+        """Spawns a Python future, into `scope` (an asyncrt_scope handle) if
+        given; returns (task handle, record), the record holding a second
+        reference to the handle (see _Record.release). `failures`: the scope's
+        map of task id -> exception. On failure the future has been dropped, as
+        asyncrt_spawn drops it."""
         me = threading.get_ident()
         with self.lock:
             try:
@@ -169,20 +230,27 @@ class Host:
                 raise
             tag = self._tag_out.value
             record = _Record(future, Context(Waker(self, tag), self.owner))
+            record.failures = failures
             self.records[tag] = record  # stays until its DROP event, even if the spawn fails
             handle = _lib.task_p()
-            status = lib.asyncrt_spawn(self.executor, self._future_ref, flags, byref(handle))
+            if scope is None:
+                status = lib.asyncrt_spawn(self.executor, self._future_ref, flags, byref(handle))
+            else:
+                status = lib.asyncrt_scope_spawn(scope, self._future_ref, flags, byref(handle))
             if status:
                 message = lib.asyncrt_last_error().decode(errors="replace")
                 record.future = None
                 record.status = status
                 self._drop_future(future)
                 raise error(status, message)
+            record.handle = handle
+            record.refs = 2
             return handle, record
 
-    def spawn_c(self, future, flags):
-        """Spawns a CFuture as a C task (no Python in its polls); returns the
-        task handle. The runtime owns the C future from here on."""
+    def spawn_c(self, future, flags, scope=None):
+        """Spawns a CFuture as a C task (no Python in its polls), into `scope`
+        if given; returns the task handle. The runtime owns the C future from
+        here on."""
         with self.lock:
             try:
                 self.check_spawn()
@@ -190,7 +258,10 @@ class Host:
                 future.drop()
                 raise
             handle = _lib.task_p()
-            check(lib.asyncrt_spawn(self.executor, byref(future.take()), flags, byref(handle)))
+            if scope is None:
+                check(lib.asyncrt_spawn(self.executor, byref(future.take()), flags, byref(handle)))
+            else:
+                check(lib.asyncrt_scope_spawn(scope, byref(future.take()), flags, byref(handle)))
             return handle
 
     # -- driving ----------------------------------------------------------
@@ -310,41 +381,97 @@ class Host:
             record = records.get(tag)
             if record is None:
                 continue
-            if event & HOSTQ_DROP:
+            kind = event & HOSTQ_KIND_MASK
+            if kind == HOSTQ_DROP:
                 del records[tag]
                 self._forget(record)
                 continue
-            if record.status is not None or record.cancelled:
+            if record.reported or record.cancelled:
                 continue
+            if kind == HOSTQ_CLEANUP and record.cleanup == CLEANUP_NONE:
+                record.settle_at_drop = True
+                record.cleanup = CLEANUP_ASKED
+                if record.shield:
+                    continue  # deferred: polled as usual until the last section ends
+            self.current = record
             try:
-                result = record.future.poll(record.cx)
+                result = self._step(record)
                 if result is PENDING:
                     continue
                 if not isinstance(result, Ready):
-                    raise TypeError(f"{record.future!r}.poll() returned {result!r}, not PENDING or Ready(value)")
+                    method = "cleanup" if record.cleanup == CLEANUP_RUNNING else "poll"
+                    raise TypeError(f"{record.future!r}.{method}() returned {result!r}, not PENDING or Ready(value)")
             except BaseException as exc:
+                cleaning = record.cleanup == CLEANUP_RUNNING
+                if cleaning and isinstance(exc, AsyncrtError) and exc.status == Status.ECANCELLED:
+                    self._finish(tag, record, 0, None)  # the cancellation ran its course
+                    continue
                 self._finish(tag, record, failure_status(exc), exc)
                 if not isinstance(exc, Exception):
                     self.backlog = events[i + 1:]  # handled at the next drain
                     raise
             else:
                 self._finish(tag, record, 0, result.value)
+            finally:
+                self.current = None
         return len(events)
+
+    @staticmethod
+    def _step(record):
+        """Polls the future, or steps its cleanup once the task was cancelled
+        and no shield section is open."""
+        if record.cleanup == CLEANUP_NONE or record.shield:
+            result = record.future.poll(record.cx)
+            if result is not PENDING or record.cleanup == CLEANUP_NONE or record.shield:
+                return result
+            # The last shield section ended in this poll: the cancel takes effect now.
+        record.cleanup = CLEANUP_RUNNING
+        cleanup = getattr(record.future, "cleanup", None)
+        if cleanup is None:
+            return Ready()  # nothing to clean up: dropped next
+        return cleanup(record.cx)
 
     def _finish(self, tag, record, status, value):
         self.done_tags.append(tag)
         self.done_statuses.append(status)
-        record.settle(status, value)
+        record.reported = True
+        if status and record.failures is not None and record.handle is not None:
+            record.failures[task_id(record.handle)] = value
+        if record.settle_at_drop:
+            record.ended = (status, value)
+        else:
+            record.settle(status, value)
 
     def _forget(self, record):
-        """The runtime dropped the task's future: settle it if it never finished,
-        and call the Python future's drop() once."""
+        """The runtime dropped the task's future: settle it if it is not, call
+        the Python future's drop() once, and let go of the task handle."""
         record.dropped = True
         future, record.future = record.future, None
         if record.status is None:
-            record.settle(Status.ECANCELLED, None)
+            if record.settle_at_drop:
+                self._settle_from_task(record)
+            else:
+                record.settle(Status.ECANCELLED, None)
+        if record.handle is not None:
+            record.release()
         if future is not None:
             self._drop_future(future)
+
+    @staticmethod
+    def _settle_from_task(record):
+        """Settles with the task's own status: the runtime decides the end of a
+        task that opened a scope (ESCOPE) or was cancelled asynchronously."""
+        ended_status, ended_value = record.ended or (Status.ECANCELLED, None)
+        status = lib.asyncrt_task_status(record.handle) if record.handle is not None else Status.EHANDLE
+        if status in (Status.EAGAIN, Status.EHANDLE):  # no C verdict (the executor is gone): the host's
+            status = ended_status
+        if status == ended_status:
+            record.settle(status, ended_value)
+        elif status == Status.ECANCELLED:
+            record.settle(status, None)
+        else:
+            status, message = task_failure(record.handle)
+            record.settle(status, error(status, message or f"asyncrt: the task failed ({status})"))
 
     @staticmethod
     def _drop_future(future):
@@ -395,7 +522,7 @@ class Host:
             self.closed = True
         self.driver = self.thread = threading.get_ident()
         try:
-            self.backlog = [event for event in self.backlog if event & HOSTQ_DROP]  # no polls now
+            self.backlog = [event for event in self.backlog if (event & HOSTQ_KIND_MASK) == HOSTQ_DROP]  # no polls now
             self._drain()
         finally:
             self.driver = None

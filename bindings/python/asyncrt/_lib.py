@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .errors import VersionMismatch, error
 
-VERSION = (0, 3, 0)
+VERSION = (0, 4, 0)
 VERSION_HEX = (VERSION[0] << 16) | (VERSION[1] << 8) | VERSION[2]
 LIBRARY_ENV = "ASYNCRT_LIBRARY"
 LIBRARY_NAME = "libasyncrt.so"
@@ -39,6 +39,7 @@ LIBRARY_NAME = "libasyncrt.so"
 # Host queue event kinds (ASYNCRT_HOSTQ_*).
 HOSTQ_POLL = 1 << 62
 HOSTQ_DROP = 2 << 62
+HOSTQ_CLEANUP = 3 << 62
 HOSTQ_KIND_MASK = 3 << 62
 HOSTQ_TAG_MASK = ~HOSTQ_KIND_MASK & 0xFFFF_FFFF_FFFF_FFFF
 
@@ -54,6 +55,11 @@ CLOCK_MONOTONIC = 0
 CLOCK_TEST = 1
 SUBSYSTEM_ALL_WORKERS = 0xFFFF_FFFF
 UINT64_MAX = 0xFFFF_FFFF_FFFF_FFFF
+SCOPE_FIRST_ERROR = 0
+SCOPE_COLLECT_ALL = 1 << 0
+SCOPE_SHIELD = 1 << 1
+DUMP_TEXT = 0
+DUMP_JSON = 1
 
 
 def spawn_worker(i):
@@ -90,6 +96,10 @@ class asyncrt_subsystem_cx(Structure):
     pass
 
 
+class asyncrt_scope(Structure):
+    pass
+
+
 executor_p = POINTER(asyncrt_executor)
 task_p = POINTER(asyncrt_task)
 hostq_p = POINTER(asyncrt_hostq)
@@ -97,6 +107,7 @@ context_p = POINTER(asyncrt_context)
 runnable_p = POINTER(asyncrt_runnable)
 subsystem_p = POINTER(asyncrt_subsystem)
 subsystem_cx_p = POINTER(asyncrt_subsystem_cx)
+scope_p = POINTER(asyncrt_scope)
 
 # Callback types. The binding's callbacks are module-level CFUNCTYPE objects
 # (hooks.py, foreign.py, subsystem.py, cfuture.py's owned-future drop) that
@@ -107,6 +118,7 @@ DROP_FN = CFUNCTYPE(None, c_void_p)
 HOOK_FN = CFUNCTYPE(None, c_uint, c_void_p)
 FINALIZE_FN = CFUNCTYPE(None, c_void_p)
 SCHEDULE_FN = CFUNCTYPE(None, c_void_p, runnable_p)
+DUMP_WRITE_FN = CFUNCTYPE(None, c_void_p, c_size_t, c_void_p)  # data is not NUL-terminated: read it with string_at
 
 
 class asyncrt_future_vtable(Structure):
@@ -290,9 +302,36 @@ class asyncrt_executor_config(Structure):
     ]
 
 
+# ---- asyncrt 0.4: scopes -------------------------------------------------------
+
+
+class asyncrt_scope_config(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("flags", c_uint),
+        ("deadline_ns", c_uint64),
+        ("timeout_ns", c_uint64),
+        ("cleanup_timeout_ns", c_uint64),
+        ("name", c_char_p),
+    ]
+
+
+class asyncrt_error_info(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("status", c_int),
+        ("task_id", c_uint64),
+        ("message", c_char_p),
+        ("value", c_void_p),
+        ("value_free", c_void_p),  # reported only: the runtime calls it
+    ]
+
+
 future_p = POINTER(asyncrt_future)
 waker_p = POINTER(asyncrt_waker)
 u64_p = POINTER(c_uint64)
+error_info_p = POINTER(asyncrt_error_info)
+scope_config_p = POINTER(asyncrt_scope_config)
 
 # name: (restype, argtypes). Every function of asyncrt.h, in the header's order.
 SIGNATURES = {
@@ -371,6 +410,28 @@ SIGNATURES = {
     "asyncrt_runnable_run": (c_int, [runnable_p]),
     "asyncrt_runnable_drop": (c_int, [runnable_p]),
     "asyncrt_runnable_task_id": (c_uint64, [runnable_p]),
+    # scopes (0.4)
+    "asyncrt_scope_config_init_size": (None, [scope_config_p, c_size_t]),
+    "asyncrt_scope_open": (c_int, [context_p, scope_config_p, POINTER(scope_p)]),
+    "asyncrt_scope_open_for": (c_int, [task_p, scope_config_p, POINTER(scope_p)]),
+    "asyncrt_scope_open_top": (c_int, [executor_p, scope_config_p, POINTER(scope_p)]),
+    "asyncrt_scope_spawn": (c_int, [scope_p, future_p, c_uint, POINTER(task_p)]),
+    "asyncrt_scope_spawn_in": (c_int, [scope_p, future_p, c_uint, POINTER(asyncrt_task_storage), POINTER(task_p)]),
+    "asyncrt_scope_join": (c_int, [scope_p, future_p]),
+    "asyncrt_scope_cancel": (c_int, [scope_p]),
+    "asyncrt_scope_status": (c_int, [scope_p]),
+    "asyncrt_scope_free": (c_int, [scope_p]),
+    "asyncrt_scope_id": (c_int, [scope_p, u64_p]),
+    "asyncrt_context_fail_info": (None, [context_p, error_info_p]),
+    "asyncrt_scope_error_count": (c_int, [scope_p, POINTER(c_size_t)]),
+    "asyncrt_scope_error_get": (c_int, [scope_p, c_size_t, error_info_p]),
+    "asyncrt_task_error_get": (c_int, [task_p, error_info_p]),
+    "asyncrt_task_cancel_ex": (c_int, [task_p, c_uint64]),
+    "asyncrt_shield_enter": (c_int, [context_p]),
+    "asyncrt_shield_exit": (c_int, [context_p]),
+    "asyncrt_task_set_name": (c_int, [task_p, c_char_p]),
+    "asyncrt_context_set_name": (c_int, [context_p, c_char_p]),
+    "asyncrt_executor_dump": (c_int, [executor_p, c_uint, DUMP_WRITE_FN, c_void_p]),
 }
 
 

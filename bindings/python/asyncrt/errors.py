@@ -22,6 +22,7 @@ class Status(enum.IntEnum):
     EFAILED = 13
     EAGAIN = 14
     ENOTSUP = 15
+    ESCOPE = 16
 
 
 def to_status(value):
@@ -66,6 +67,11 @@ class LimitExceeded(AsyncrtError):
 
 
 class Cancelled(AsyncrtError):
+    """The task was cancelled. Also what an asynchronous cancel (a scope's
+    cancel or deadline, a sibling's error, ``task.cancel(cleanup_timeout=...)``)
+    throws into a coroutine at the await where it waits, so that its
+    ``finally`` blocks run and may await."""
+
     status = Status.ECANCELLED
 
 
@@ -103,6 +109,13 @@ class WouldBlock(AsyncrtError):
 
 class NotSupported(AsyncrtError):
     status = Status.ENOTSUP
+
+
+class ScopeError(AsyncrtError):
+    """A scope was misused: a spawn into a closed scope, or a task that
+    returned while a scope it opened still had live children."""
+
+    status = Status.ESCOPE
 
 
 ERROR_CLASSES = {cls.status: cls for cls in AsyncrtError.__subclasses__()}

@@ -1,19 +1,20 @@
 """Executors and the tasks they run."""
 
 import enum
+import json
 import time
 import weakref
 from ctypes import byref, c_uint, c_uint64, create_string_buffer, pointer, sizeof
 from typing import NamedTuple
 
-from . import _lib, hooks as thread_hooks, subsystem as subsystems_mod
+from . import _lib, hooks as thread_hooks, scopes, subsystem as subsystems_mod
 from ._host import STEP_POLLS, UNHOSTED, Host, current_host, run_step
 from ._lib import check, lib
 from .cfuture import CFuture
 from .errors import BadHandle, NotSupported, Reentrant, Status, TimedOut, WouldBlock, error, to_status
 from .futures import PENDING, Future, Ready, as_future, drop
 from .subsystem import read_stats
-from .timers import duration_ns
+from .timers import duration_ns, positive_ns
 
 
 class Stats(NamedTuple):
@@ -51,6 +52,7 @@ class Capability(enum.IntFlag):
     TIMERS = 1 << 9  # timers: sleep, timeout
     SUBSYSTEMS = 1 << 10  # register_subsystem works
     TEST_CLOCK = 1 << 11  # made with a test clock: advance_clock works
+    SCOPES = 1 << 12  # scopes, asynchronous cancel, shields and scope deadlines work
 
 
 KINDS = {"local": _lib.EXECUTOR_LOCAL, "threads": _lib.EXECUTOR_THREADS}
@@ -193,16 +195,35 @@ class BaseExecutor:
             raise ValueError(f"mode must be one of {sorted(SHUTDOWN_MODES)}, not {mode!r}")
         check(lib.asyncrt_executor_shutdown(self._live(), SHUTDOWN_MODES[mode], timeout_ns(timeout)))
 
+    # -- scopes ---------------------------------------------------------------
+
+    def dump(self, format="text"):
+        """A snapshot of the executor's tasks and scopes (asyncrt_executor_dump)
+        as a str: "text", an indented tree, one line per task or scope (id,
+        name, state, worker, what it waits on); or "json", one object
+        {"tasks": [...], "scopes": [...]}. Consistent per task, not as a whole:
+        the workers are never stopped. Any thread, also inside a poll."""
+        return scopes.dump(self._live(), format)
+
+    def dump_json(self):
+        """dump("json"), parsed."""
+        return json.loads(self.dump("json"))
+
     def spawn(self, future, send=False, worker=None):
         """Runs a future as a task: a Python future (an object with poll(cx)), a
         coroutine or an awaitable, or a CFuture (run as a C task). `send=True`
         lets the task move between the executor's threads; `worker=i` places it
         on worker i of a thread-per-core executor. If the spawn fails, the
         future has been dropped."""
+        return self._spawn(future, send, worker)
+
+    def _spawn(self, future, send, worker, scope=None, failures=None):
+        """spawn, into `scope` (an asyncrt_scope handle) if given; `failures`:
+        the scope's map task id -> exception."""
         flags = spawn_flags(send, worker)
         if isinstance(future, CFuture):
-            return Task(self, self._host.spawn_c(future, flags), None)
-        handle, record = self._host.spawn(as_future(future), flags)
+            return Task(self, self._host.spawn_c(future, flags, scope), None)
+        handle, record = self._host.spawn(as_future(future), flags, scope, failures)
         return Task(self, handle, record)
 
 
@@ -295,6 +316,13 @@ class Executor(BaseExecutor):
                            for i, ((_, _, reg), entry) in enumerate(zip(static, subsystems))
                            for options in [entry[1] if isinstance(entry, tuple) else {}]]
 
+    def scope(self, timeout=None, deadline=None, collect_all=False, shield=False, name=None, cleanup_timeout=None):
+        """A scope at the top of this executor, for ``with``: its tasks
+        (``s.spawn``) are waited for when the block ends, by block_on on the
+        calling thread. See asyncrt.Scope."""
+        return scopes.Scope(self, timeout=timeout, deadline=deadline, collect_all=collect_all, shield=shield,
+                            name=name, cleanup_timeout=cleanup_timeout)
+
     def fd(self):
         """A descriptor that is readable while the executor has work to do
         (level-triggered): for select/poll or asyncio's loop.add_reader."""
@@ -345,7 +373,7 @@ class Executor(BaseExecutor):
                 _cancel(handle, record)
                 raise
             finally:
-                lib.asyncrt_task_release(handle)
+                record.release()
             return record.outcome()
         finally:
             host.leave()
@@ -389,23 +417,32 @@ class Task:
     A task of a CFuture (a C task) has no Python value: result() returns None
     once it succeeded, and join() is its C join future (``c_join()``)."""
 
-    __slots__ = ("executor", "_handle", "_record")
+    __slots__ = ("executor", "_handle", "_record", "_name")
 
     def __init__(self, executor, handle, record):
         self.executor = executor
         self._handle = handle
-        self._record = record  # None for a C task
+        self._record = record  # None for a C task; else it shares the handle (see _host._Record)
+        self._name = None
 
     def close(self):
         """Releases the handle; idempotent. The task keeps running."""
         handle, self._handle = self._handle, None
-        if handle is not None:
+        if handle is None:
+            return
+        if self._record is not None:
+            self._record.release()
+        else:
             check(lib.asyncrt_task_release(handle))
 
     def __del__(self, _release=lib.asyncrt_task_release):
         # _release is bound at definition: module globals may be gone at shutdown.
         if getattr(self, "_handle", None) is not None:
-            _release(self._handle)
+            record = self._record
+            if record is not None:
+                record.release()
+            else:
+                _release(self._handle)
 
     def __enter__(self):
         return self
@@ -451,10 +488,32 @@ class Task:
             return None
         raise error(status, "asyncrt: the task did not complete")
 
-    def cancel(self):
-        """Requests cancellation: the future is polled no more and is dropped
-        the next time the executor runs. Does nothing once the task finished."""
-        _cancel(self._live(), self._record)
+    def cancel(self, cleanup_timeout=None):
+        """Requests cancellation. Without `cleanup_timeout`: the future is
+        polled no more and is dropped the next time the executor runs. With
+        it (seconds on the executor's clock, above 0; asyncrt_task_cancel_ex): the
+        task's scopes are cancelled and drained first, then its future's
+        cleanup runs -- for a coroutine, Cancelled is thrown in where it
+        waits, and its ``finally`` blocks may await -- until it ends or the
+        time runs out; then the future is dropped. Does nothing once the task
+        finished."""
+        if cleanup_timeout is None or duration_ns(cleanup_timeout) == 0:
+            _cancel(self._live(), self._record)
+            return
+        handle, record = self._live(), self._record
+        if record is not None and (record.status is not None or record.reported):
+            return
+        check(lib.asyncrt_task_cancel_ex(handle, positive_ns(cleanup_timeout)))
+
+    @property
+    def name(self):
+        """The name given to the task (shown by Executor.dump), or None."""
+        return self._name
+
+    @name.setter
+    def name(self, name):
+        check(lib.asyncrt_task_set_name(self._live(), None if name is None else name.encode()))
+        self._name = name
 
     def join(self):
         """A future whose value is the task's value (or that raises its failure).

@@ -8,7 +8,19 @@ was cancelled. Subclassing Future is optional; it adds ``await`` support.
 
 A coroutine (``async def``) runs as a future too. It may await asyncrt
 futures (Future subclasses, ``yield_now()``) and Tasks.
+
+Asynchronous cancellation: a future may also have a ``cleanup(cx)`` method.
+When its task is cancelled asynchronously (a scope's cancel or deadline, a
+sibling's error under FIRST_ERROR, ``task.cancel(cleanup_timeout=...)``), the
+runtime stops polling it and calls ``cleanup(cx)`` instead, on every wake,
+until it returns ``Ready`` or raises (an exception other than Cancelled is
+recorded as the task's failure), or until the cleanup time runs out; then
+``drop()``. A coroutine's cleanup throws ``Cancelled`` in at the await where
+it waits and runs it on, so its ``finally`` blocks may await. A future
+without ``cleanup`` is dropped at once.
 """
+
+from .errors import Cancelled
 
 from collections.abc import Coroutine
 
@@ -99,14 +111,29 @@ class _AwaitableFuture:
     awaitables it meets yield the asyncrt future they wait for; this polls
     that future with the task's context and sends its value back in."""
 
-    __slots__ = ("_coro", "_awaiting")
+    __slots__ = ("_coro", "_awaiting", "_cancelled")
 
     def __init__(self, coro):
         self._coro = coro
         self._awaiting = None
+        self._cancelled = False  # Cancelled was thrown in: cleanup() only runs it on
 
     def poll(self, cx):
-        value = error = None
+        return self._run(cx, None)
+
+    def cleanup(self, cx):
+        """The first call drops what the coroutine waits for and throws
+        Cancelled in there; every call runs it on until it ends."""
+        if self._cancelled:
+            return self._run(cx, None)
+        self._cancelled = True
+        awaiting, self._awaiting = self._awaiting, None
+        if awaiting is not None:
+            drop(awaiting)
+        return self._run(cx, Cancelled("asyncrt: the task was cancelled"))
+
+    def _run(self, cx, error):
+        value = None
         while True:
             awaiting = self._awaiting
             if awaiting is not None:
@@ -128,6 +155,7 @@ class _AwaitableFuture:
                     awaiting = self._coro.send(value)
             except StopIteration as stop:
                 return Ready(stop.value)
+            value = None
             if not hasattr(awaiting, "poll"):
                 error = TypeError(f"asyncrt cannot await {awaiting!r}: it is not an asyncrt future")
                 continue

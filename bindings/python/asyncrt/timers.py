@@ -28,6 +28,11 @@ def duration_ns(seconds):
     return min(max(ns, 0), UINT64_MAX)
 
 
+def positive_ns(seconds):
+    """duration_ns, at least 1: for the C fields where 0 means "none" or "the default"."""
+    return max(1, duration_ns(seconds))
+
+
 class Sleep(OwnedCFuture):
     """A C sleep future (asyncrt_sleep_for); see sleep()."""
 
