@@ -292,6 +292,8 @@ void art_task_ref(art_task *t);
 void art_task_unref(art_task *t);
 void art_task_schedule(art_task *t);
 int art_task_cancel(art_task *t);
+/* art_task_cancel that also queues a shielded task (an immediate shutdown). */
+void art_task_cancel_now(art_task *t);
 int art_task_status(art_task *t);
 int art_task_join(art_task *t, asyncrt_future *out);
 void art_drop_future(const asyncrt_future *f);
@@ -646,8 +648,8 @@ typedef struct art_task_ext {
   uint8_t closed;                  /* no scopes may be opened any more */
   uint8_t cancel_seen;             /* its scopes were cancelled (driver) */
   uint8_t cleanup_done;            /* driver */
-  uint8_t completing;              /* returned with live children; final_status waits */
-  uint8_t phase;                   /* ART_PHASE_*, for the dump */
+  _Atomic uint8_t completing;      /* returned with live children; final_status waits */
+  _Atomic uint8_t phase;           /* ART_PHASE_*, for the dump (written by the driver) */
   int32_t final_status;
   char *name;                      /* malloc'd; under lock */
 } art_task_ext;

@@ -96,8 +96,8 @@ static void copy_task(dump *d, art_task *t) {
   if (x) {
     r->has_ext = 1;
     r->scope = x->scope ? x->scope->id : 0;
-    r->phase = x->phase;
-    r->completing = x->completing;
+    r->phase = atomic_load_explicit(&x->phase, memory_order_relaxed);
+    r->completing = atomic_load_explicit(&x->completing, memory_order_relaxed);
     art_lock_acquire(&x->lock);
     if (x->name) snprintf(r->name, sizeof r->name, "%s", x->name);
     art_lock_release(&x->lock);
@@ -325,20 +325,37 @@ static int find_scope(dump *d, uint64_t id) {
 
 static void render_text(dump *d) {
   /* Sorted by parent, so each parent's children are one run. */
-  qsort(d->tasks, d->ntasks, sizeof *d->tasks, by_scope);
-  qsort(d->scopes, d->nscopes, sizeof *d->scopes, by_owner);
+  if (d->ntasks) qsort(d->tasks, d->ntasks, sizeof *d->tasks, by_scope);
+  if (d->nscopes) qsort(d->scopes, d->nscopes, sizeof *d->scopes, by_owner);
   node *stack = malloc((d->ntasks + d->nscopes + 1) * sizeof *stack);
   if (!stack) {
+    d->oom = 1;
+    return;
+  }
+  /* Each record prints once, so no snapshot can make the walk loop (ids
+   * are unique in an executor, but a torn snapshot is not a tree). */
+  uint8_t *seen = calloc(d->ntasks + d->nscopes + 1, 1);
+  if (!seen) {
+    free(stack);
     d->oom = 1;
     return;
   }
   put(d, "executor: %zu tasks, %zu scopes\n", d->ntasks, d->nscopes);
   /* Roots, pushed in reverse so they print in order. */
   size_t top = 0;
+  /* A node is marked when pushed, so none is pushed twice. */
+#define PUSH(scope, i, depth)                                                                      \
+  do {                                                                                             \
+    size_t key_ = (scope) ? d->ntasks + (i) : (i);                                                \
+    if (!seen[key_]) {                                                                             \
+      seen[key_] = 1;                                                                              \
+      stack[top++] = (node){(scope), (i), (depth)};                                                \
+    }                                                                                              \
+  } while (0)
   for (size_t i = d->nscopes; i-- > 0;)
-    if (!d->scopes[i].owner || !find_task(d, d->scopes[i].owner)) stack[top++] = (node){1, i, 0};
+    if (!d->scopes[i].owner || !find_task(d, d->scopes[i].owner)) PUSH(1, i, 0);
   for (size_t i = d->ntasks; i-- > 0;)
-    if (!d->tasks[i].scope || !find_scope(d, d->tasks[i].scope)) stack[top++] = (node){0, i, 0};
+    if (!d->tasks[i].scope || !find_scope(d, d->tasks[i].scope)) PUSH(0, i, 0);
   while (top) {
     node n = stack[--top];
     if (n.is_scope) {
@@ -352,7 +369,7 @@ static void render_text(dump *d) {
       }
       size_t end = lo;
       while (end < d->ntasks && d->tasks[end].scope == r->id) end++;
-      for (size_t i = end; i-- > lo;) stack[top++] = (node){0, i, n.depth + 1};
+      for (size_t i = end; i-- > lo;) PUSH(0, i, n.depth + 1);
     } else {
       task_rec *r = &d->tasks[n.index];
       if (n.depth == 0 && r->scope) put(d, "(scope %llu: finished or not seen)\n", (unsigned long long)r->scope);
@@ -365,9 +382,11 @@ static void render_text(dump *d) {
       }
       size_t end = lo;
       while (end < d->nscopes && d->scopes[end].owner == r->id) end++;
-      for (size_t i = end; i-- > lo;) stack[top++] = (node){1, i, n.depth + 1};
+      for (size_t i = end; i-- > lo;) PUSH(1, i, n.depth + 1);
     }
   }
+#undef PUSH
+  free(seen);
   free(stack);
 }
 

@@ -419,29 +419,9 @@ static inline __attribute__((always_inline)) int spawn_impl(art_exec *e, const a
     if (g && g->mem_limit && !storage) atomic_fetch_sub(&g->mem_in_use, slot);
     goto refused;
   }
-  art_task_ext *x = NULL;
-  if (scope) { /* the child's ext and its link, in this lock hold */
-    x = art_mem_alloc(&e->mem, ART_EXT_SLOT, &status);
-    if (x) {
-      memset(x, 0, sizeof *x);
-      atomic_init(&x->cancel_deadline, UINT64_MAX);
-      art_lock_acquire(&scope->lock);
-      status = scope_link(scope, t, x);
-      art_lock_release(&scope->lock);
-      if (status) {
-        art_mem_release(&e->mem, x, ART_EXT_SLOT);
-        x = NULL;
-      }
-    }
-    if (!x) {
-      if (!storage) art_mem_release(&e->mem, t, slot);
-      art_lock_release(&e->lock);
-      if (g && g->mem_limit && !storage) atomic_fetch_sub(&g->mem_in_use, slot);
-      goto refused;
-    }
-  }
-  /* The header is whole before it joins the live list: a shutdown walking
-   * that list may cancel (and so schedule) it at once. */
+  /* The header is whole before it joins the live list or a scope: a
+   * shutdown walking the one, or a cancel walking the other, may cancel (and
+   * so schedule) it at once. */
   atomic_init(&t->state, ART_OWNED);
   atomic_init(&t->refs, out ? 2 : 1);
   t->fut = *fut;
@@ -460,12 +440,31 @@ static inline __attribute__((always_inline)) int spawn_impl(art_exec *e, const a
   /* Unique within the executor without a shared counter: a worker's own
    * count, with its index (below 4096) in the low bits. */
   uint64_t id = e->group ? (++e->next_id << 12 | e->index) : ++e->next_id;
-  if (x) {
-    x->id = id;
-    atomic_init(&t->idw, (uintptr_t)x | 1);
-  } else {
-    atomic_init(&t->idw, (uintptr_t)id << 1);
+  art_task_ext *x = NULL;
+  if (scope) { /* the child's ext and its link, in this lock hold */
+    x = art_mem_alloc(&e->mem, ART_EXT_SLOT, &status);
+    if (x) {
+      memset(x, 0, sizeof *x);
+      atomic_init(&x->cancel_deadline, UINT64_MAX);
+      x->id = id;
+      /* Published before the link: siblings reach it through the list. */
+      atomic_store_explicit(&t->idw, (uintptr_t)x | 1, memory_order_release);
+      art_lock_acquire(&scope->lock);
+      status = scope_link(scope, t, x);
+      art_lock_release(&scope->lock);
+      if (status) {
+        art_mem_release(&e->mem, x, ART_EXT_SLOT);
+        x = NULL;
+      }
+    }
+    if (!x) {
+      if (!storage) art_mem_release(&e->mem, t, slot);
+      art_lock_release(&e->lock);
+      if (g && g->mem_limit && !storage) atomic_fetch_sub(&g->mem_in_use, slot);
+      goto refused;
+    }
   }
+  if (!x) atomic_init(&t->idw, (uintptr_t)id << 1);
   t->live_prev = NULL;
   t->live_next = e->live_head;
   if (e->live_head) e->live_head->live_prev = t;
@@ -760,7 +759,7 @@ void art_exec_cancel_all(art_exec *e) {
   atomic_store(&e->immediate, 1);
   art_exec_refuse_spawns(e);
   art_lock_acquire(&e->lock);
-  for (art_task *t = e->live_head; t; t = t->live_next) art_task_cancel(t);
+  for (art_task *t = e->live_head; t; t = t->live_next) art_task_cancel_now(t);
   art_lock_release(&e->lock);
 }
 

@@ -186,16 +186,16 @@ int art_shield_exit(asyncrt_context *cx) {
 /* ---- scopes: references and the deadline waker ----------------------------- */
 
 static void scope_destroy(art_scope *s) {
-  art_waker_drop(&s->join_waker);
-  for (uint32_t i = 0; i < s->nerrors; i++) art_error_unref(s->errors[i]);
-  free(s->errors);
   art_exec *core = s->core;
-  art_lock_acquire(&core->lock);
+  art_lock_acquire(&core->lock); /* first: a dump may be reading it */
   if (core->dump_scope_cursor == s) core->dump_scope_cursor = s->all_next;
   if (s->all_prev) s->all_prev->all_next = s->all_next;
   else core->scopes_head = s->all_next;
   if (s->all_next) s->all_next->all_prev = s->all_prev;
   art_lock_release(&core->lock);
+  art_waker_drop(&s->join_waker);
+  for (uint32_t i = 0; i < s->nerrors; i++) art_error_unref(s->errors[i]);
+  free(s->errors);
   if (s->owner) art_task_unref(s->owner);
   free(s);
   art_exec_unhold(core);
@@ -460,6 +460,9 @@ void art_scope_cancel(art_scope *s, uint64_t deadline, int reason) {
   }
   art_lock_acquire(&s->lock);
   uint32_t f = atomic_load(&s->flags);
+  /* Nothing left to cancel once closed (joined) with no child. A deadline
+   * that finds an open scope empty still cancels it: later spawns are
+   * refused and the join reports ETIMEDOUT, as the header says. */
   if ((f & ART_S_CANCELLED) || ((f & ART_S_CLOSED) && !s->live)) {
     art_lock_release(&s->lock);
     if (dl) art_error_unref(dl);
@@ -482,7 +485,7 @@ void art_scope_cancel(art_scope *s, uint64_t deadline, int reason) {
       art_task_ext *cxt = art_task_ext_of(c);
       cursor = cxt->sib_next;
       uint32_t old = atomic_fetch_or(&c->state, ART_CANCEL);
-      if (!(old & (ART_CANCEL | ART_COMPLETE))) {
+      if (!(old & (ART_CANCEL | ART_COMPLETE | ART_SHIELD))) { /* a shield's exit looks at CANCEL */
         art_task_ref(c);
         cxt->cancel_next = batch;
         batch = c;
@@ -584,12 +587,11 @@ static unsigned close_scopes(art_task_ext *x, art_scope **misuse, uint32_t *misu
 }
 
 /* Cancels x's scopes (not shielded ones unless `all`). */
-static void cancel_scopes(art_task_ext *x, uint64_t deadline, int all, int only_live) {
+static void cancel_scopes(art_task_ext *x, uint64_t deadline, int all) {
   art_scope *list = NULL;
   art_lock_acquire(&x->lock);
   for (art_scope *s = x->scopes; s; s = s->owner_next) {
     if (!all && (atomic_load(&s->flags) & ART_S_SHIELD)) continue;
-    if (only_live && !s->live) continue; /* a racy look: a closed scope refuses spawns anyway */
     scope_ref(s);
     s->all_tmp = list;
     list = s;
@@ -643,7 +645,7 @@ int art_task_before_finish(art_exec *e, art_task *t, int status, art_requeue_fn 
   x->phase = ART_PHASE_COMPLETING;
   x->cancel_seen = 1;
   atomic_fetch_or(&t->state, ART_CANCEL); /* seq_cst: pairs with busy */
-  cancel_scopes(x, add_sat(core_now(e), ASYNCRT_CLEANUP_DEFAULT_NS), 1, 1);
+  cancel_scopes(x, add_sat(core_now(e), ASYNCRT_CLEANUP_DEFAULT_NS), 1);
   art_task_cancel_slow(e, t, cx, requeue);
   return 1;
 }
@@ -664,9 +666,9 @@ int art_task_cancel_slow(art_exec *e, art_task *t, asyncrt_context *cx, art_requ
   if (d == UINT64_MAX || imm) d = 1; /* nobody offered time: drop now */
   if (!x->cancel_seen) {
     x->cancel_seen = 1;
-    cancel_scopes(x, d, imm, 0);
+    cancel_scopes(x, d, imm);
   } else if (imm) {
-    cancel_scopes(x, 1, 1, 1); /* shielded scopes too, now */
+    cancel_scopes(x, 1, 1); /* shielded scopes too, now */
   }
   /* The subtree first: wait until every scope has lost its last child (the
    * last one schedules this task), and close them so none gains another. */
@@ -719,7 +721,7 @@ int art_task_cancel_deadline(art_task *t, uint64_t timeout_ns) {
   if (!x) return art_task_cancel(t); /* no room for a deadline: the sync cancel still works */
   atomic_min_u64(&x->cancel_deadline, add_sat(core_now(t->exec), timeout_ns));
   uint32_t s = atomic_fetch_or(&t->state, ART_CANCEL);
-  if (!(s & ART_COMPLETE)) art_task_schedule(t);
+  if (!(s & (ART_COMPLETE | ART_SHIELD))) art_task_schedule(t);
   return ASYNCRT_OK;
 }
 

@@ -103,8 +103,15 @@ int art_task_cancel(art_task *t) {
     }
   }
   uint32_t s = atomic_fetch_or_explicit(&t->state, ART_CANCEL, memory_order_acq_rel);
-  if (!(s & ART_COMPLETE)) art_task_schedule(t);
+  /* A shielded task only records the cancel: it is not polled for it. The
+   * shield's exit reads CANCEL in the same word, so one side sees the other. */
+  if (!(s & (ART_COMPLETE | ART_SHIELD))) art_task_schedule(t);
   return ASYNCRT_OK;
+}
+
+void art_task_cancel_now(art_task *t) {
+  uint32_t s = atomic_fetch_or_explicit(&t->state, ART_CANCEL, memory_order_acq_rel);
+  if (!(s & ART_COMPLETE)) art_task_schedule(t);
 }
 
 int art_task_status(art_task *t) {

@@ -125,14 +125,44 @@ func InGroup(g Group) bool { return C.in_group(g.p) != 0 }
 // CancelAll refuses new spawns on c and cancels its live tasks.
 func (c Core) CancelAll() { C.art_exec_cancel_all(c.p) }
 
-// Spawn spawns the C future at fut on c from a thread that does not drive
-// it, returning the task with a reference for the caller.
+// Spawn spawns the C future at fut on c, from a thread that does not drive
+// it or from inside one of its polls (as asyncrt_spawn does), returning the
+// task with a reference for the caller.
 func (c Core) Spawn(fut unsafe.Pointer, flags uint) (Task, error) {
 	var t *C.art_task
 	if rc := C.art_exec_spawn(c.p, (*C.asyncrt_future)(fut), C.uint(flags), nil, &t); rc != 0 {
-		return Task{}, lastError()
+		return Task{}, failed(rc)
 	}
 	return Task{t}, nil
+}
+
+// ContextCore is the core whose driver polls with cx (a *asyncrt_context),
+// or false for a poll outside any executor (asyncrt_poll_with_waker). Only
+// during that poll: a context lives for one poll.
+func ContextCore(cx unsafe.Pointer) (Core, bool) {
+	p := (*C.asyncrt_context)(cx).exec
+	return Core{p}, p != nil
+}
+
+// FailInfo names the failure the poll with context cx (a *asyncrt_context)
+// is about to report with ASYNCRT_POLL_ERROR: its status and a message
+// (copied); see art_context_fail_info. Inside that poll, on its thread.
+func FailInfo(cx unsafe.Pointer, code status.Code, message string) {
+	msg := C.CString(message)
+	defer C.free(unsafe.Pointer(msg))
+	info := C.asyncrt_error_info{size: C.sizeof_asyncrt_error_info, status: C.int(code), message: msg}
+	C.art_context_fail_info((*C.asyncrt_context)(cx), &info)
+}
+
+// Failure is a completed task's status and the message its future named
+// with its failure ("" if none); status.OK if it succeeded, EAGAIN while it
+// runs. See art_task_error_get.
+func (t Task) Failure() (status.Code, string) {
+	info := C.asyncrt_error_info{size: C.sizeof_asyncrt_error_info}
+	if C.art_task_error_get(t.p, &info) != 0 {
+		return status.EAGAIN, ""
+	}
+	return status.Code(info.status), C.GoString(info.message)
 }
 
 // Wait sleeps until t completes or deadlineNs (0: none); true if it did.
@@ -215,7 +245,7 @@ func (c Core) Run(maxPolls, deadlineNs uint64, until Task) (uint64, int) {
 // see art_exec_block_on.
 func (c Core) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 	if rc := C.art_exec_block_on(c.p, (*C.asyncrt_future)(fut), out, C.int64_t(timeoutNs)); rc != 0 {
-		return lastError()
+		return failed(rc)
 	}
 	return nil
 }
@@ -293,3 +323,9 @@ func SetLastError(err error) status.Code {
 
 // lastError wraps the error C just recorded on this thread.
 func lastError() error { return &status.Error{Code: status.Code(C.art_last_status())} }
+
+// failed wraps the error a C call returned as rc and recorded. The code is
+// rc, not a second cgo call's art_last_status: the last error is per thread,
+// and a goroutine not locked to its thread may resume on another after a
+// call that slept (block_on's park). The message stays with the thread.
+func failed(rc C.int) error { return &status.Error{Code: status.Code(rc)} }

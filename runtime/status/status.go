@@ -27,6 +27,7 @@ const (
 	EFAILED    Code = 13
 	EAGAIN     Code = 14
 	ENOTSUP    Code = 15
+	ESCOPE     Code = 16
 )
 
 var names = map[Code]string{
@@ -35,7 +36,7 @@ var names = map[Code]string{
 	ECANCELLED: "ASYNCRT_ECANCELLED", EREENTRANT: "ASYNCRT_EREENTRANT", EBUSY: "ASYNCRT_EBUSY",
 	ETIMEDOUT: "ASYNCRT_ETIMEDOUT", EFORKED: "ASYNCRT_EFORKED", EVERSION: "ASYNCRT_EVERSION",
 	EINTERNAL: "ASYNCRT_EINTERNAL", EFAILED: "ASYNCRT_EFAILED", EAGAIN: "ASYNCRT_EAGAIN",
-	ENOTSUP: "ASYNCRT_ENOTSUP",
+	ENOTSUP: "ASYNCRT_ENOTSUP", ESCOPE: "ASYNCRT_ESCOPE",
 }
 
 // Name is the header's name for c, or "" for a value the header lacks.

@@ -1319,6 +1319,303 @@ static void test_op_cancel_and_complete_races(void) {
          by_cancel);
 }
 
+/* ---- scopes under concurrency ---------------------------------------------------- */
+
+/* A child that parks forever (until cancelled), or finishes after `yields`
+ * self-wakes; it records the order of drops. */
+typedef struct {
+  int yields;
+  _Atomic int polls, drops;
+  _Atomic uint64_t drop_seq;
+} sc_child;
+static _Atomic uint64_t sc_seq;
+
+static int sc_child_poll(void *self, asyncrt_context *cx, void *out) {
+  sc_child *c = self;
+  atomic_fetch_add(&c->polls, 1);
+  if (c->yields < 0) return ASYNCRT_POLL_PENDING; /* forever */
+  if (c->yields-- > 0) {
+    art_waker_wake_by_ref(&cx->waker);
+    return ASYNCRT_POLL_PENDING;
+  }
+  return ASYNCRT_POLL_READY;
+}
+static void sc_child_drop(void *self) {
+  sc_child *c = self;
+  atomic_store(&c->drop_seq, atomic_fetch_add(&sc_seq, 1) + 1);
+  atomic_fetch_add(&c->drops, 1);
+}
+static const asyncrt_future_vtable sc_child_vt = {sizeof(asyncrt_future_vtable), 0, sc_child_poll, sc_child_drop,
+                                                  NULL};
+
+static asyncrt_scope_config sc_config(void) {
+  asyncrt_scope_config c = {.size = sizeof c, .cleanup_timeout_ns = 1};
+  return c;
+}
+
+enum { SVC_PER_THREAD = 1500 };
+typedef struct {
+  art_scope *s;
+  art_exec *cores[2];
+  sc_child *kids;
+  _Atomic int *refused, *spawned;
+} svc_arg;
+
+static void *svc_spawner(void *arg) {
+  svc_arg *a = arg;
+  for (int i = 0; i < SVC_PER_THREAD; i++) {
+    sc_child *k = &a->kids[i];
+    k->yields = (i % 3) ? -1 : i % 7; /* some finish on their own, most wait */
+    asyncrt_future f = {k, &sc_child_vt};
+    int rc = art_exec_spawn_scoped(a->cores[i & 1], &f, 0, NULL, NULL, a->s);
+    if (rc == ASYNCRT_OK) atomic_fetch_add(a->spawned, 1);
+    else {
+      CHECK(rc == ASYNCRT_ECANCELLED, "spawn into a cancelled scope: %d", rc);
+      atomic_fetch_add(a->refused, 1);
+    }
+  }
+  return NULL;
+}
+
+/* Spawns from two threads race with a cancel from a third, and children on
+ * two cores finish while the walk goes: each future is dropped once, the
+ * scope ends with no child, every refusal is ECANCELLED. */
+static void test_scope_spawn_vs_cancel(void) {
+  art_clock clk = {.test = 1};
+  art_exec *cores[2] = {clocked_new(&clk), clocked_new(&clk)};
+  driver d[2];
+  driver_start(&d[0], cores[0]);
+  driver_start(&d[1], cores[1]);
+  for (int round = 0; round < 4; round++) {
+    asyncrt_scope_config cfg = sc_config();
+    art_scope *s;
+    CHECK(art_scope_open(cores[0], cores[0], NULL, &cfg, &s) == 0, "open: %s", art_last_error());
+    static sc_child kids[2][SVC_PER_THREAD];
+    memset(kids, 0, sizeof kids);
+    _Atomic int refused = 0, spawned = 0;
+    svc_arg args[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+      args[i] = (svc_arg){s, {cores[0], cores[1]}, kids[i], &refused, &spawned};
+      CHECK(pthread_create(&th[i], NULL, svc_spawner, &args[i]) == 0, "pthread_create");
+    }
+    while (atomic_load(&spawned) < 300 * (round + 1)) sched_yield();
+    art_scope_cancel(s, 1, ART_CANCEL_USER);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    WAIT_FOR(art_scope_status(s) != ASYNCRT_EAGAIN, "scope still has %u children", s->live);
+    int st = art_scope_status(s);
+    CHECK(st == ASYNCRT_ECANCELLED, "scope status %d", st);
+    for (int t = 0; t < 2; t++)
+      for (int i = 0; i < SVC_PER_THREAD; i++)
+        CHECK(atomic_load(&kids[t][i].drops) == 1, "child %d/%d dropped %d times", t, i, kids[t][i].drops);
+    CHECK(atomic_load(&spawned) + atomic_load(&refused) == 2 * SVC_PER_THREAD, "spawned %d refused %d",
+          atomic_load(&spawned), atomic_load(&refused));
+    art_scope_free(s);
+  }
+  driver_stop(&d[0]);
+  driver_stop(&d[1]);
+  for (int i = 0; i < 2; i++) {
+    asyncrt_executor_stats st;
+    art_exec_stats(cores[i], &st);
+    CHECK(st.tasks_live == 0 && st.memory_in_use == 0, "core %d: live %llu mem %llu", i,
+          (unsigned long long)st.tasks_live, (unsigned long long)st.memory_in_use);
+    clocked_free(cores[i]);
+  }
+  puts("PASS scope_spawn_vs_cancel");
+}
+
+/* An owner on core 0 opens a scope, spawns children on core 1 and returns
+ * at once: it must complete with ESCOPE after the last child's drop, and a
+ * dump taken meanwhile from another thread sees a consistent tree. */
+typedef struct {
+  art_exec *child_core;
+  sc_child kids[8];
+  int opened;
+  art_scope *s;
+  _Atomic int drops;
+  _Atomic uint64_t drop_seq;
+} sc_owner;
+
+static int sc_owner_poll(void *self, asyncrt_context *cx, void *out) {
+  sc_owner *o = self;
+  if (!o->opened) {
+    o->opened = 1;
+    asyncrt_scope_config cfg = sc_config();
+    art_task *me = art_context_task(cx);
+    CHECK(me, "no task in the context");
+    CHECK(art_scope_open(cx->exec, cx->exec, me, &cfg, &o->s) == 0, "open: %s", art_last_error());
+    for (int i = 0; i < 8; i++) {
+      o->kids[i].yields = i & 1 ? -1 : 3;
+      asyncrt_future f = {&o->kids[i], &sc_child_vt};
+      CHECK(art_exec_spawn_scoped(o->child_core, &f, 0, NULL, NULL, o->s) == 0, "spawn: %s", art_last_error());
+    }
+  }
+  return ASYNCRT_POLL_READY; /* without joining: the misuse */
+}
+static void sc_owner_drop(void *self) {
+  sc_owner *o = self;
+  atomic_store(&o->drop_seq, atomic_fetch_add(&sc_seq, 1) + 1);
+  atomic_fetch_add(&o->drops, 1);
+  art_scope_free(o->s);
+}
+static const asyncrt_future_vtable sc_owner_vt = {sizeof(asyncrt_future_vtable), 0, sc_owner_poll, sc_owner_drop,
+                                                  NULL};
+
+static void dump_sink(const char *data, size_t len, void *user) {
+  CHECK(len > 0 && data, "empty dump");
+  CHECK(strstr(data, user ? "\"tasks\":[" : "executor:") != NULL, "dump has no header: %.60s", data);
+}
+
+static _Atomic int dumping;
+static void *dumper(void *arg) {
+  art_exec **cores = arg;
+  unsigned n = 0;
+  while (atomic_load(&dumping)) {
+    CHECK(art_exec_dump(cores, 2, n & 1 ? ASYNCRT_DUMP_JSON : ASYNCRT_DUMP_TEXT, dump_sink, n & 1 ? "j" : NULL) == 0,
+          "dump: %s", art_last_error());
+    n++;
+  }
+  return NULL;
+}
+
+static void test_scope_owner_waits_for_children(void) {
+  art_clock clk = {.test = 1};
+  art_exec *cores[2] = {clocked_new(&clk), clocked_new(&clk)};
+  driver d[2];
+  driver_start(&d[0], cores[0]);
+  driver_start(&d[1], cores[1]);
+  atomic_store(&dumping, 1);
+  pthread_t dth;
+  CHECK(pthread_create(&dth, NULL, dumper, cores) == 0, "pthread_create");
+  enum { OWNERS = 200 };
+  sc_owner *owners = calloc(OWNERS, sizeof *owners);
+  art_task *ts[OWNERS];
+  for (int i = 0; i < OWNERS; i++) {
+    owners[i].child_core = cores[1];
+    asyncrt_future f = {&owners[i], &sc_owner_vt};
+    CHECK(art_exec_spawn(cores[0], &f, 0, NULL, &ts[i]) == 0, "spawn owner: %s", art_last_error());
+  }
+  for (int i = 0; i < OWNERS; i++) {
+    WAIT_FOR(art_task_status(ts[i]) != ASYNCRT_EAGAIN, "owner %d did not complete", i);
+    CHECK(art_task_status(ts[i]) == ASYNCRT_ESCOPE, "owner %d status %d", i, art_task_status(ts[i]));
+    CHECK(atomic_load(&owners[i].drops) == 1, "owner %d drops %d", i, owners[i].drops);
+    for (int k = 0; k < 8; k++) {
+      CHECK(atomic_load(&owners[i].kids[k].drops) == 1, "owner %d kid %d drops %d", i, k, owners[i].kids[k].drops);
+      CHECK(owners[i].kids[k].drop_seq < owners[i].drop_seq, "owner %d dropped before its child %d", i, k);
+    }
+    asyncrt_error_info info = {.size = sizeof info};
+    CHECK(art_task_error_get(ts[i], &info) == 0 && info.message && strstr(info.message, "live children"),
+          "owner %d: no misuse message", i);
+    art_task_unref(ts[i]);
+  }
+  atomic_store(&dumping, 0);
+  pthread_join(dth, NULL);
+  driver_stop(&d[0]);
+  driver_stop(&d[1]);
+  for (int i = 0; i < 2; i++) {
+    asyncrt_executor_stats st;
+    art_exec_stats(cores[i], &st);
+    CHECK(st.tasks_live == 0 && st.memory_in_use == 0, "core %d: live %llu mem %llu", i,
+          (unsigned long long)st.tasks_live, (unsigned long long)st.memory_in_use);
+    clocked_free(cores[i]);
+  }
+  free(owners);
+  puts("PASS scope_owner_waits_for_children");
+}
+
+/* Another thread reads ids and names while the driver gives the task its
+ * ext (a shield) and other threads name it: the id never changes. */
+typedef struct {
+  art_task *t;
+  uint64_t id;
+  _Atomic int stop;
+} ext_race;
+
+static void *ext_reader(void *arg) {
+  ext_race *r = arg;
+  while (!atomic_load(&r->stop)) {
+    CHECK(art_task_id(r->t) == r->id, "id changed: %llu", (unsigned long long)art_task_id(r->t));
+    art_task_set_name(r->t, "racer");
+  }
+  return NULL;
+}
+
+static int shield_poll(void *self, asyncrt_context *cx, void *out) {
+  int *n = self;
+  CHECK(art_shield_enter(cx) == 0, "shield enter");
+  CHECK(art_shield_exit(cx) == 0, "shield exit");
+  if (++*n < 2000) {
+    art_waker_wake_by_ref(&cx->waker);
+    return ASYNCRT_POLL_PENDING;
+  }
+  return ASYNCRT_POLL_READY;
+}
+static const asyncrt_future_vtable shield_vt = {sizeof(asyncrt_future_vtable), 0, shield_poll, NULL, NULL};
+
+static void test_lazy_ext_vs_readers(void) {
+  art_exec *e = exec_new(0, NULL);
+  for (int round = 0; round < 20; round++) {
+    int n = 0;
+    asyncrt_future f = {&n, &shield_vt};
+    ext_race r = {0};
+    CHECK(art_exec_spawn(e, &f, 0, NULL, &r.t) == 0, "spawn");
+    r.id = art_task_id(r.t);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, ext_reader, &r) == 0, "pthread_create");
+    run_until(e, r.t);
+    atomic_store(&r.stop, 1);
+    pthread_join(th, NULL);
+    CHECK(art_task_status(r.t) == ASYNCRT_OK && art_task_id(r.t) == r.id, "status %d", art_task_status(r.t));
+    art_task_unref(r.t);
+  }
+  exec_free(e);
+  puts("PASS lazy_ext_vs_readers");
+}
+
+/* A scope's deadline fires (the clock moved by another thread) while its
+ * last children finish and it is joined: one outcome, no leak. */
+static void test_deadline_vs_close(void) {
+  art_clock clk = {.test = 1};
+  art_exec *e = clocked_new(&clk);
+  driver d;
+  driver_start(&d, e);
+  int timed_out = 0, ok = 0;
+  for (int round = 0; round < 200; round++) {
+    asyncrt_scope_config cfg = sc_config();
+    cfg.timeout_ns = 1000;
+    art_scope *s;
+    CHECK(art_scope_open(e, e, NULL, &cfg, &s) == 0, "open: %s", art_last_error());
+    sc_child kids[4] = {{.yields = 1}, {.yields = 2}, {.yields = 3}, {.yields = round % 5}};
+    for (int i = 0; i < 4; i++) {
+      asyncrt_future f = {&kids[i], &sc_child_vt};
+      CHECK(art_exec_spawn_scoped(e, &f, 0, NULL, NULL, s) == 0, "round %d spawn %d: %s (flags %#x deadline %llu now %llu tick_now %llu)",
+            round, i, art_last_error(), atomic_load(&s->flags), (unsigned long long)s->deadline,
+            (unsigned long long)atomic_load(&e->clock->now), (unsigned long long)atomic_load(&e->tick_now));
+    }
+    atomic_fetch_add(&e->clock->now, 1000 + (round & 1)); /* the deadline is now due */
+    art_exec_wake_driver(e);
+    asyncrt_future j;
+    CHECK(art_scope_join(s, &j) == 0, "join");
+    asyncrt_context jcx = {0};
+    int r;
+    WAIT_FOR((r = j.vtable->poll(j.self, &jcx, NULL)) != ASYNCRT_POLL_PENDING, "scope never ended");
+    j.vtable->drop(j.self);
+    int st = r == ASYNCRT_POLL_READY ? ASYNCRT_OK : jcx.failure;
+    if (st == ASYNCRT_ETIMEDOUT) timed_out++;
+    else if (st == ASYNCRT_OK) ok++; /* the children finished before the deadline fired */
+    else CHECK(0, "scope outcome %d: a deadline reports ETIMEDOUT", st);
+    for (int i = 0; i < 4; i++) CHECK(atomic_load(&kids[i].drops) == 1, "kid %d drops %d", i, kids[i].drops);
+    art_scope_free(s);
+  }
+  driver_stop(&d);
+  asyncrt_executor_stats st;
+  art_exec_stats(e, &st);
+  CHECK(st.tasks_live == 0 && st.memory_in_use == 0, "live %llu mem %llu", (unsigned long long)st.tasks_live,
+        (unsigned long long)st.memory_in_use);
+  clocked_free(e);
+  printf("PASS deadline_vs_close (%d timed out, %d finished first)\n", timed_out, ok);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0); /* a run killed by the alarm still shows how far it got */
   alarm(120);
@@ -1336,5 +1633,9 @@ int main(void) {
   test_cancel_with_ops_in_flight();
   test_detach_with_waiters();
   test_op_cancel_and_complete_races();
+  test_scope_spawn_vs_cancel();
+  test_scope_owner_waits_for_children();
+  test_lazy_ext_vs_readers();
+  test_deadline_vs_close();
   return 0;
 }
