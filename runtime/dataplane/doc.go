@@ -48,6 +48,8 @@
 //	JOIN_LOCK  a spin bit guarding join_waker between completion and a join
 //	           poll on another thread.
 //	JOINED     a join future exists; there is at most one per task.
+//	SHIELD     inside a shield section: a cancel only records itself.
+//	CLEANUP    its cleanup runs: its ops are not cancelled.
 //
 // A wake of a parked task wins the OWNED bit with one CAS and queues the task:
 // on the local queue (or Send ring) when the waker runs on the core's driver
@@ -108,4 +110,56 @@
 // the core's epoll set instead (the fd is watched edge-triggered; wakes then
 // also write the core's eventfd); if a subsystem without an fd has waiters,
 // it ticks for its spin time and then sleeps 50 us, doubling to 1 ms.
+//
+// # Scopes: the task tree (art_scope.c)
+//
+// A task that needs more than its 96-byte header -- it owns a scope, is a
+// scope's child, has a name, a rich error or a cleanup deadline -- gets an
+// ext record (art_task_ext, a 128-byte slot of its home core's task
+// memory). The header's id word holds either id<<1 or the ext's address|1,
+// published with a release store (a child's before it is linked anywhere,
+// another task's lazily by CAS), and the ext is freed with the header. So
+// plain tasks keep their layout and their cost, and whoever may read a
+// header may read its ext.
+//
+//	scope S ── children ──> child ext <-> child ext <-> ...   (under S.lock)
+//	   │   <── ext.scope ──  (each child holds a reference on S)
+//	   └── owner ──> task T ── ext.scopes ──> S, S2, ...       (under T's ext lock)
+//	             (S holds a reference on T; T's ext counts in `busy` its
+//	              scopes that have live children)
+//
+// Locks nest core -> ext -> scope; no user code, waker or schedule runs
+// under any of them.
+//
+// The guarantee. A task whose future returns while busy is not finished: its
+// live scopes are cancelled, it is marked completing (its status kept, ESCOPE
+// if it returned READY from a scope nobody had cancelled) and parks with
+// CANCEL set. The last child of a scope lowers busy and, if the owner has
+// CANCEL, schedules it (busy and CANCEL are a seq-cst Dekker pair). The
+// owner finishes -- its one drop -- only once busy is 0 and every scope of
+// it is closed under the scope's lock, so no child can be added to, or
+// outlive, a finished parent.
+//
+// Cancellation across threads. Cancelling a scope sets CANCELLED under its
+// lock (once: later cancels return), then walks the children 256 at a time
+// from a cursor (a finishing child moves the cursor past itself): each child
+// gets CANCEL with one fetch-or and, if that was news, a reference; after
+// the lock is dropped each is scheduled on its own core (its ring, the
+// remote stack of another worker, the injector, or a foreign host) and
+// unreferenced. Each task then handles its own cancel on its own driver, in
+// art_task_cancel_slow: it cancels the scopes it owns (one level down),
+// parks until their children are gone, runs its cleanup (vtable->cleanup,
+// with a timer at the cleanup deadline) if the cancel offered time, waits
+// out its ops, and is dropped. So leaves go first, every drop happens on
+// the thread that owns the task, each hop goes through the run queues (a
+// chain of any depth uses no stack), and cancelling 100,000 descendants is
+// 100,000 fetch-or-and-push operations spread over their cores.
+//
+// Deadlines are a timer on the scope's core whose waker cancels the scope;
+// a scope arms one only if its own deadline is earlier than the one it
+// inherits through its owner (the enclosing scope's cancel reaches it
+// anyway). Errors are refcounted records (status, message, user value)
+// shared by the task and its scope; the first error under FIRST_ERROR
+// cancels the siblings. The dump (art_dump.c) copies at most 256 records
+// per lock hold from per-core cursors that unlinking moves along.
 package dataplane
