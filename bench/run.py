@@ -64,6 +64,9 @@ WORKLOADS = {
     "yield_many": Workload("yield", [1000, 1000], "ns/op", ONE_THREAD, 1),
     "yield_few": Workload("yield", [4, 1000], "ns/op", ONE_THREAD, 1),
     "spawn_many": Workload("spawn", [1_000_000], "ns/op", ONE_THREAD, 1),
+    # The same children in a scope that the spawner opens and joins: what a
+    # scoped task costs over a detached one (asyncrt only; peers: spawn_many's).
+    "scope_spawn_many": Workload("scope_spawn", [1_000_000], "ns/op", ["asyncrt"], 1, "spawn_many"),
     "spawn_many_mt": Workload("spawn_mt", [1_000_000], "ns/op", ["asyncrt", "tokio_mt", "go"], 2),
     "chained_spawn": Workload("chain", [1_000_000], "ns/op",
                               ["asyncrt", "c_baseline", "libuv", "tokio_ct", "go"], 1),

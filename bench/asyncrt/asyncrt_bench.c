@@ -142,6 +142,52 @@ static void spawn_once(size_t tasks) {
   fan_out_run(&f);
 }
 
+/* ---- scope_spawn_many: the same children in a scope, joined -------------- */
+
+typedef struct scoped_root {
+  size_t children;
+  asyncrt_scope *scope;
+  asyncrt_future join;
+  int state; /* 0: spawn, 1: joining */
+} scoped_root;
+
+static int scoped_child_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)self, (void)cx, (void)out;
+  return ASYNCRT_POLL_READY;
+}
+
+static const asyncrt_future_vtable scoped_child_vtable = {
+    sizeof(asyncrt_future_vtable), 0, scoped_child_poll, NULL, NULL};
+
+static int scoped_root_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)out;
+  scoped_root *r = self;
+  if (r->state == 0) {
+    r->state = 1;
+    check(asyncrt_scope_open(cx, NULL, &r->scope), "asyncrt_scope_open");
+    for (size_t i = 0; i < r->children; i++) {
+      asyncrt_future child = {r, &scoped_child_vtable};
+      check(asyncrt_scope_spawn(r->scope, &child, ASYNCRT_SPAWN_LOCAL, NULL), "asyncrt_scope_spawn");
+    }
+    check(asyncrt_scope_join(r->scope, &r->join), "asyncrt_scope_join");
+  }
+  int p = r->join.vtable->poll(r->join.self, cx, NULL);
+  if (p == ASYNCRT_POLL_PENDING) return p;
+  if (p != ASYNCRT_POLL_READY) bench_die("scope_spawn", "the scope's join failed");
+  r->join.vtable->drop(r->join.self);
+  check(asyncrt_scope_free(r->scope), "asyncrt_scope_free");
+  return ASYNCRT_POLL_READY;
+}
+
+static const asyncrt_future_vtable scoped_root_vtable = {
+    sizeof(asyncrt_future_vtable), 0, scoped_root_poll, NULL, NULL};
+
+static void scope_spawn_once(size_t tasks) {
+  scoped_root r = {.children = tasks};
+  asyncrt_future root = {&r, &scoped_root_vtable};
+  check(asyncrt_block_on(executor, &root, NULL, ASYNCRT_NO_TIMEOUT), "asyncrt_block_on");
+}
+
 /* ---- spawn_many_mt: Send children, two workers --------------------------- */
 
 static void threads_new(unsigned workers) {
@@ -390,6 +436,7 @@ int main(int argc, char **argv) {
   static const bench_ops ops = {
       .yield_once = yield_once,
       .spawn_once = spawn_once,
+      .scope_spawn_once = scope_spawn_once,
       .spawn_mt_once = spawn_mt_once,
       .chain_once = chain_once,
       .wake_once = wake_once,

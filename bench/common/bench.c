@@ -210,6 +210,7 @@ int bench_main(int argc, char **argv, const bench_ops *ops) {
   const timed_mode modes[] = {
       {"yield", NULL, ops->yield_once, 0},
       {"spawn", ops->spawn_once, NULL, 0},
+      {"scope_spawn", ops->scope_spawn_once, NULL, 0},
       {"spawn_mt", ops->spawn_mt_once, NULL, 0},
       {"chain", ops->chain_once, NULL, 0},
       {"wake", ops->wake_once, NULL, 1},

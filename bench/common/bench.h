@@ -61,6 +61,9 @@ typedef struct bench_ops {
   void (*yield_once)(size_t tasks, size_t yields);
   /* One iteration: spawn `tasks` trivial tasks and wait for all of them. */
   void (*spawn_once)(size_t tasks);
+  /* spawn_once with the tasks as children of a scope the spawner opened and
+   * joins (asyncrt only: what structured concurrency costs per task). */
+  void (*scope_spawn_once)(size_t tasks);
   /* The same on 2 workers: the spawner is a task on one worker, the tasks
    * are Send and the other worker has to take its share. */
   void (*spawn_mt_once)(size_t tasks);

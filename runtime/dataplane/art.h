@@ -635,7 +635,9 @@ void art_error_unref(art_error *err);
 /* What a task has beyond its 96-byte header once it needs it. */
 typedef struct art_task_ext {
   uint64_t id;
-  struct art_scope *scope;         /* its parent scope (a ref), NULL if none; fixed at spawn */
+  struct art_scope *scope;         /* its parent scope, NULL if none; fixed at spawn; valid until
+                                      the child leaves it (the dump reads scope_id instead) */
+  uint64_t scope_id;
   art_task *sib_prev, *sib_next;   /* scope->children, under scope->lock */
   art_task *cancel_next;           /* a cancel walk's batch */
   struct art_scope *scopes;        /* scopes it owns, under lock */
@@ -648,6 +650,7 @@ typedef struct art_task_ext {
   uint8_t closed;                  /* no scopes may be opened any more */
   uint8_t cancel_seen;             /* its scopes were cancelled (driver) */
   uint8_t cleanup_done;            /* driver */
+  _Atomic uint8_t owns;            /* it has opened a scope (set once, under lock) */
   _Atomic uint8_t completing;      /* returned with live children; final_status waits */
   _Atomic uint8_t phase;           /* ART_PHASE_*, for the dump (written by the driver) */
   int32_t final_status;
@@ -672,7 +675,7 @@ enum {
 typedef struct art_scope {
   art_lock lock; /* children, cursor, live, join_waker, errors, flags' changes */
   _Atomic uint32_t flags;
-  _Atomic uint32_t refs; /* handle, join future, each live child, owner link, timer waker, walks */
+  _Atomic uint32_t refs; /* handle, join future, the live children (one), owner link, timer waker, walks */
   uint32_t live;
   art_task *owner;  /* a task ref for the scope's life; NULL at the top */
   art_exec *core;   /* where local children go; memory, wheel, dump list */

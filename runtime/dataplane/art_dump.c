@@ -95,7 +95,7 @@ static void copy_task(dump *d, art_task *t) {
   art_task_ext *x = art_task_ext_of(t);
   if (x) {
     r->has_ext = 1;
-    r->scope = x->scope ? x->scope->id : 0;
+    r->scope = x->scope_id;
     r->phase = atomic_load_explicit(&x->phase, memory_order_relaxed);
     r->completing = atomic_load_explicit(&x->completing, memory_order_relaxed);
     art_lock_acquire(&x->lock);

@@ -379,13 +379,17 @@ static int scope_link(art_scope *s, art_task *t, art_task_ext *x) {
     return art_fail(ASYNCRT_ESCOPE, "scope %llu is closed (joined, or its owner finished); the future was dropped",
                     (unsigned long long)s->id);
   x->scope = s;
+  x->scope_id = s->id;
   x->sib_prev = NULL;
   x->sib_next = s->children;
   if (s->children) art_task_ext_of(s->children)->sib_prev = t;
   s->children = t;
-  atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
-  if (!s->live++ && s->owner)
-    atomic_fetch_add(&art_task_ext_of(s->owner)->busy, 1); /* seq_cst: pairs with the owner's CANCEL */
+  /* The live children hold one reference together, from the first to the
+   * last: one atomic per busy period instead of two per child. */
+  if (!s->live++) {
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    if (s->owner) atomic_fetch_add(&art_task_ext_of(s->owner)->busy, 1); /* seq_cst: pairs with CANCEL */
+  }
   return ASYNCRT_OK;
 }
 

@@ -280,6 +280,7 @@ int art_scope_open(art_exec *e, art_exec *top, art_task *owner, const asyncrt_sc
     if (ox->scopes) ox->scopes->owner_prev = s;
     ox->scopes = s;
     s->owner_linked = 1;
+    atomic_store_explicit(&ox->owns, 1, memory_order_relaxed);
     atomic_fetch_add(&s->refs, 1); /* the owner's link */
     art_task_ref(owner);
     s->owner = owner;
@@ -377,12 +378,14 @@ static void scope_child_done(art_scope *s, art_task *t, art_task_ext *x, int sta
   art_waker_wake(&w);
   if (first && !(atomic_load(&s->flags) & ART_S_COLLECT))
     art_scope_cancel(s, add_sat(core_now(s->core), s->cleanup_ns), ART_CANCEL_ERROR);
-  if (last && owner) {
-    art_task_ext *ox = art_task_ext_of(owner);
-    if (atomic_fetch_sub(&ox->busy, 1) == 1 && (atomic_load(&owner->state) & ART_CANCEL))
-      art_task_schedule(owner);
+  if (last) {
+    if (owner) {
+      art_task_ext *ox = art_task_ext_of(owner);
+      if (atomic_fetch_sub(&ox->busy, 1) == 1 && (atomic_load(&owner->state) & ART_CANCEL))
+        art_task_schedule(owner);
+    }
+    art_scope_unref(s); /* the children's reference */
   }
-  art_scope_unref(s);
 }
 
 /* ---- join ---------------------------------------------------------------------------- */
@@ -621,6 +624,7 @@ static void park_or_requeue(art_exec *e, art_task *t, art_requeue_fn requeue) {
 
 int art_task_before_finish(art_exec *e, art_task *t, int status, art_requeue_fn requeue) {
   art_task_ext *x = art_task_ext_of(t);
+  if (!atomic_load_explicit(&x->owns, memory_order_relaxed)) return 0; /* never opened a scope */
   art_scope *misuse = NULL;
   uint32_t misuse_live = 0;
   unsigned waiting = close_scopes(x, &misuse, &misuse_live);
@@ -672,7 +676,8 @@ int art_task_cancel_slow(art_exec *e, art_task *t, asyncrt_context *cx, art_requ
   }
   /* The subtree first: wait until every scope has lost its last child (the
    * last one schedules this task), and close them so none gains another. */
-  if ((x->scopes && close_scopes(x, NULL, NULL)) || atomic_load(&x->busy)) {
+  if ((atomic_load_explicit(&x->owns, memory_order_relaxed) && close_scopes(x, NULL, NULL)) ||
+      atomic_load(&x->busy)) {
     if (!x->completing) x->phase = ART_PHASE_WAIT;
     park_or_requeue(e, t, requeue);
     return 0;
@@ -728,7 +733,6 @@ int art_task_cancel_deadline(art_task *t, uint64_t timeout_ns) {
 /* ---- finish -------------------------------------------------------------------------- */
 
 void art_task_finish_ext(art_exec *e, art_task *t, int status) {
-  (void)e;
   asyncrt_context *cx = art_tls_cx;
   art_task_ext *x = art_task_ext_of(t);
   art_error *rich = take_rich(cx, t, status);
@@ -751,7 +755,12 @@ void art_task_finish_ext(art_exec *e, art_task *t, int status) {
     }
     /* Its scopes lose their owner: closed (an owner finishing with live
      * children happens only in an executor's shutdown), and unlinked. */
-    art_scope *list;
+    /* A task that never opened a scope and has no handle (through which
+     * asyncrt_scope_open_for could open one now) skips the lock. */
+    art_scope *list = NULL;
+    if (!atomic_load_explicit(&x->owns, memory_order_relaxed) &&
+        atomic_load_explicit(&t->refs, memory_order_acquire) == 1)
+      goto unowned;
     art_lock_acquire(&x->lock);
     x->closed = 1;
     list = x->scopes;
@@ -767,8 +776,28 @@ void art_task_finish_ext(art_exec *e, art_task *t, int status) {
       art_scope_unref(list);
       list = next;
     }
+  unowned:;
+  }
+  if (x && x->scope) {
+    scope_child_done(x->scope, t, x, status);
+    /* Unlinked, nothing can reach the child but its own references: with
+     * only the executor's left (no handle, join or waker), it is freed
+     * without a CAS or an atomic decrement, as plain tasks are. */
+    if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 && !(t->flags & ART_TF_CALLER) &&
+        !(atomic_load_explicit(&t->state, memory_order_relaxed) & ART_JOINED)) {
+      if (x->error) art_error_unref(x->error);
+      x->error = NULL;
+      if (x->name) { /* only this driver writes it now; a dump may read it */
+        art_lock_acquire(&x->lock);
+        char *name = x->name;
+        x->name = NULL;
+        art_lock_release(&x->lock);
+        free(name);
+      }
+      art_exec_retire_from(e, t);
+      return;
+    }
   }
   art_task_complete(t, status);
-  if (x && x->scope) scope_child_done(x->scope, t, x, status);
   art_task_unref(t);
 }
