@@ -705,6 +705,87 @@ static void test_join_from_another_executor(void) {
   free(x);
 }
 
+/* Scopes on a foreign executor: children are the host's runnables; a
+ * scope's cancel reaches them through schedule, and each is dropped once by
+ * the host's run of its runnable. The scope's join, awaited on a local
+ * executor, reports the cancel; a task that opens a scope and returns while
+ * it has children completes with ESCOPE after them. */
+static int opener_poll(void *self, asyncrt_context *cx, void *out) {
+  ff *kids = self;
+  asyncrt_scope *s = NULL;
+  int i, rc;
+  (void)out;
+  if ((rc = asyncrt_scope_open(cx, NULL, &s)) != ASYNCRT_OK) {
+    asyncrt_context_fail(cx, rc);
+    return ASYNCRT_POLL_ERROR;
+  }
+  for (i = 0; i < 2; i++) {
+    asyncrt_future fut = {&kids[i], &ff_vtable};
+    if ((rc = asyncrt_scope_spawn(s, &fut, ASYNCRT_SPAWN_LOCAL, NULL)) != ASYNCRT_OK) {
+      asyncrt_context_fail(cx, rc);
+      return ASYNCRT_POLL_ERROR; /* the test sees the status */
+    }
+  }
+  asyncrt_scope_free(s); /* early: cancels the children, never blocks */
+  return ASYNCRT_POLL_READY;
+}
+
+static const asyncrt_future_vtable opener_vtable = {sizeof(asyncrt_future_vtable), 0, opener_poll, NULL,
+                                                    NULL};
+
+static void test_scopes_on_foreign(void) {
+  fx *x = fx_new();
+  ff *f = ff_new(3, FF_PARK, 1000);
+  ff *kids = ff_new(2, FF_PARK, 1000);
+  asyncrt_scope *s = NULL;
+  asyncrt_executor *local = tf_executor();
+  asyncrt_future join;
+  asyncrt_task *opener = NULL;
+  unsigned caps = 0;
+  int i;
+  CHECK(x != NULL && f != NULL && kids != NULL && local != NULL);
+  CHECK_OK(asyncrt_executor_capabilities(x->ex, &caps));
+  CHECK((caps & ASYNCRT_CAP_SCOPES) != 0);
+
+  CHECK_OK(asyncrt_scope_open_top(x->ex, NULL, &s));
+  for (i = 0; i < 3; i++) {
+    asyncrt_future fut = {&f[i], &ff_vtable};
+    CHECK_OK(asyncrt_scope_spawn(s, &fut, ASYNCRT_SPAWN_LOCAL, NULL));
+  }
+  CHECK_INT(fx_run_all(x), 3); /* each polled once, parked */
+  CHECK_STATUS(asyncrt_scope_status(s), ASYNCRT_EAGAIN);
+  CHECK_OK(asyncrt_scope_cancel(s));
+  CHECK_INT(fx_run_all(x), 3); /* the cancel scheduled each: the runs drop them */
+  for (i = 0; i < 3; i++) {
+    CHECK_INT(tf_get(&f[i].polls), 1);
+    CHECK_INT(tf_get(&f[i].drops), 1);
+    CHECK_INT(tf_get(&f[i].drops_outside), 0);
+  }
+  CHECK_OK(asyncrt_scope_join(s, &join));
+  CHECK_STATUS(asyncrt_block_on(local, &join, NULL, TF_TIMEOUT_NS), ASYNCRT_ECANCELLED);
+  CHECK_OK(asyncrt_scope_free(s));
+
+  {
+    asyncrt_future fut = {kids, &opener_vtable};
+    CHECK_OK(asyncrt_spawn(x->ex, &fut, ASYNCRT_SPAWN_LOCAL, &opener));
+  }
+  fx_run_all(x);
+  CHECK_STATUS(asyncrt_task_status(opener), ASYNCRT_OK); /* it freed its scope: not a misuse */
+  for (i = 0; i < 2; i++) {
+    CHECK_INT(tf_get(&kids[i].drops), 1);
+    CHECK_INT(tf_get(&kids[i].polls), 0); /* cancelled before their first poll */
+  }
+  CHECK_OK(asyncrt_task_release(opener));
+  asyncrt_executor_free(local);
+  CHECK_OK(fx_free_executor(x));
+  for (i = 0; i < 3; i++) ff_drop_waker(&f[i]);
+  fx_check(x);
+  CHECK_PASSED();
+  free(kids);
+  free(f);
+  free(x);
+}
+
 int main(void) {
   CHECK_BEGIN();
   RUN(test_new_foreign_validates);
@@ -715,5 +796,6 @@ int main(void) {
   RUN(test_free_with_held_runnables);
   RUN(test_many_tasks_two_runners);
   RUN(test_join_from_another_executor);
+  RUN(test_scopes_on_foreign);
   return CHECK_END("foreign");
 }
