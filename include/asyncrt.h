@@ -804,8 +804,9 @@ typedef struct asyncrt_hostq asyncrt_hostq;
  *  cancelled with a cleanup deadline. The host runs the future's cleanup
  *  (for a coroutine: throws the cancellation into it and steps it to its
  *  end) and reports the end with asyncrt_hostq_complete; until then the
- *  runtime's cleanup polls return pending, and at the cleanup deadline the
- *  future is dropped (a DROP event follows). */
+ *  runtime's cleanup polls return pending, each wake of the task during the
+ *  cleanup queues a POLL event (step the cleanup again), and at the cleanup
+ *  deadline the future is dropped (a DROP event follows). */
 #define ASYNCRT_HOSTQ_CLEANUP (3ull << 62)
 #define ASYNCRT_HOSTQ_KIND_MASK (3ull << 62) /**< the kind bits; kinds are compared whole */
 #define ASYNCRT_HOSTQ_TAG_MASK (~ASYNCRT_HOSTQ_KIND_MASK)
@@ -1478,8 +1479,9 @@ ASYNCRT_API int asyncrt_scope_open_top(asyncrt_executor *ex, const asyncrt_scope
 /**
  * \brief Spawns `fut` as a child of the scope. Takes ownership of the future
  *        (dropped on every error). Flags and `out` as asyncrt_spawn.
- * \return OK; ESCOPE (the scope is closed: joined, or its owner finished);
- *         ECANCELLED (the scope was cancelled); EHANDLE; EINVAL;
+ * \return OK; ESCOPE (the scope is closed: joined, or its owner returned --
+ *         this wins over a cancel); ECANCELLED (the scope was cancelled);
+ *         EHANDLE; EINVAL;
  *         ESHUTDOWN; ENOMEM/ELIMIT.
  */
 ASYNCRT_API int asyncrt_scope_spawn(asyncrt_scope *scope, const asyncrt_future *fut, unsigned flags,

@@ -372,11 +372,11 @@ static int exec_take_remote(art_exec *e) {
  * then the scope's). Returns 0 or the refusal. */
 static int scope_link(art_scope *s, art_task *t, art_task_ext *x) {
   uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+  if (f & ART_S_CLOSED)
+    return art_fail(ASYNCRT_ESCOPE, "scope %llu is closed (joined, or its owner returned); the future was dropped",
+                    (unsigned long long)s->id);
   if (f & ART_S_CANCELLED)
     return art_fail(ASYNCRT_ECANCELLED, "scope %llu was cancelled; the future was dropped",
-                    (unsigned long long)s->id);
-  if (f & ART_S_CLOSED)
-    return art_fail(ASYNCRT_ESCOPE, "scope %llu is closed (joined, or its owner finished); the future was dropped",
                     (unsigned long long)s->id);
   x->scope = s;
   x->scope_id = s->id;

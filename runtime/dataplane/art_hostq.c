@@ -118,6 +118,10 @@ static int hq_cleanup(void *self, asyncrt_context *cx) {
   if (!s->cleanup_queued) {
     if (!push_event(s->q, ASYNCRT_HOSTQ_CLEANUP | slot_tag(s))) return ASYNCRT_POLL_READY; /* cannot tell: drop */
     s->cleanup_queued = 1;
+  } else if (!s->poll_queued) {
+    /* A wake during the cleanup: the host steps the cleanup again. */
+    if (!push_event(s->q, ASYNCRT_HOSTQ_POLL | slot_tag(s))) return ASYNCRT_POLL_READY;
+    s->poll_queued = 1;
   }
   return ASYNCRT_POLL_PENDING;
 }

@@ -285,8 +285,9 @@ int art_scope_open(art_exec *e, art_exec *top, art_task *owner, const asyncrt_sc
     art_task_ref(owner);
     s->owner = owner;
     s->owner_id = ox->id;
-    art_lock_release(&ox->lock);
+    /* Under the lock: the owner cannot have left its own scope yet. */
     if (!(flags & ART_S_SHIELD) && ox->scope) enclosing = ox->scope->deadline;
+    art_lock_release(&ox->lock);
   }
   s->deadline = own < enclosing ? own : enclosing;
 
@@ -372,12 +373,18 @@ static void scope_child_done(art_scope *s, art_task *t, art_task_ext *x, int sta
     w = s->join_waker;
     s->join_waker = (asyncrt_waker){0};
   }
+  /* After the unlock, only the last child owns a reference (the children's);
+   * the first error's cancel needs one of its own. */
+  int cancel = first && !(atomic_load(&s->flags) & ART_S_COLLECT);
+  if (cancel && !last) scope_ref(s);
   art_task *owner = s->owner;
   art_lock_release(&s->lock);
   if (err) art_error_unref(err);
   art_waker_wake(&w);
-  if (first && !(atomic_load(&s->flags) & ART_S_COLLECT))
+  if (cancel) {
     art_scope_cancel(s, add_sat(core_now(s->core), s->cleanup_ns), ART_CANCEL_ERROR);
+    if (!last) art_scope_unref(s);
+  }
   if (last) {
     if (owner) {
       art_task_ext *ox = art_task_ext_of(owner);
@@ -566,17 +573,17 @@ int art_scope_error_get(art_scope *s, size_t index, asyncrt_error_info *out) {
 
 /* ---- the owner's side: waiting for its scopes, its cancel, its cleanup ---------- */
 
-/* Closes x's scopes that have no live child; returns how many still have. */
-static unsigned close_scopes(art_task_ext *x, art_scope **misuse, uint32_t *misuse_live) {
+/* Closes x's scopes that have no live child (with `all`, every scope: the
+ * owner returned); returns how many still have live children. */
+static unsigned close_scopes(art_task_ext *x, int all, art_scope **misuse, uint32_t *misuse_live) {
   unsigned waiting = 0;
   art_lock_acquire(&x->lock);
   x->closed = 1;
   for (art_scope *s = x->scopes; s; s = s->owner_next) {
     art_lock_acquire(&s->lock);
     uint32_t f = atomic_load(&s->flags);
-    if (!s->live) {
-      atomic_fetch_or(&s->flags, ART_S_CLOSED);
-    } else {
+    if (!s->live || all) atomic_fetch_or(&s->flags, ART_S_CLOSED);
+    if (s->live) {
       waiting++;
       if (misuse && !*misuse && !(f & (ART_S_CANCELLED | ART_S_FREED))) {
         *misuse = s;
@@ -627,7 +634,7 @@ int art_task_before_finish(art_exec *e, art_task *t, int status, art_requeue_fn 
   if (!atomic_load_explicit(&x->owns, memory_order_relaxed)) return 0; /* never opened a scope */
   art_scope *misuse = NULL;
   uint32_t misuse_live = 0;
-  unsigned waiting = close_scopes(x, &misuse, &misuse_live);
+  unsigned waiting = close_scopes(x, 1, &misuse, &misuse_live);
   if (!waiting && !atomic_load(&x->busy)) return 0;
   asyncrt_context *cx = art_tls_cx;
   art_error *err = take_rich(cx, t, status);
@@ -676,7 +683,7 @@ int art_task_cancel_slow(art_exec *e, art_task *t, asyncrt_context *cx, art_requ
   }
   /* The subtree first: wait until every scope has lost its last child (the
    * last one schedules this task), and close them so none gains another. */
-  if ((atomic_load_explicit(&x->owns, memory_order_relaxed) && close_scopes(x, NULL, NULL)) ||
+  if ((atomic_load_explicit(&x->owns, memory_order_relaxed) && close_scopes(x, x->completing, NULL, NULL)) ||
       atomic_load(&x->busy)) {
     if (!x->completing) x->phase = ART_PHASE_WAIT;
     park_or_requeue(e, t, requeue);
