@@ -389,10 +389,9 @@ class Host:
             if record.reported or record.cancelled:
                 continue
             if kind == HOSTQ_CLEANUP and record.cleanup == CLEANUP_NONE:
+                # A shield defers it: the future is polled on (this event may stand for a wake too).
                 record.settle_at_drop = True
                 record.cleanup = CLEANUP_ASKED
-                if record.shield:
-                    continue  # deferred: polled as usual until the last section ends
             self.current = record
             try:
                 result = self._step(record)

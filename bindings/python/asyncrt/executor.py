@@ -316,12 +316,13 @@ class Executor(BaseExecutor):
                            for i, ((_, _, reg), entry) in enumerate(zip(static, subsystems))
                            for options in [entry[1] if isinstance(entry, tuple) else {}]]
 
-    def scope(self, timeout=None, deadline=None, collect_all=False, shield=False, name=None, cleanup_timeout=None):
+    def scope(self, timeout=None, deadline=None, collect_all=False, shield=False, name=None, cleanup_timeout=None,
+              join_timeout=None):
         """A scope at the top of this executor, for ``with``: its tasks
         (``s.spawn``) are waited for when the block ends, by block_on on the
         calling thread. See asyncrt.Scope."""
         return scopes.Scope(self, timeout=timeout, deadline=deadline, collect_all=collect_all, shield=shield,
-                            name=name, cleanup_timeout=cleanup_timeout)
+                            name=name, cleanup_timeout=cleanup_timeout, join_timeout=join_timeout)
 
     def fd(self):
         """A descriptor that is readable while the executor has work to do
@@ -489,10 +490,10 @@ class Task:
         raise error(status, "asyncrt: the task did not complete")
 
     def cancel(self, cleanup_timeout=None):
-        """Requests cancellation. Without `cleanup_timeout`: the future is
-        polled no more and is dropped the next time the executor runs. With
-        it (seconds on the executor's clock, above 0; asyncrt_task_cancel_ex): the
-        task's scopes are cancelled and drained first, then its future's
+        """Requests cancellation. Without `cleanup_timeout` (or with 0): the
+        future is polled no more and is dropped the next time the executor
+        runs. With it (seconds on the executor's clock; asyncrt_task_cancel_ex):
+        the task's scopes are cancelled and drained first, then its future's
         cleanup runs -- for a coroutine, Cancelled is thrown in where it
         waits, and its ``finally`` blocks may await -- until it ends or the
         time runs out; then the future is dropped. Does nothing once the task

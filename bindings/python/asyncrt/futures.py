@@ -20,9 +20,9 @@ it waits and runs it on, so its ``finally`` blocks may await. A future
 without ``cleanup`` is dropped at once.
 """
 
-from .errors import Cancelled
-
 from collections.abc import Coroutine
+
+from .errors import Cancelled
 
 
 class _Pending:
@@ -155,7 +155,6 @@ class _AwaitableFuture:
                     awaiting = self._coro.send(value)
             except StopIteration as stop:
                 return Ready(stop.value)
-            value = None
             if not hasattr(awaiting, "poll"):
                 error = TypeError(f"asyncrt cannot await {awaiting!r}: it is not an asyncrt future")
                 continue

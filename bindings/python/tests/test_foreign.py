@@ -16,7 +16,7 @@ class ForeignTest(unittest.TestCase):
     def test_capabilities(self):
         self.assertEqual(self.ex.capabilities(),
                          Capability.SPAWN_LOCAL | Capability.SPAWN_SEND | Capability.TASK_REMOVAL
-                         | Capability.TIMERS | Capability.SUBSYSTEMS)
+                         | Capability.TIMERS | Capability.SUBSYSTEMS | Capability.SCOPES)
 
     def test_no_shutdown(self):
         with self.assertRaises(asyncrt.NotSupported):

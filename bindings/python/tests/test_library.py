@@ -30,6 +30,7 @@ CLASS_NAMES = {
     Status.EFAILED: "Failed",
     Status.EAGAIN: "WouldBlock",
     Status.ENOTSUP: "NotSupported",
+    Status.ESCOPE: "ScopeError",
 }
 
 
@@ -67,7 +68,7 @@ class VersionTest(unittest.TestCase):
 
 
 # sizeof and field offsets of asyncrt.h's structs on LP64 (x86-64, aarch64),
-# as gcc gives them for the 0.3.0 header: the binding's ctypes layouts must match.
+# as gcc gives them for the 0.4.0 header: the binding's ctypes layouts must match.
 STRUCT_LAYOUTS = {
     "asyncrt_future_vtable": (40, {"poll": 16, "drop": 24}),
     "asyncrt_thread_hooks": (56, {"user_data": 40, "finalize": 48}),
@@ -87,6 +88,9 @@ STRUCT_LAYOUTS = {
     "asyncrt_subsystem_config": (56, {"priority": 24, "waiter_cap": 28, "poll_budget": 32, "worker": 36,
                                       "fd": 40, "name": 48}),
     "asyncrt_subsystem_stats": (48, {"submits": 40}),
+    "asyncrt_scope_config": (48, {"flags": 8, "deadline_ns": 16, "timeout_ns": 24, "cleanup_timeout_ns": 32,
+                                  "name": 40}),
+    "asyncrt_error_info": (48, {"status": 8, "task_id": 16, "message": 24, "value": 32, "value_free": 40}),
 }
 
 HEADER = Path(__file__).resolve().parents[3] / "include" / "asyncrt.h"
