@@ -1,9 +1,9 @@
 """shm_flag.py -- a subsystem written in Python: coroutines wait on a counter
 in shared memory that another process bumps.
 
-The subsystem's poll reads the counter once per tick and completes every
-waiting operation when it moved, so 100 waiting coroutines cost one read per
-tick, not 100. A timeout bounds the whole wait. Run from the repository root
+The subsystem's poll reads the counter once per tick and, when it moved,
+completes the waiting operations it moved past, so 100 waiting coroutines
+cost one read per tick, not 100. A timeout bounds the whole wait. Run from the repository root
 after `make lib`:
 
     python3 examples/python/shm_flag.py
@@ -52,7 +52,15 @@ class SharedCounter:
         if now == self.seen:
             return 0
         self.seen = now
-        return scx.complete_all(result=now)
+        # An op submitted after the counter moved but before this poll saw it
+        # waits for a value past `now`: completing it with `now` would tell
+        # its coroutine nothing new (and cost it a round).
+        done = 0
+        for op in scx.ops():
+            if op.args[0] != now:
+                op.complete(result=now)
+                done += 1
+        return done
 
 
 async def waiter(sub, block):
