@@ -5,6 +5,7 @@ import contextlib
 import gc
 import io
 import threading
+import time
 import unittest
 import weakref
 
@@ -159,7 +160,13 @@ class StatsTest(unittest.TestCase):
         for task in tasks:
             ex.block_on(task, timeout=WAIT)
         for i in range(WORKERS):
+            # A worker publishes its poll count when a run ends, which can be
+            # just after the task completed: wait (bounded) for it.
+            deadline = time.monotonic() + WAIT
             got = ex.worker_stats(i)
+            while got.polls < 2 and time.monotonic() < deadline:
+                time.sleep(0.001)
+                got = ex.worker_stats(i)
             self.assertIsInstance(got, asyncrt.WorkerStats)
             self.assertGreaterEqual(got.polls, 2, f"worker {i}: {got}")
             self.assertGreaterEqual(got.wakes, 1, f"worker {i}: its task was woken from this thread; {got}")
