@@ -205,11 +205,16 @@ enum {
   ART_JOINED = 1u << 5,    /* a join future exists (or existed) */
   ART_SHIELD = 1u << 6,    /* inside a shield section: a cancel waits (art_scope.c) */
   ART_CLEANUP = 1u << 7,   /* its cleanup runs: its ops are not cancelled */
+  /* It has an ext record (idw holds its address). Set once the ext is
+   * published, and kept here, in the word a poll reads anyway, so that a
+   * task finishing on another core than its spawner's does not read the
+   * header's second cache line to learn it has none. */
+  ART_EXT = 1u << 8,
 };
 /* The upper bits of the state count the task's operations in flight
  * (art_subsys.c): a cancelled task is dropped only once they are reaped. */
-#define ART_OPS_ONE (1u << 8)
-#define ART_OPS(s) ((s) >> 8)
+#define ART_OPS_ONE (1u << 9)
+#define ART_OPS(s) ((s) >> 9)
 
 /* Task flags (fixed at spawn). */
 enum {
@@ -267,7 +272,7 @@ static inline struct art_task_ext *art_task_ext_of(const art_task *t) {
   return (w & 1) ? (struct art_task_ext *)(w & ~(uintptr_t)1) : NULL;
 }
 static inline int art_task_has_ext(const art_task *t) {
-  return (atomic_load_explicit(&((art_task *)t)->idw, memory_order_relaxed) & 1) != 0;
+  return (atomic_load_explicit(&((art_task *)t)->state, memory_order_relaxed) & ART_EXT) != 0;
 }
 uint64_t art_task_id(const art_task *t);
 

@@ -426,7 +426,7 @@ static inline __attribute__((always_inline)) int spawn_impl(art_exec *e, const a
   /* The header is whole before it joins the live list or a scope: a
    * shutdown walking the one, or a cancel walking the other, may cancel (and
    * so schedule) it at once. */
-  atomic_init(&t->state, ART_OWNED);
+  atomic_init(&t->state, scope ? ART_OWNED | ART_EXT : ART_OWNED);
   atomic_init(&t->refs, out ? 2 : 1);
   t->fut = *fut;
   t->exec = e;

@@ -120,7 +120,10 @@ art_task_ext *art_task_ext_get(art_task *t) {
       return (art_task_ext *)(w & ~(uintptr_t)1);
     }
     x->id = (uint64_t)(w >> 1);
-    if (atomic_compare_exchange_weak(&t->idw, &w, (uintptr_t)x | 1)) return x;
+    if (atomic_compare_exchange_weak(&t->idw, &w, (uintptr_t)x | 1)) {
+      atomic_fetch_or(&t->state, ART_EXT); /* after the pointer: a reader of the bit finds it */
+      return x;
+    }
   }
 }
 
