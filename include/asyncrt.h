@@ -98,13 +98,13 @@ extern "C" {
  * ======================================================================== */
 
 #define ASYNCRT_VERSION_MAJOR 0
-#define ASYNCRT_VERSION_MINOR 4
+#define ASYNCRT_VERSION_MINOR 5
 #define ASYNCRT_VERSION_PATCH 0
 /** The version as one number, 0xMMmmpp: comparable with < and >. */
 #define ASYNCRT_VERSION_HEX                                                   \
   ((ASYNCRT_VERSION_MAJOR << 16) | (ASYNCRT_VERSION_MINOR << 8) |             \
    ASYNCRT_VERSION_PATCH)
-#define ASYNCRT_VERSION_STRING "0.4.0"
+#define ASYNCRT_VERSION_STRING "0.5.0"
 
 /** \brief The loaded library's version, as ASYNCRT_VERSION_HEX. */
 ASYNCRT_API unsigned asyncrt_version(void);
@@ -170,7 +170,15 @@ typedef enum asyncrt_status {
   /** A scope was misused: a spawn into a scope that is closed (joined, or
    *  its owner finished), or a task that returned while one of its scopes
    *  still had live children (see "Scopes"). */
-  ASYNCRT_ESCOPE = 16
+  ASYNCRT_ESCOPE = 16,
+  /** The other side is gone: every receiver of a channel (a send), or every
+   *  sender with the channel empty (a receive); a lagging broadcast
+   *  receiver's missed values are reported with ASYNCRT_ELAGGED instead. */
+  ASYNCRT_ECLOSED = 17,
+  /** A broadcast receiver fell behind by more than the channel's capacity:
+   *  the oldest values it had not read were overwritten. The next receive
+   *  returns the oldest value still held. */
+  ASYNCRT_ELAGGED = 18
 } asyncrt_status;
 
 /**
@@ -1616,6 +1624,272 @@ typedef void (*asyncrt_dump_write)(const char *data, size_t len, void *user);
  */
 ASYNCRT_API int asyncrt_executor_dump(asyncrt_executor *ex, unsigned format, asyncrt_dump_write write,
                                       void *user);
+
+
+/* ===========================================================================
+ * Channels
+ *
+ * Message passing between tasks, on any executor (they need only wakers, so
+ * foreign executors and futures polled with asyncrt_poll_with_waker work
+ * too), and between tasks and plain threads (try_send / try_recv). Every
+ * send and receive is worked in C memory by C code: a message never crosses
+ * into Go.
+ *
+ * Values are `elem_size` bytes (1..ASYNCRT_CHANNEL_ELEM_MAX), copied in by a
+ * send and out by a receive. To pass ownership of a pointer, send the
+ * pointer (elem_size sizeof(void *)) and give the channel a `value_drop`:
+ * it runs on every value still inside the channel when the channel dies
+ * (the last endpoint is freed), so nothing leaks, and never on a value a
+ * receive handed out.
+ *
+ * Kinds:
+ *  - ONESHOT: one value, one sender, one receiver.
+ *  - MPSC: senders may be cloned, one receiver; `capacity` values (0:
+ *    unbounded, growing in chunks). A send to a full bounded channel waits.
+ *  - BROADCAST: every receiver sees every value sent after it subscribed;
+ *    `capacity` (>= 1) values are kept; a receiver that falls further behind
+ *    gets ASYNCRT_ELAGGED once and skips ahead. Sends never wait.
+ *  - WATCH: holds the latest value only; a receive waits until a value newer
+ *    than the receiver last saw is there (a receiver starts having seen the
+ *    initial value, if the config gave one).
+ *
+ * Closing: freeing the last sender closes the channel for receivers (they
+ * drain what is left, then get ASYNCRT_ECLOSED); freeing the last receiver
+ * closes it for senders (ECLOSED; a value a failed send carried stays the
+ * caller's). Endpoints are generation-tagged handles: a freed one gives
+ * EHANDLE.
+ *
+ * Futures: asyncrt_send / asyncrt_recv make a future in caller storage (an
+ * asyncrt_chan_op, 64 bytes: put it in your future's state). Dropping a
+ * pending send future withdraws its value (never delivered); dropping a
+ * pending receive future loses nothing: a value is taken from the channel
+ * only by the poll that returns it. A hand-written future can skip the
+ * future object and call asyncrt_send_poll / asyncrt_recv_poll from its own
+ * poll with the same op. The op must not move while a send or receive on it
+ * is pending; asyncrt_chan_op_cancel (or the future's drop) withdraws it.
+ *
+ * Threads: every call may come from any thread, including threads the
+ * runtime never saw, except that one op is used by one poller at a time.
+ * ASYNCRT_CHANNEL_LOCAL promises that every endpoint is used on one thread
+ * only (tasks that never move): it skips the atomic operations and the lock.
+ * ======================================================================== */
+
+typedef struct asyncrt_sender asyncrt_sender;
+typedef struct asyncrt_receiver asyncrt_receiver;
+
+/** Channel kinds (asyncrt_channel_config.kind). */
+#define ASYNCRT_CHANNEL_ONESHOT 0u
+#define ASYNCRT_CHANNEL_MPSC 1u
+#define ASYNCRT_CHANNEL_BROADCAST 2u
+#define ASYNCRT_CHANNEL_WATCH 3u
+/** Flag: every endpoint is used on one thread only (see above). */
+#define ASYNCRT_CHANNEL_LOCAL (1u << 0)
+/** Largest elem_size. */
+#define ASYNCRT_CHANNEL_ELEM_MAX 256u
+
+typedef struct asyncrt_channel_config {
+  size_t size;
+  unsigned kind;      /**< ASYNCRT_CHANNEL_* */
+  unsigned flags;     /**< ASYNCRT_CHANNEL_LOCAL */
+  size_t elem_size;   /**< bytes per value, 1..ASYNCRT_CHANNEL_ELEM_MAX */
+  size_t capacity;    /**< MPSC: 0 unbounded; BROADCAST: >= 1; others: ignored */
+  /** Runs on each value left inside the channel when it dies. May be NULL. */
+  void (*value_drop)(void *value, void *user);
+  void *user;
+  /** WATCH: the initial value (elem_size bytes, copied), or NULL for none. */
+  const void *initial;
+} asyncrt_channel_config;
+
+/** \brief Fills *cfg with the defaults (MPSC, unbounded, elem_size 8). */
+ASYNCRT_API void asyncrt_channel_config_init_size(asyncrt_channel_config *cfg, size_t size);
+#define asyncrt_channel_config_init(cfg) asyncrt_channel_config_init_size((cfg), sizeof(asyncrt_channel_config))
+
+/**
+ * \brief Creates a channel and its first sender and receiver. Both are owned
+ *        by the caller (free each with asyncrt_sender_free /
+ *        asyncrt_receiver_free); the channel dies with its last endpoint.
+ * \return OK; EINVAL (bad kind, flags, elem_size, capacity); ENOMEM.
+ */
+ASYNCRT_API int asyncrt_channel_new(const asyncrt_channel_config *cfg, asyncrt_sender **tx,
+                                    asyncrt_receiver **rx);
+/** \brief Another sender of the same channel (MPSC, BROADCAST, WATCH; a
+ *         ONESHOT: EINVAL). A channel stays open while any sender lives. */
+ASYNCRT_API int asyncrt_sender_clone(asyncrt_sender *tx, asyncrt_sender **out);
+/** \brief A new receiver (BROADCAST: sees values sent from now on; WATCH:
+ *         has seen the current value). EINVAL for other kinds. */
+ASYNCRT_API int asyncrt_sender_subscribe(asyncrt_sender *tx, asyncrt_receiver **out);
+/** \brief Frees an endpoint (NULL is a no-op). Pending operations on it must
+ *         have been completed or dropped. */
+ASYNCRT_API int asyncrt_sender_free(asyncrt_sender *tx);
+ASYNCRT_API int asyncrt_receiver_free(asyncrt_receiver *rx);
+
+/**
+ * \brief Sends without waiting, from any thread.
+ * \return OK; EAGAIN (a bounded MPSC channel is full, or a ONESHOT already
+ *         holds its value); ECLOSED (no receiver left); EHANDLE; EINVAL.
+ */
+ASYNCRT_API int asyncrt_try_send(asyncrt_sender *tx, const void *value);
+/**
+ * \brief Receives without waiting, from any thread. `out` gets elem_size
+ *        bytes. \return OK; EAGAIN (nothing there yet); ECLOSED (empty and no
+ *        sender left); ELAGGED (BROADCAST, see above); EHANDLE; EINVAL.
+ */
+ASYNCRT_API int asyncrt_try_recv(asyncrt_receiver *rx, void *out);
+
+/** Storage of one pending send or receive: caller-owned, must not move while
+ *  pending. Zero it (or let asyncrt_send / asyncrt_recv fill it) before use. */
+typedef struct asyncrt_chan_op {
+  uint64_t opaque[8];
+} asyncrt_chan_op;
+
+/**
+ * \brief Makes `*out` a send future (output_size 0) in `op`: READY once the
+ *        value is in the channel; ERROR ECLOSED if no receiver is left.
+ *        `value` (elem_size bytes) is read when the value goes in: keep it
+ *        valid until the future completes or is dropped.
+ */
+ASYNCRT_API int asyncrt_send(asyncrt_sender *tx, const void *value, asyncrt_chan_op *op, asyncrt_future *out);
+/**
+ * \brief Makes `*out` a receive future (output_size = elem_size) in `op`:
+ *        READY with the next value; ERROR ECLOSED once the channel is empty
+ *        and closed; ERROR ELAGGED (BROADCAST).
+ */
+ASYNCRT_API int asyncrt_recv(asyncrt_receiver *rx, asyncrt_chan_op *op, asyncrt_future *out);
+/**
+ * \brief The poll of a send, for hand-written futures: returns
+ *        ASYNCRT_POLL_READY (sent), ASYNCRT_POLL_PENDING (the context's waker
+ *        will be woken when there is room) or ASYNCRT_POLL_ERROR (the status
+ *        in asyncrt_context_failure(cx)). Call it again with the same op and
+ *        value until it is not pending, or withdraw it with
+ *        asyncrt_chan_op_cancel.
+ */
+ASYNCRT_API int asyncrt_send_poll(asyncrt_sender *tx, const void *value, asyncrt_context *cx, asyncrt_chan_op *op);
+/** \brief The poll of a receive (see asyncrt_send_poll); `out` gets the value
+ *         on ASYNCRT_POLL_READY. */
+ASYNCRT_API int asyncrt_recv_poll(asyncrt_receiver *rx, void *out, asyncrt_context *cx, asyncrt_chan_op *op);
+/** \brief Withdraws a pending send or receive made with the _poll calls (a
+ *         no-op for an op that is not pending). Any thread. */
+ASYNCRT_API void asyncrt_chan_op_cancel(asyncrt_chan_op *op);
+/** \brief Values in the channel now (a racy reading for diagnostics). */
+ASYNCRT_API int asyncrt_channel_len(asyncrt_receiver *rx, size_t *len);
+
+/* ===========================================================================
+ * Synchronization
+ *
+ * An async mutex (fair: FIFO), a counting semaphore, a notify (tokio's
+ * Notify: notify_one stores one permit when nobody waits) and a barrier.
+ * Waiting is a future in caller storage (an asyncrt_wait, 64 bytes); a
+ * waiter whose future is dropped leaves the queue, and one that had been
+ * granted the lock or permits it never observed passes them on: a cancelled
+ * waiter never ends up holding anything. Every call may come from any
+ * thread; ASYNCRT_SYNC_LOCAL promises one thread only and skips the lock.
+ * Objects are generation-tagged handles; free one only when nobody waits on
+ * it (EBUSY otherwise).
+ * ======================================================================== */
+
+typedef struct asyncrt_mutex asyncrt_mutex;
+typedef struct asyncrt_semaphore asyncrt_semaphore;
+typedef struct asyncrt_notify asyncrt_notify;
+typedef struct asyncrt_barrier asyncrt_barrier;
+
+#define ASYNCRT_SYNC_LOCAL (1u << 0)
+
+/** Storage of one waiter: caller-owned, must not move while pending. */
+typedef struct asyncrt_wait {
+  uint64_t opaque[8];
+} asyncrt_wait;
+
+ASYNCRT_API int asyncrt_mutex_new(unsigned flags, asyncrt_mutex **out);
+/** \brief A future (output_size 0) that completes holding the lock; release
+ *         it with asyncrt_mutex_unlock. */
+ASYNCRT_API int asyncrt_mutex_lock(asyncrt_mutex *m, asyncrt_wait *w, asyncrt_future *out);
+/** \brief OK if it took the lock, EAGAIN if it is held or has waiters. */
+ASYNCRT_API int asyncrt_mutex_try_lock(asyncrt_mutex *m);
+/** \brief Releases the lock: the longest waiter gets it. EINVAL if not held. */
+ASYNCRT_API int asyncrt_mutex_unlock(asyncrt_mutex *m);
+ASYNCRT_API int asyncrt_mutex_free(asyncrt_mutex *m);
+
+ASYNCRT_API int asyncrt_semaphore_new(unsigned flags, uint64_t permits, asyncrt_semaphore **out);
+/** \brief A future (output_size 0) that completes once it holds `n` permits
+ *         (FIFO: a large request is not starved by small ones). */
+ASYNCRT_API int asyncrt_semaphore_acquire(asyncrt_semaphore *s, uint64_t n, asyncrt_wait *w, asyncrt_future *out);
+ASYNCRT_API int asyncrt_semaphore_try_acquire(asyncrt_semaphore *s, uint64_t n);
+ASYNCRT_API int asyncrt_semaphore_release(asyncrt_semaphore *s, uint64_t n);
+ASYNCRT_API int asyncrt_semaphore_available(asyncrt_semaphore *s, uint64_t *permits);
+ASYNCRT_API int asyncrt_semaphore_free(asyncrt_semaphore *s);
+
+ASYNCRT_API int asyncrt_notify_new(unsigned flags, asyncrt_notify **out);
+/** \brief A future (output_size 0) that completes at the next notify_one
+ *         aimed at it, a notify_all, or at once if a permit was stored. */
+ASYNCRT_API int asyncrt_notify_wait(asyncrt_notify *n, asyncrt_wait *w, asyncrt_future *out);
+/** \brief Wakes the longest waiter, or stores one permit if none waits. */
+ASYNCRT_API int asyncrt_notify_one(asyncrt_notify *n);
+/** \brief Wakes every current waiter (stores no permit). */
+ASYNCRT_API int asyncrt_notify_all(asyncrt_notify *n);
+ASYNCRT_API int asyncrt_notify_free(asyncrt_notify *n);
+
+/** \brief A barrier for `parties` waiters; it resets after each release. */
+ASYNCRT_API int asyncrt_barrier_new(unsigned flags, uint32_t parties, asyncrt_barrier **out);
+/** \brief A future (output_size sizeof(uint32_t): 1 for the one leader of
+ *         each round, 0 for the others) that completes when `parties`
+ *         waiters have arrived. A dropped waiter leaves: it is not counted. */
+ASYNCRT_API int asyncrt_barrier_wait(asyncrt_barrier *b, asyncrt_wait *w, asyncrt_future *out);
+ASYNCRT_API int asyncrt_barrier_free(asyncrt_barrier *b);
+
+/* ===========================================================================
+ * Combinators and streams
+ *
+ * join_all and select own the futures handed to them (each is dropped
+ * exactly once: when it completes, when select's winner is decided, or when
+ * the combinator is dropped). Their state lives in caller storage of
+ * asyncrt_join_all_size(n) / asyncrt_select_size(n) bytes, 16-aligned.
+ * A stream is a future whose poll returns ASYNCRT_POLL_YIELDED with an item
+ * (output_size bytes) and finally READY (its end, with no item) or ERROR;
+ * asyncrt_stream_next awaits its next item.
+ * ======================================================================== */
+
+ASYNCRT_API size_t asyncrt_join_all_size(size_t n);
+/**
+ * \brief `*out` becomes a future (output_size 0) that polls all `n` futures
+ *        (taken) until every one is complete, writing future i's output to
+ *        `outputs + offsets`: the outputs are packed in order, each rounded
+ *        up to 8 bytes (outputs may be NULL if all output sizes are 0). It
+ *        completes READY when all succeeded; at the first failure it drops
+ *        the others at once and fails with that status.
+ *        asyncrt_join_all_index(st) then says which one failed.
+ */
+ASYNCRT_API int asyncrt_join_all(void *state, const asyncrt_future *futs, size_t n, void *outputs,
+                                 asyncrt_future *out);
+ASYNCRT_API size_t asyncrt_join_all_index(const void *state);
+
+ASYNCRT_API size_t asyncrt_select_size(size_t n);
+/**
+ * \brief `*out` becomes a future (output_size 0) that polls the `n` futures
+ *        (taken) in order until one completes; the others are dropped then.
+ *        The winner's output goes to `winner_output` (its output_size
+ *        bytes; NULL if 0) and its index to asyncrt_select_index(state). It
+ *        completes as the winner did (READY, or ERROR with its status).
+ */
+ASYNCRT_API int asyncrt_select(void *state, const asyncrt_future *futs, size_t n, void *winner_output,
+                               asyncrt_future *out);
+ASYNCRT_API size_t asyncrt_select_index(const void *state);
+
+/** State of asyncrt_stream_next (caller-owned). */
+typedef struct asyncrt_stream_next_state {
+  asyncrt_future stream;
+  void *item;
+  uint64_t flags;
+} asyncrt_stream_next_state;
+/**
+ * \brief `*out` becomes a future (output_size sizeof(int)) that polls the
+ *        stream (borrowed: the caller keeps it and drops it) until it yields
+ *        an item (written to `item`; output 1) or ends (output 0; the stream
+ *        is then done and must only be dropped). A stream's failure fails
+ *        the future with its status. Dropping it leaves the stream as it
+ *        was: cancelling a stream mid-way is dropping the stream.
+ */
+ASYNCRT_API int asyncrt_stream_next(asyncrt_stream_next_state *st, const asyncrt_future *stream, void *item,
+                                    asyncrt_future *out);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,8 @@ const char *art_status_str(int status) {
   case ASYNCRT_EFAILED: return "ASYNCRT_EFAILED: future failed";
   case ASYNCRT_EAGAIN: return "ASYNCRT_EAGAIN: not ready";
   case ASYNCRT_ENOTSUP: return "ASYNCRT_ENOTSUP: not supported by this executor";
+  case ASYNCRT_ECLOSED: return "ASYNCRT_ECLOSED: the other side of the channel is gone";
+  case ASYNCRT_ELAGGED: return "ASYNCRT_ELAGGED: the receiver fell behind; values were skipped";
   case ASYNCRT_ESCOPE: return "ASYNCRT_ESCOPE: a scope was misused (closed, or its owner returned with live children)";
   default: return "unknown asyncrt status";
   }

@@ -28,6 +28,8 @@ const (
 	EAGAIN     Code = 14
 	ENOTSUP    Code = 15
 	ESCOPE     Code = 16
+	ECLOSED    Code = 17
+	ELAGGED    Code = 18
 )
 
 var names = map[Code]string{
@@ -37,6 +39,7 @@ var names = map[Code]string{
 	ETIMEDOUT: "ASYNCRT_ETIMEDOUT", EFORKED: "ASYNCRT_EFORKED", EVERSION: "ASYNCRT_EVERSION",
 	EINTERNAL: "ASYNCRT_EINTERNAL", EFAILED: "ASYNCRT_EFAILED", EAGAIN: "ASYNCRT_EAGAIN",
 	ENOTSUP: "ASYNCRT_ENOTSUP", ESCOPE: "ASYNCRT_ESCOPE",
+	ECLOSED: "ASYNCRT_ECLOSED", ELAGGED: "ASYNCRT_ELAGGED",
 }
 
 // Name is the header's name for c, or "" for a value the header lacks.
