@@ -98,7 +98,10 @@ static inline int art_waker_will_wake(const asyncrt_waker *a, const asyncrt_wake
 
 /* ---- generation-tagged handles (art_handle.c) ---------------------------- */
 
-enum art_handle_type { ART_H_EXEC = 1, ART_H_TASK = 2, ART_H_HOSTQ = 3, ART_H_SUBSYS = 4, ART_H_SCOPE = 5 };
+enum art_handle_type {
+  ART_H_EXEC = 1, ART_H_TASK = 2, ART_H_HOSTQ = 3, ART_H_SUBSYS = 4, ART_H_SCOPE = 5,
+  ART_H_SENDER = 6, ART_H_RECEIVER = 7,
+};
 
 /* A handle is (generation << 32) | (slot index + 1). Slots live in chunks that
  * are never freed, so checking a stale handle reads only live table memory. */
@@ -754,6 +757,23 @@ void art_subsys_dump_ops(art_exec *e, void (*fn)(void *, uint64_t, const char *,
 /* Writes the dump of the cores through write. */
 int art_exec_dump(art_exec **cores, unsigned n, unsigned format,
                   void (*write)(const char *, size_t, void *), void *user);
+
+/* ---- channels (art_chan.c) ------------------------------------------------ */
+
+/* Validated config; *tx and *rx receive handles. */
+int art_channel_new(const asyncrt_channel_config *cfg, uint64_t *tx, uint64_t *rx);
+/* A new sender (subscribe 0) or receiver (subscribe 1) of tx's channel. */
+int art_sender_clone(void *tx, int subscribe, uint64_t *out);
+int art_endpoint_free(uint64_t handle, void *ep);
+int art_try_send(void *tx, const void *value);
+int art_try_recv(void *rx, void *out);
+int art_send_poll(void *tx, const void *value, asyncrt_context *cx, asyncrt_chan_op *op);
+int art_recv_poll(void *rx, void *out, asyncrt_context *cx, asyncrt_chan_op *op);
+void art_chan_op_cancel(asyncrt_chan_op *op);
+size_t art_channel_len(void *rx);
+int art_send_future(void *tx, const void *value, asyncrt_chan_op *op, asyncrt_future *out);
+int art_recv_future(void *rx, asyncrt_chan_op *op, asyncrt_future *out);
+size_t art_endpoint_elem(void *ep);
 
 /* ---- thread-per-core groups (art_group.c) --------------------------------- */
 
