@@ -77,6 +77,16 @@ struct art_chan {
 
 static inline chan_op *op_priv(asyncrt_chan_op *op) { return (chan_op *)op; }
 
+/* Copies one value: the common sizes as one load and store, not a call. */
+static inline void elem_copy(void *dst, const void *src, size_t n) {
+  switch (n) {
+  case 8: memcpy(dst, src, 8); break;
+  case 4: memcpy(dst, src, 4); break;
+  case 16: memcpy(dst, src, 16); break;
+  default: memcpy(dst, src, n);
+  }
+}
+
 static inline void ch_lock(art_chan *c) {
   if (!c->local) art_lock_acquire(&c->lock);
 }
@@ -307,27 +317,27 @@ static int mpsc_grow(art_chan *c) {
 /* Tries to put a value in (lock held). Returns OK, EAGAIN (full), ECLOSED
  * or ENOMEM. `queued` says the caller is the first blocked sender, allowed
  * past the others. */
-static int put_locked(art_chan *c, const void *value, int queued) {
+static inline int put_locked(art_chan *c, const void *value, int queued) {
   if (!c->receivers) return ASYNCRT_ECLOSED;
   switch (c->kind) {
   case ASYNCRT_CHANNEL_MPSC:
     if (c->bound ? c->len >= c->bound : 0) return ASYNCRT_EAGAIN;
     if (!queued && c->send_head) return ASYNCRT_EAGAIN; /* FIFO: no overtaking */
     if (c->len == c->cap && !mpsc_grow(c)) return ASYNCRT_ENOMEM;
-    memcpy(c->buf + ((c->head + c->len) % c->cap) * c->elem, value, c->elem);
+    elem_copy(c->buf + ((c->head + c->len) % c->cap) * c->elem, value, c->elem);
     c->len++;
     return ASYNCRT_OK;
   case ASYNCRT_CHANNEL_ONESHOT:
     if (c->seq) return ASYNCRT_EAGAIN;
-    memcpy(c->buf, value, c->elem);
+    elem_copy(c->buf, value, c->elem);
     c->seq = 1;
     return ASYNCRT_OK;
   case ASYNCRT_CHANNEL_BROADCAST:
-    memcpy(c->buf + (c->seq % c->cap) * c->elem, value, c->elem);
+    elem_copy(c->buf + (c->seq % c->cap) * c->elem, value, c->elem);
     c->seq++;
     return ASYNCRT_OK;
   default: /* WATCH */
-    memcpy(c->buf, value, c->elem);
+    elem_copy(c->buf, value, c->elem);
     c->seq++;
     return ASYNCRT_OK;
   }
@@ -335,17 +345,17 @@ static int put_locked(art_chan *c, const void *value, int queued) {
 
 /* Tries to take a value for receiver r (lock held): OK, EAGAIN (nothing
  * yet), ECLOSED, ELAGGED. */
-static int take_locked(art_chan *c, chan_ep *r, void *out) {
+static inline int take_locked(art_chan *c, chan_ep *r, void *out) {
   switch (c->kind) {
   case ASYNCRT_CHANNEL_MPSC:
     if (!c->len) return c->senders ? ASYNCRT_EAGAIN : ASYNCRT_ECLOSED;
-    memcpy(out, c->buf + c->head * c->elem, c->elem);
+    elem_copy(out, c->buf + c->head * c->elem, c->elem);
     c->head = (c->head + 1) % c->cap;
     c->len--;
     return ASYNCRT_OK;
   case ASYNCRT_CHANNEL_ONESHOT:
     if (c->seq && !c->taken) {
-      memcpy(out, c->buf, c->elem);
+      elem_copy(out, c->buf, c->elem);
       c->taken = 1;
       return ASYNCRT_OK;
     }
@@ -356,12 +366,12 @@ static int take_locked(art_chan *c, chan_ep *r, void *out) {
       return ASYNCRT_ELAGGED;
     }
     if (r->pos == c->seq) return c->senders ? ASYNCRT_EAGAIN : ASYNCRT_ECLOSED;
-    memcpy(out, c->buf + (r->pos % c->cap) * c->elem, c->elem);
+    elem_copy(out, c->buf + (r->pos % c->cap) * c->elem, c->elem);
     r->pos++;
     return ASYNCRT_OK;
   default: /* WATCH */
     if (r->pos == c->seq) return c->senders ? ASYNCRT_EAGAIN : ASYNCRT_ECLOSED;
-    memcpy(out, c->buf, c->elem);
+    elem_copy(out, c->buf, c->elem);
     r->pos = c->seq;
     return ASYNCRT_OK;
   }
