@@ -1636,11 +1636,13 @@ ASYNCRT_API int asyncrt_executor_dump(asyncrt_executor *ex, unsigned format, asy
  * into Go.
  *
  * Values are `elem_size` bytes (1..ASYNCRT_CHANNEL_ELEM_MAX), copied in by a
- * send and out by a receive. To pass ownership of a pointer, send the
- * pointer (elem_size sizeof(void *)) and give the channel a `value_drop`:
- * it runs on every value still inside the channel when the channel dies
- * (the last endpoint is freed), so nothing leaks, and never on a value a
- * receive handed out.
+ * send and out by a receive. To pass ownership of a pointer through a
+ * ONESHOT or MPSC channel, send the pointer (elem_size sizeof(void *)) and
+ * give the channel a `value_drop`: it runs on every value still inside the
+ * channel when the channel dies (the last endpoint is freed), so nothing
+ * leaks, and never on a value a receive handed out. BROADCAST and WATCH
+ * copy a value to every receiver, so they carry plain bytes only (a
+ * value_drop is EINVAL there).
  *
  * Kinds:
  *  - ONESHOT: one value, one sender, one receiver.
@@ -1669,7 +1671,11 @@ ASYNCRT_API int asyncrt_executor_dump(asyncrt_executor *ex, unsigned format, asy
  * is pending; asyncrt_chan_op_cancel (or the future's drop) withdraws it.
  *
  * Threads: every call may come from any thread, including threads the
- * runtime never saw, except that one op is used by one poller at a time.
+ * runtime never saw, except that one op is used by one poller at a time,
+ * and a receiver serves one pending receive at a time (a second receive on
+ * the same receiver takes over its wake-up registration and wakes the
+ * first, which then polls again: correct, but each keeps waking the other;
+ * give each receiving task its own receiver, or a mutex).
  * ASYNCRT_CHANNEL_LOCAL promises that every endpoint is used on one thread
  * only (tasks that never move): it skips the atomic operations and the lock.
  * ======================================================================== */

@@ -188,6 +188,84 @@ static void scope_spawn_once(size_t tasks) {
   check(asyncrt_block_on(executor, &root, NULL, ASYNCRT_NO_TIMEOUT), "asyncrt_block_on");
 }
 
+/* ---- ping_pong: two tasks, two thread-safe channels of capacity 1 --------- */
+
+/* Each side is a hand-written future over the _poll calls: the ping sends,
+ * then receives the answer; the pong receives, then answers. The channels
+ * are made once and reused by every iteration. */
+typedef struct ping_side {
+  asyncrt_sender *tx;
+  asyncrt_receiver *rx;
+  size_t left; /* ping: round trips to go */
+  int receiving;
+  uint64_t value;
+  asyncrt_chan_op send_op, recv_op;
+} ping_side;
+
+static asyncrt_sender *ping_tx[2];
+static asyncrt_receiver *ping_rx[2];
+
+static int ping_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)out;
+  ping_side *p = self;
+  for (;;) {
+    if (!p->receiving) {
+      if (p->left == 0) return ASYNCRT_POLL_READY;
+      int r = asyncrt_send_poll(p->tx, &p->value, cx, &p->send_op);
+      if (r != ASYNCRT_POLL_READY) return r;
+      p->receiving = 1;
+    }
+    int r = asyncrt_recv_poll(p->rx, &p->value, cx, &p->recv_op);
+    if (r != ASYNCRT_POLL_READY) return r;
+    p->receiving = 0;
+    p->left--;
+    p->value++;
+  }
+}
+
+static const asyncrt_future_vtable ping_vtable = {sizeof(asyncrt_future_vtable), 0, ping_poll, NULL, NULL};
+
+/* The pong ends when the ping sends its round-trip count (a sentinel). */
+static int pong_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)out;
+  ping_side *p = self;
+  for (;;) {
+    if (!p->receiving) {
+      int r = asyncrt_recv_poll(p->rx, &p->value, cx, &p->recv_op);
+      if (r != ASYNCRT_POLL_READY) return r;
+      if (p->value == UINT64_MAX) return ASYNCRT_POLL_READY;
+      p->receiving = 1;
+    }
+    int r = asyncrt_send_poll(p->tx, &p->value, cx, &p->send_op);
+    if (r != ASYNCRT_POLL_READY) return r;
+    p->receiving = 0;
+  }
+}
+
+static const asyncrt_future_vtable pong_vtable = {sizeof(asyncrt_future_vtable), 0, pong_poll, NULL, NULL};
+
+static void ping_pong_once(size_t round_trips) {
+  if (!ping_tx[0]) {
+    asyncrt_channel_config cfg;
+    asyncrt_channel_config_init(&cfg);
+    cfg.capacity = 1; /* thread-safe: no ASYNCRT_CHANNEL_LOCAL */
+    for (int i = 0; i < 2; i++) check(asyncrt_channel_new(&cfg, &ping_tx[i], &ping_rx[i]), "asyncrt_channel_new");
+  }
+  ping_side ping = {.tx = ping_tx[0], .rx = ping_rx[1], .left = round_trips};
+  ping_side pong = {.tx = ping_tx[1], .rx = ping_rx[0]};
+  asyncrt_future pong_fut = {&pong, &pong_vtable}, ping_fut = {&ping, &ping_vtable};
+  asyncrt_task *pong_task;
+  check(asyncrt_spawn(executor, &pong_fut, ASYNCRT_SPAWN_LOCAL, &pong_task), "asyncrt_spawn(pong)");
+  check(asyncrt_block_on(executor, &ping_fut, NULL, ASYNCRT_NO_TIMEOUT), "asyncrt_block_on(ping)");
+  if (ping.value != round_trips) bench_die("ping_pong", "a message was lost or duplicated");
+  uint64_t stop = UINT64_MAX;
+  check(asyncrt_try_send(ping_tx[0], &stop), "asyncrt_try_send(stop)");
+  asyncrt_future join;
+  check(asyncrt_task_join(pong_task, &join), "asyncrt_task_join");
+  check(asyncrt_block_on(executor, &join, NULL, ASYNCRT_NO_TIMEOUT), "asyncrt_block_on(pong)");
+  check(asyncrt_task_release(pong_task), "asyncrt_task_release");
+}
+
 /* ---- spawn_many_mt: Send children, two workers --------------------------- */
 
 static void threads_new(unsigned workers) {
@@ -437,6 +515,7 @@ int main(int argc, char **argv) {
       .yield_once = yield_once,
       .spawn_once = spawn_once,
       .scope_spawn_once = scope_spawn_once,
+      .ping_pong_once = ping_pong_once,
       .spawn_mt_once = spawn_mt_once,
       .chain_once = chain_once,
       .wake_once = wake_once,
