@@ -13,6 +13,9 @@
  * dropped. The join fails with request 42's status, and the scope keeps
  * the error record for asyncrt_scope_error_get.
  *
+ * The poll and the cleanup are coroutines (bindings/c/asyncrt_coro.h): two
+ * functions, so two arc_state fields, each reading top to bottom.
+ *
  * Exits 0 when the counts are what the header promises: 100 drops, 99
  * cleanups, one error, the join failing with 42's status.
  */
@@ -21,6 +24,7 @@
 #include <string.h>
 
 #include "asyncrt.h"
+#include "asyncrt_coro.h"
 
 #define REQUESTS 100
 #define FAILING 42
@@ -31,14 +35,14 @@ static const uint64_t ms = 1000000ull;
 /* --- a request: waits for a (long) reply; one of them fails ------------------ */
 
 typedef struct request {
+  arc_state co;         /* where request_poll resumes */
+  arc_state cleanup_co; /* where request_cleanup resumes */
   int index;
-  int polls;
+  int work;            /* rounds of work done before failing (request 42) */
   asyncrt_sleep reply; /* the reply that would come in a minute */
-  asyncrt_future reply_fut;
-  int reply_live;
+  asyncrt_future reply_fut; /* zeroed until made; dropped in request_drop */
   asyncrt_sleep flush; /* what its cleanup awaits */
   asyncrt_future flush_fut;
-  int flush_live;
 } request;
 
 static int cleanups_started, cleanups_finished, drops;
@@ -47,51 +51,38 @@ static int request_poll(void *self, asyncrt_context *cx, void *out) {
   request *r = self;
   asyncrt_error_info info;
   (void)out;
-  r->polls++;
+  ARC_BEGIN(r->co);
   if (r->index == FAILING) {
-    if (r->polls < 4) { /* some work first */
-      asyncrt_waker_wake_by_ref(asyncrt_context_waker(cx));
-      return ASYNCRT_POLL_PENDING;
+    for (r->work = 0; r->work < 3; r->work++) { /* some work first */
+      ARC_PAUSE(r->co, cx);
     }
     memset(&info, 0, sizeof info);
     info.size = sizeof info;
     info.status = REFUSED;
     info.message = "request 42: connection refused by 10.0.0.42";
     asyncrt_context_fail_info(cx, &info);
-    return ASYNCRT_POLL_ERROR;
+    ARC_FINISH(r->co, ASYNCRT_POLL_ERROR);
   }
-  if (!r->reply_live) {
-    asyncrt_sleep_for(&r->reply, 60000 * ms, &r->reply_fut);
-    r->reply_live = 1;
-  }
-  return r->reply_fut.vtable->poll(r->reply_fut.self, cx, NULL);
+  asyncrt_sleep_for(&r->reply, 60000 * ms, &r->reply_fut);
+  ARC_AWAIT(r->co, cx, &r->reply_fut, NULL);
+  ARC_END(r->co);
 }
 
 /* Called instead of poll once the request is cancelled asynchronously. */
 static int request_cleanup(void *self, asyncrt_context *cx) {
   request *r = self;
-  int done;
-  if (!r->flush_live) {
-    cleanups_started++;
-    asyncrt_sleep_for(&r->flush, 1 * ms, &r->flush_fut);
-    r->flush_live = 1;
-  }
-  done = r->flush_fut.vtable->poll(r->flush_fut.self, cx, NULL);
-  if (done != ASYNCRT_POLL_READY) {
-    return done;
-  }
+  ARC_BEGIN(r->cleanup_co);
+  cleanups_started++;
+  asyncrt_sleep_for(&r->flush, 1 * ms, &r->flush_fut);
+  ARC_AWAIT(r->cleanup_co, cx, &r->flush_fut, NULL);
   cleanups_finished++;
-  return ASYNCRT_POLL_READY;
+  ARC_END(r->cleanup_co);
 }
 
 static void request_drop(void *self) {
   request *r = self;
-  if (r->reply_live) {
-    r->reply_fut.vtable->drop(r->reply_fut.self);
-  }
-  if (r->flush_live) {
-    r->flush_fut.vtable->drop(r->flush_fut.self);
-  }
+  ARC_DROP_CHILD(&r->reply_fut); /* no-ops for a future never made */
+  ARC_DROP_CHILD(&r->flush_fut);
   drops++;
 }
 

@@ -1,24 +1,32 @@
 /*
  * hello.c -- a first asyncrt program.
  *
- * A future is a hand-written state machine: some state (`self`) plus a
- * vtable whose poll() advances it. poll() returns ASYNCRT_POLL_READY when it
- * is done (writing its output), or ASYNCRT_POLL_PENDING after arranging to be
- * woken through the waker in its context.
+ * A future is a state machine: some state (`self`) plus a vtable whose
+ * poll() advances it. poll() returns ASYNCRT_POLL_READY when it is done
+ * (writing its output), or ASYNCRT_POLL_PENDING after arranging to be woken
+ * through the waker in its context, and the next poll picks up where the
+ * last one stopped.
  *
- * Here two "counter" futures each count to a target, yielding to the
- * executor after every step, then return a value. They run as tasks. A third
- * future joins both tasks and adds their results; asyncrt_block_on runs it
- * (and the counters meanwhile) on this thread.
+ * The polls here are written as coroutines with the macros of
+ * bindings/c/asyncrt_coro.h: each reads top to bottom, and the macros keep
+ * the place to resume in the future's struct (the README shows one future
+ * both ways). Everything that must survive a wait lives in the struct too.
+ *
+ * Two "counter" futures each count to a target, yielding to the executor
+ * after every step, then return a value. They run as tasks. A third future
+ * joins both tasks and adds their results; asyncrt_block_on runs it (and the
+ * counters meanwhile) on this thread.
  */
 #include <stdint.h>
 #include <stdio.h>
 
 #include "asyncrt.h"
+#include "asyncrt_coro.h"
 
 /* --- the counter: yields `steps` times, then returns `result` ----------- */
 
 typedef struct counter {
+  arc_state co; /* where its poll resumes */
   const char *name;
   int step, steps;
   uint64_t result;
@@ -26,16 +34,15 @@ typedef struct counter {
 
 static int counter_poll(void *self, asyncrt_context *cx, void *out) {
   counter *c = self;
-  if (c->step < c->steps) {
-    c->step++;
+  ARC_BEGIN(c->co);
+  for (c->step = 1; c->step <= c->steps; c->step++) {
     printf("  %s: step %d of %d\n", c->name, c->step, c->steps);
     /* Yield: ask to be polled again, and let the other tasks run first. */
-    asyncrt_waker_wake_by_ref(asyncrt_context_waker(cx));
-    return ASYNCRT_POLL_PENDING;
+    ARC_PAUSE(c->co, cx);
   }
   printf("  %s: done, returning %llu\n", c->name, (unsigned long long)c->result);
-  *(uint64_t *)out = c->result;
-  return ASYNCRT_POLL_READY;
+  ARC_RETURN(c->co, *(uint64_t *)out = c->result);
+  ARC_END(c->co);
 }
 
 /* Static and shared by every counter. drop is NULL: the state lives on
@@ -46,37 +53,30 @@ static const asyncrt_future_vtable counter_vtable = {
 /* --- the sum: awaits two join futures and adds their outputs ------------ */
 
 typedef struct sum {
-  asyncrt_future joins[2]; /* owned: dropped in sum_drop */
-  int done[2];
+  arc_state co;
+  asyncrt_future joins[2]; /* owned: each dropped once it is done, or in sum_drop */
   uint64_t values[2];
+  int i;
 } sum;
 
 static int sum_poll(void *self, asyncrt_context *cx, void *out) {
   sum *s = self;
-  int i, r;
-  for (i = 0; i < 2; i++) {
-    if (s->done[i]) {
-      continue;
-    }
-    /* Polling a child with our own context: when it is pending, it has
-     * arranged for our task to be woken. */
-    r = s->joins[i].vtable->poll(s->joins[i].self, cx, &s->values[i]);
-    if (r == ASYNCRT_POLL_ERROR) {
-      return ASYNCRT_POLL_ERROR; /* the child named the failure */
-    }
-    s->done[i] = r == ASYNCRT_POLL_READY;
+  ARC_BEGIN(s->co);
+  /* One join after the other: the counters run meanwhile as tasks of their
+   * own. Each join is polled with our context, so while it is pending it has
+   * arranged for our task to be woken, and a failure of a counter is ours. */
+  for (s->i = 0; s->i < 2; s->i++) {
+    ARC_AWAIT(s->co, cx, &s->joins[s->i], &s->values[s->i]);
+    ARC_DROP_CHILD(&s->joins[s->i]);
   }
-  if (!s->done[0] || !s->done[1]) {
-    return ASYNCRT_POLL_PENDING;
-  }
-  *(uint64_t *)out = s->values[0] + s->values[1];
-  return ASYNCRT_POLL_READY;
+  ARC_RETURN(s->co, *(uint64_t *)out = s->values[0] + s->values[1]);
+  ARC_END(s->co);
 }
 
 static void sum_drop(void *self) {
   sum *s = self;
-  s->joins[0].vtable->drop(s->joins[0].self);
-  s->joins[1].vtable->drop(s->joins[1].self);
+  ARC_DROP_CHILD(&s->joins[0]); /* a no-op for a join already dropped */
+  ARC_DROP_CHILD(&s->joins[1]);
 }
 
 static const asyncrt_future_vtable sum_vtable = {sizeof(asyncrt_future_vtable), sizeof(uint64_t),
@@ -89,9 +89,9 @@ static int fail(const char *what, int status) {
 }
 
 int main(void) {
-  counter a = {"counter A", 0, 3, 10};
-  counter b = {"counter B", 0, 5, 32};
-  sum s = {{{NULL, NULL}, {NULL, NULL}}, {0, 0}, {0, 0}};
+  counter a = {ARC_STATE_INIT, "counter A", 0, 3, 10};
+  counter b = {ARC_STATE_INIT, "counter B", 0, 5, 32};
+  sum s = {ARC_STATE_INIT, {{NULL, NULL}, {NULL, NULL}}, {0, 0}, 0};
   asyncrt_executor *ex = NULL;
   asyncrt_task *ta = NULL, *tb = NULL;
   asyncrt_future fa = {&a, &counter_vtable}, fb = {&b, &counter_vtable};
