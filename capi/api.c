@@ -308,6 +308,8 @@ size_t asyncrt_task_storage_size(size_t output_size) { return ASYNCRT_TASK_STORA
 
 /* Publishes a handle for a task spawned with a caller reference. */
 static int publish_task(art_task *t, asyncrt_task **out) {
+  /* Before the handle is visible: it lets other threads open scopes for t. */
+  atomic_fetch_or(&t->state, ART_HANDLED);
   uint64_t h = art_handle_new(ART_H_TASK, t);
   if (!h) {
     art_task_cancel(t); /* nobody could observe it: undo the spawn */

@@ -101,6 +101,7 @@ static inline int art_waker_will_wake(const asyncrt_waker *a, const asyncrt_wake
 enum art_handle_type {
   ART_H_EXEC = 1, ART_H_TASK = 2, ART_H_HOSTQ = 3, ART_H_SUBSYS = 4, ART_H_SCOPE = 5,
   ART_H_SENDER = 6, ART_H_RECEIVER = 7,
+  ART_H_MUTEX = 10, ART_H_SEMAPHORE = 11, ART_H_NOTIFY = 12, ART_H_BARRIER = 13,
 };
 
 /* A handle is (generation << 32) | (slot index + 1). Slots live in chunks that
@@ -213,11 +214,14 @@ enum {
    * task finishing on another core than its spawner's does not read the
    * header's second cache line to learn it has none. */
   ART_EXT = 1u << 8,
+  /* A handle was published for it: another thread may open a scope for it
+   * (asyncrt_scope_open_for), so its driver closes its ext before it ends. */
+  ART_HANDLED = 1u << 9,
 };
 /* The upper bits of the state count the task's operations in flight
  * (art_subsys.c): a cancelled task is dropped only once they are reaped. */
-#define ART_OPS_ONE (1u << 9)
-#define ART_OPS(s) ((s) >> 9)
+#define ART_OPS_ONE (1u << 10)
+#define ART_OPS(s) ((s) >> 10)
 
 /* Task flags (fixed at spawn). */
 enum {
@@ -413,6 +417,7 @@ typedef struct art_exec {
   _Atomic int immediate;
   struct art_scope *scopes_head;
   art_task *dump_cursor;            /* the next live task of a dump in progress (under lock) */
+  art_task *walk_cursor;            /* the next live task of a cancel_all in progress (under lock) */
   struct art_scope *dump_scope_cursor;
 
   uint64_t handle;  /* this executor's asyncrt_executor value (first core) */
@@ -663,6 +668,9 @@ typedef struct art_task_ext {
   _Atomic uint8_t phase;           /* ART_PHASE_*, for the dump (written by the driver) */
   int32_t final_status;
   char *name;                      /* malloc'd; under lock */
+  uint64_t sent_deadline;          /* the cleanup deadline its scopes were last cancelled with (driver) */
+  int32_t cleanup_status;          /* a failing cleanup's status (driver; 0: none) */
+  _Atomic uint8_t cancel_flag;     /* cancel_seen, for other threads to read */
 } art_task_ext;
 _Static_assert(sizeof(art_task_ext) <= ART_EXT_SLOT, "ext outgrew its slot");
 
@@ -678,6 +686,8 @@ enum {
   ART_S_COLLECT = 1u << 5,   /* ASYNCRT_SCOPE_COLLECT_ALL */
   ART_S_SHIELD = 1u << 6,    /* ASYNCRT_SCOPE_SHIELD */
   ART_S_TIMER = 1u << 7,     /* its deadline timer is armed */
+  ART_S_WALKING = 1u << 8,   /* a cancel walk is under way (under the lock) */
+  ART_S_AGAIN = 1u << 9,     /* a stronger cancel came during the walk: walk again */
 };
 
 typedef struct art_scope {
@@ -738,6 +748,12 @@ int art_task_before_finish(art_exec *e, art_task *t, int status, art_requeue_fn 
 void art_task_complete(art_task *t, int status);
 /* art_task_finish for a task with an ext (after the drop). */
 void art_task_finish_ext(art_exec *e, art_task *t, int status);
+/* Whether t's end must go through art_task_before_finish /
+ * art_task_cancel_slow: it has an ext, or a handle through which a scope
+ * could be opened for it from another thread. */
+static inline int art_task_needs_slow_end(const art_task *t) {
+  return (atomic_load_explicit(&((art_task *)t)->state, memory_order_relaxed) & (ART_EXT | ART_HANDLED)) != 0;
+}
 /* Whether the shield of a task holds against this core's cancels. */
 static inline int art_shielded(art_exec *e, uint32_t s) {
   return (s & ART_SHIELD) && !atomic_load_explicit(&e->immediate, memory_order_relaxed);
@@ -851,6 +867,40 @@ size_t art_hostq_take(art_hostq *q, uint64_t *events, size_t cap);
 void art_hostq_complete(art_hostq *q, const uint64_t *tags, const int *statuses, size_t n);
 void art_hostq_wake(art_hostq *q, const uint64_t *tags, size_t n);
 int art_hostq_waker(art_hostq *q, uint64_t tag, asyncrt_waker *out);
+
+/* ==== synchronization and combinators (art_sync.c, art_comb.c) ============ */
+
+/* A mutex, semaphore, notify or barrier: one object, `kind` its handle type
+ * (ART_H_MUTEX .. ART_H_BARRIER). Arguments are validated by the caller. */
+typedef struct art_sync art_sync;
+/* count: the semaphore's permits; parties: the barrier's. */
+int art_sync_new(int kind, unsigned flags, uint64_t count, uint32_t parties, art_sync **out);
+uint64_t art_sync_handle(const art_sync *s);
+/* EBUSY while a waiter is queued or holds a grant it has not seen. */
+int art_sync_free(art_sync *s);
+/* Makes *out the wait future of s in `w` (permits: the semaphore's request). */
+void art_sync_wait_init(art_sync *s, uint64_t permits, asyncrt_wait *w, asyncrt_future *out);
+/* OK or EAGAIN (not recorded: an answer, not a failure). */
+int art_mutex_try_lock(art_sync *s);
+int art_mutex_unlock(art_sync *s);
+int art_semaphore_try_acquire(art_sync *s, uint64_t n);
+int art_semaphore_release(art_sync *s, uint64_t n);
+uint64_t art_semaphore_available(art_sync *s);
+void art_notify_one(art_sync *s);
+void art_notify_all(art_sync *s);
+
+/* Combinators over validated futures (taken; n >= 1 for select). */
+size_t art_join_all_size(size_t n);
+void art_join_all_init(void *state, const asyncrt_future *futs, size_t n, void *outputs, asyncrt_future *out);
+size_t art_join_all_index(const void *state);
+size_t art_select_size(size_t n);
+void art_select_init(void *state, const asyncrt_future *futs, size_t n, void *winner_output,
+                     asyncrt_future *out);
+size_t art_select_index(const void *state);
+void art_stream_next_init(asyncrt_stream_next_state *st, const asyncrt_future *stream, void *item,
+                          asyncrt_future *out);
+
+/* ==== end of synchronization and combinators ================================ */
 
 #pragma GCC visibility pop
 

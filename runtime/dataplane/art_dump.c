@@ -90,7 +90,7 @@ static void copy_task(dump *d, art_task *t) {
   memset(r, 0, sizeof *r);
   r->id = art_task_id(t);
   r->state = atomic_load_explicit(&t->state, memory_order_acquire);
-  art_exec *ex = t->exec;
+  art_exec *ex = __atomic_load_n(&t->exec, __ATOMIC_RELAXED); /* a steal may move it */
   r->worker = ex ? ex->index : 0;
   art_task_ext *x = art_task_ext_of(t);
   if (x) {

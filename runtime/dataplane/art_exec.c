@@ -12,6 +12,7 @@
  * is woken once.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,7 @@ static inline int exec_uncount_header(art_exec *e, art_task *t) {
 /* Unlinks t from its home's live list; the home's lock is held. */
 static inline void live_unlink(art_exec *home, art_task *t) {
   if (ART_UNLIKELY(home->dump_cursor == t)) home->dump_cursor = t->live_next;
+  if (ART_UNLIKELY(home->walk_cursor == t)) home->walk_cursor = t->live_next;
   if (t->live_prev) t->live_prev->live_next = t->live_next;
   else home->live_head = t->live_next;
   if (t->live_next) t->live_next->live_prev = t->live_prev;
@@ -545,7 +547,7 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
     if (s & ART_NOTIFIED)
       s = atomic_fetch_and_explicit(&t->state, ~(uint32_t)ART_NOTIFIED, memory_order_acq_rel);
     if ((s & ART_CANCEL) && !art_shielded(e, s)) {
-      if (ART_LIKELY(!art_task_has_ext(t) && !ART_OPS(s))) {
+      if (ART_LIKELY(!(s & (ART_EXT | ART_HANDLED)) && !ART_OPS(s))) {
         art_task_finish(e, t, ASYNCRT_ECANCELLED);
         return 0;
       }
@@ -568,7 +570,7 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
                  : r == ASYNCRT_POLL_ERROR ? (cx->failure ? cx->failure : ASYNCRT_EFAILED)
                                            : ASYNCRT_EINVAL; /* a poll result outside the enum */
     /* A task with scopes completes only after their children. */
-    if (ART_UNLIKELY(art_task_has_ext(t)) && art_task_before_finish(e, t, status, requeue)) return 1;
+    if (ART_UNLIKELY(art_task_needs_slow_end(t)) && art_task_before_finish(e, t, status, requeue)) return 1;
     art_task_finish(e, t, status);
     return 2;
   }
@@ -614,7 +616,7 @@ void art_runnable_drop(art_task *t) {
     asyncrt_context *outer = art_tls_cx;
     art_tls_cx = &cx;
     uint32_t s = atomic_fetch_or(&t->state, ART_CANCEL);
-    if (art_task_has_ext(t)) art_task_cancel_slow(t->exec, t, &cx, art_foreign_schedule);
+    if (art_task_needs_slow_end(t)) art_task_cancel_slow(t->exec, t, &cx, art_foreign_schedule);
     else if (ART_OPS(s)) art_task_park_cancelled(t->exec, t, ASYNCRT_ECANCELLED);
     else art_task_finish(t->exec, t, ASYNCRT_ECANCELLED);
     art_tls_cx = outer;
@@ -680,7 +682,7 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
        * keep yielding. */
       if (e->group) {
         if ((t = art_group_take_injected(e->group))) {
-          t->exec = e;
+          __atomic_store_n(&t->exec, e, __ATOMIC_RELAXED); /* the dump and wakers read it */
           atomic_fetch_add_explicit(&e->steals, 1, memory_order_relaxed);
           local_push(e, t);
         }
@@ -759,12 +761,34 @@ void art_exec_shutdown(art_exec *e) {
   art_tls_cx = outer;
 }
 
+/* The tasks are taken 256 at a time (with a reference each) from a cursor
+ * that leaving the live list moves along, and cancelled after the lock:
+ * queueing a task (a foreign host's callback, a futex wake) never runs
+ * under the core's lock. One walk at a time. */
 void art_exec_cancel_all(art_exec *e) {
+  static pthread_mutex_t one_walk = PTHREAD_MUTEX_INITIALIZER;
   atomic_store(&e->immediate, 1);
   art_exec_refuse_spawns(e);
+  pthread_mutex_lock(&one_walk);
+  art_task *batch[256];
   art_lock_acquire(&e->lock);
-  for (art_task *t = e->live_head; t; t = t->live_next) art_task_cancel_now(t);
+  e->walk_cursor = e->live_head;
+  while (e->walk_cursor) {
+    unsigned n = 0;
+    for (art_task *t = e->walk_cursor; t && n < 256; t = t->live_next) {
+      art_task_ref(t);
+      batch[n++] = t;
+      e->walk_cursor = t->live_next;
+    }
+    art_lock_release(&e->lock);
+    for (unsigned i = 0; i < n; i++) {
+      art_task_cancel_now(batch[i]);
+      art_task_unref(batch[i]);
+    }
+    art_lock_acquire(&e->lock);
+  }
   art_lock_release(&e->lock);
+  pthread_mutex_unlock(&one_walk);
 }
 
 void art_exec_stats(art_exec *e, asyncrt_executor_stats *out) {

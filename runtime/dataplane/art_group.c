@@ -196,7 +196,7 @@ static unsigned adopt(art_exec *thief, art_task **got, unsigned n) {
    * write to exec happens before this worker polls them, and every later
    * waker reads it after winning the task's OWNED bit from that poll. */
   for (unsigned i = 0; i < n; i++) {
-    got[i]->exec = thief;
+    __atomic_store_n(&got[i]->exec, thief, __ATOMIC_RELAXED); /* the dump and wakers read it */
     art_exec_push_local(thief, got[i]); /* not its Send ring: no stealing back */
   }
   atomic_fetch_add_explicit(&thief->steals, n, memory_order_relaxed);

@@ -170,7 +170,10 @@ int art_shield_enter(asyncrt_context *cx) {
   if (!t) return art_fail(ASYNCRT_ENOTSUP, "asyncrt_shield_enter: not inside the poll of an asyncrt task");
   art_task_ext *x = art_task_ext_get(t);
   if (!x) return art_last_status();
-  if (x->shield++ == 0) atomic_fetch_or(&t->state, ART_SHIELD);
+  /* Once its cancel is being carried out (or it returned), a shield has
+   * nothing left to hold back: the section only counts. */
+  if (x->shield++ == 0 && !x->cancel_seen && !atomic_load_explicit(&x->completing, memory_order_relaxed))
+    atomic_fetch_or(&t->state, ART_SHIELD);
   return ASYNCRT_OK;
 }
 
@@ -310,7 +313,8 @@ int art_scope_open(art_exec *e, art_exec *top, art_task *owner, const asyncrt_sc
 
   /* An owner already cancelled (its scopes were cancelled before this one
    * existed) cancels this one now. */
-  if (owner && !(flags & ART_S_SHIELD) && (atomic_load(&owner->state) & ART_CANCEL) && ox->cancel_seen)
+  if (owner && !(flags & ART_S_SHIELD) && (atomic_load(&owner->state) & ART_CANCEL) &&
+      atomic_load_explicit(&ox->cancel_flag, memory_order_acquire))
     art_scope_cancel(s, 1, ART_CANCEL_OWNER);
 
   /* Only a deadline earlier than the enclosing one needs a timer: the
@@ -410,20 +414,30 @@ static int scope_outcome(art_scope *s) {
 static int join_poll(void *self, asyncrt_context *cx, void *out) {
   (void)out;
   art_scope *s = self;
-  asyncrt_waker old = {0};
-  art_lock_acquire(&s->lock);
-  if (s->live) {
-    if (!art_waker_will_wake(&s->join_waker, &cx->waker)) {
-      old = s->join_waker;
-      art_waker_clone(&cx->waker, &s->join_waker);
+  asyncrt_waker mine = {0};
+  for (;;) {
+    art_lock_acquire(&s->lock);
+    if (!s->live) break;
+    if (art_waker_will_wake(&s->join_waker, &cx->waker)) {
+      art_lock_release(&s->lock);
+      art_waker_drop(&mine);
+      return ASYNCRT_POLL_PENDING;
     }
+    if (mine.vtable) { /* swap in the clone made outside the lock */
+      asyncrt_waker old = s->join_waker;
+      s->join_waker = mine;
+      art_lock_release(&s->lock);
+      art_waker_drop(&old);
+      return ASYNCRT_POLL_PENDING;
+    }
+    /* A clone runs the caller's code: never under the lock. */
     art_lock_release(&s->lock);
-    art_waker_drop(&old);
-    return ASYNCRT_POLL_PENDING;
+    art_waker_clone(&cx->waker, &mine);
   }
   atomic_fetch_or(&s->flags, ART_S_CLOSED);
   int status = scope_outcome(s);
   art_lock_release(&s->lock);
+  art_waker_drop(&mine);
   scope_disarm(s);
   if (status == ASYNCRT_OK) return ASYNCRT_POLL_READY;
   cx->failure = status;
@@ -462,9 +476,21 @@ int art_scope_status(art_scope *s) {
 
 /* ---- cancel ---------------------------------------------------------------------- */
 
+/* Lowers *p to v; returns the value it held before. */
+static uint64_t atomic_min_u64_old(_Atomic uint64_t *p, uint64_t v) {
+  uint64_t cur = atomic_load(p);
+  while (v < cur && !atomic_compare_exchange_weak(p, &cur, v)) {
+  }
+  return cur;
+}
+
 void art_scope_cancel(art_scope *s, uint64_t deadline, int reason) {
   scope_ref(s);
-  atomic_min_u64(&s->cancel_deadline, deadline);
+  /* A scope whose deadline was inherited from an enclosing one is
+   * cancelled through its owner when that one fires: it timed out too. */
+  if (reason == ART_CANCEL_OWNER && s->deadline != UINT64_MAX && core_now(s->core) >= s->deadline)
+    reason = ART_CANCEL_DEADLINE;
+  int lowered = deadline < atomic_min_u64_old(&s->cancel_deadline, deadline);
   art_error *dl = NULL;
   if (reason == ART_CANCEL_DEADLINE) {
     char msg[96];
@@ -473,23 +499,35 @@ void art_scope_cancel(art_scope *s, uint64_t deadline, int reason) {
   }
   art_lock_acquire(&s->lock);
   uint32_t f = atomic_load(&s->flags);
-  /* Nothing left to cancel once closed (joined) with no child. A deadline
-   * that finds an open scope empty still cancels it: later spawns are
-   * refused and the join reports ETIMEDOUT, as the header says. */
-  if ((f & ART_S_CANCELLED) || ((f & ART_S_CLOSED) && !s->live)) {
-    art_lock_release(&s->lock);
-    if (dl) art_error_unref(dl);
-    art_scope_unref(s);
-    return;
+  int rewalk = 0;
+  if (f & ART_S_CANCELLED) {
+    /* Cancelled already: only a stronger (earlier) cleanup deadline has
+     * anything to add, and its children must look again. One walk at a
+     * time: a walk under way is told to go round once more. */
+    if (!lowered || !s->live || (f & ART_S_AGAIN)) goto out_locked;
+    if (f & ART_S_WALKING) {
+      atomic_fetch_or(&s->flags, ART_S_AGAIN);
+      goto out_locked;
+    }
+    rewalk = 1;
+  } else if ((f & ART_S_CLOSED) && !s->live) {
+    /* Nothing left to cancel once closed (joined) with no child. A deadline
+     * that finds an open scope empty still cancels it: later spawns are
+     * refused and the join reports ETIMEDOUT, as the header says. */
+    goto out_locked;
+  } else {
+    atomic_fetch_or(&s->flags, ART_S_CANCELLED | (reason == ART_CANCEL_DEADLINE ? ART_S_DEADLINE : 0));
+    if (dl) {
+      scope_add_error(s, dl);
+      if (!s->status) s->status = ASYNCRT_ETIMEDOUT;
+    }
   }
-  atomic_fetch_or(&s->flags, ART_S_CANCELLED | (reason == ART_CANCEL_DEADLINE ? ART_S_DEADLINE : 0));
-  if (dl) {
-    scope_add_error(s, dl);
-    if (!s->status) s->status = ASYNCRT_ETIMEDOUT;
-  }
+  atomic_fetch_or(&s->flags, ART_S_WALKING);
   /* Each child gets CANCEL here, and is queued on its own core after the
    * lock: a bounded number per hold, the rest from the cursor, which a
-   * finishing child moves past itself. */
+   * finishing child moves past itself. A shielded child is not queued (its
+   * shield's exit looks at CANCEL); on a rewalk, children that had CANCEL
+   * already are queued again to see the stronger deadline. */
   art_task *cursor = s->children;
   for (;;) {
     art_task *batch = NULL;
@@ -498,7 +536,7 @@ void art_scope_cancel(art_scope *s, uint64_t deadline, int reason) {
       art_task_ext *cxt = art_task_ext_of(c);
       cursor = cxt->sib_next;
       uint32_t old = atomic_fetch_or(&c->state, ART_CANCEL);
-      if (!(old & (ART_CANCEL | ART_COMPLETE | ART_SHIELD))) { /* a shield's exit looks at CANCEL */
+      if (!(old & (ART_COMPLETE | ART_SHIELD)) && (rewalk || !(old & ART_CANCEL))) {
         art_task_ref(c);
         cxt->cancel_next = batch;
         batch = c;
@@ -512,16 +550,26 @@ void art_scope_cancel(art_scope *s, uint64_t deadline, int reason) {
       art_task_unref(batch);
       batch = next;
     }
-    if (!cursor) break;
     art_lock_acquire(&s->lock);
     cursor = s->cursor;
     if (!cursor) {
-      art_lock_release(&s->lock);
-      break;
+      if (!(atomic_load(&s->flags) & ART_S_AGAIN)) break;
+      atomic_fetch_and(&s->flags, ~(uint32_t)ART_S_AGAIN);
+      rewalk = 1;
+      cursor = s->children;
+      if (!cursor) break;
     }
   }
+  atomic_fetch_and(&s->flags, ~(uint32_t)ART_S_WALKING);
+  art_lock_release(&s->lock);
   if (dl) art_error_unref(dl);
   if (reason != ART_CANCEL_DEADLINE) scope_disarm(s);
+  art_scope_unref(s);
+  return;
+
+out_locked:
+  art_lock_release(&s->lock);
+  if (dl) art_error_unref(dl);
   art_scope_unref(s);
 }
 
@@ -599,7 +647,8 @@ static unsigned close_scopes(art_task_ext *x, int all, art_scope **misuse, uint3
   return waiting;
 }
 
-/* Cancels x's scopes (not shielded ones unless `all`). */
+/* Cancels x's scopes (not shielded ones unless `all`) with the cleanup
+ * deadline given, or (deadline 0) each with its own cleanup time. */
 static void cancel_scopes(art_task_ext *x, uint64_t deadline, int all) {
   art_scope *list = NULL;
   art_lock_acquire(&x->lock);
@@ -612,7 +661,7 @@ static void cancel_scopes(art_task_ext *x, uint64_t deadline, int all) {
   art_lock_release(&x->lock);
   while (list) {
     art_scope *next = list->all_tmp;
-    art_scope_cancel(list, deadline, ART_CANCEL_OWNER);
+    art_scope_cancel(list, deadline ? deadline : add_sat(core_now(list->core), list->cleanup_ns), ART_CANCEL_OWNER);
     art_scope_unref(list);
     list = next;
   }
@@ -632,9 +681,20 @@ static void park_or_requeue(art_exec *e, art_task *t, art_requeue_fn requeue) {
   }
 }
 
+/* A task someone else holds (a handle, a join, a waker, a runnable) may get
+ * a scope opened from another thread (asyncrt_scope_open_for) until its
+ * driver closes its ext: so its driver closes it, under the ext's lock,
+ * before the future's end is final. Plain tasks that never owned a scope
+ * and that nobody else can reach skip all of this. */
+static inline int may_gain_scopes(art_task *t, art_task_ext *x) {
+  return (x && atomic_load_explicit(&x->owns, memory_order_relaxed)) ||
+         (atomic_load_explicit(&t->state, memory_order_acquire) & ART_HANDLED);
+}
+
 int art_task_before_finish(art_exec *e, art_task *t, int status, art_requeue_fn requeue) {
   art_task_ext *x = art_task_ext_of(t);
-  if (!atomic_load_explicit(&x->owns, memory_order_relaxed)) return 0; /* never opened a scope */
+  if (!may_gain_scopes(t, x)) return 0;
+  if (!x && !(x = art_task_ext_get(t))) return 0; /* no memory for the ext: no scope could be opened either */
   art_scope *misuse = NULL;
   uint32_t misuse_live = 0;
   unsigned waiting = close_scopes(x, 1, &misuse, &misuse_live);
@@ -647,6 +707,7 @@ int art_task_before_finish(art_exec *e, art_task *t, int status, art_requeue_fn 
              (unsigned long long)misuse->id, misuse_live);
     art_fail(ASYNCRT_ESCOPE, "%s", msg);
     status = ASYNCRT_ESCOPE;
+    if (err) art_error_unref(err);
     err = art_error_new(status, x->id, msg, NULL, NULL);
   }
   if (err) {
@@ -658,14 +719,20 @@ int art_task_before_finish(art_exec *e, art_task *t, int status, art_requeue_fn 
   x->completing = 1;
   x->phase = ART_PHASE_COMPLETING;
   x->cancel_seen = 1;
+  atomic_store_explicit(&x->cancel_flag, 1, memory_order_release);
+  /* Its future has returned: a shield section left open has nothing to
+   * shield any more, and must not get the future polled again. */
+  x->shield = 0;
+  atomic_fetch_and(&t->state, ~(uint32_t)ART_SHIELD);
   atomic_fetch_or(&t->state, ART_CANCEL); /* seq_cst: pairs with busy */
-  cancel_scopes(x, add_sat(core_now(e), ASYNCRT_CLEANUP_DEFAULT_NS), 1);
+  cancel_scopes(x, 0, 1); /* each scope's children get its own cleanup time */
   art_task_cancel_slow(e, t, cx, requeue);
   return 1;
 }
 
 int art_task_cancel_slow(art_exec *e, art_task *t, asyncrt_context *cx, art_requeue_fn requeue) {
   art_task_ext *x = art_task_ext_of(t);
+  if (!x && may_gain_scopes(t, x)) x = art_task_ext_get(t);
   if (!x) {
     if (ART_OPS(atomic_load(&t->state))) return art_task_park_cancelled(e, t, ASYNCRT_ECANCELLED);
     art_task_finish(e, t, ASYNCRT_ECANCELLED);
@@ -680,19 +747,22 @@ int art_task_cancel_slow(art_exec *e, art_task *t, asyncrt_context *cx, art_requ
   if (d == UINT64_MAX || imm) d = 1; /* nobody offered time: drop now */
   if (!x->cancel_seen) {
     x->cancel_seen = 1;
+    atomic_store_explicit(&x->cancel_flag, 1, memory_order_release);
+    x->sent_deadline = d;
     cancel_scopes(x, d, imm);
-  } else if (imm) {
-    cancel_scopes(x, 1, 1); /* shielded scopes too, now */
+  } else if (imm || (!x->completing && d < x->sent_deadline)) {
+    /* A stronger cancel came: its subtree learns the earlier deadline. */
+    x->sent_deadline = d;
+    cancel_scopes(x, d, imm); /* with imm, shielded scopes too */
   }
   /* The subtree first: wait until every scope has lost its last child (the
    * last one schedules this task), and close them so none gains another. */
-  if ((atomic_load_explicit(&x->owns, memory_order_relaxed) && close_scopes(x, x->completing, NULL, NULL)) ||
-      atomic_load(&x->busy)) {
+  if ((may_gain_scopes(t, x) && close_scopes(x, x->completing, NULL, NULL)) || atomic_load(&x->busy)) {
     if (!x->completing) x->phase = ART_PHASE_WAIT;
     park_or_requeue(e, t, requeue);
     return 0;
   }
-  int status = x->completing ? x->final_status : ASYNCRT_ECANCELLED;
+  int status = x->completing ? x->final_status : x->cleanup_status ? x->cleanup_status : ASYNCRT_ECANCELLED;
   const asyncrt_future_vtable *vt = t->fut.vtable;
   if (!x->completing && !x->cleanup_done && d > 1 &&
       vt->size >= offsetof(asyncrt_future_vtable, cleanup) + sizeof vt->cleanup && vt->cleanup) {
@@ -714,7 +784,16 @@ int art_task_cancel_slow(art_exec *e, art_task *t, asyncrt_context *cx, art_requ
         /* The deadline passed (or no timer could be had): drop it now. */
       } else if (r == ASYNCRT_POLL_ERROR) {
         int f = cx->failure ? cx->failure : ASYNCRT_EFAILED;
-        if (f != ASYNCRT_ECANCELLED) status = f;
+        if (f != ASYNCRT_ECANCELLED) {
+          /* Kept in the ext: ops still in flight may park the task first. */
+          status = x->cleanup_status = f;
+          art_error *err = take_rich(cx, t, f);
+          if (err) {
+            err->task_id = x->id;
+            if (x->error) art_error_unref(x->error);
+            x->error = err;
+          }
+        }
       }
     }
     x->cleanup_done = 1;
