@@ -37,7 +37,10 @@ struct chan_op {
   const void *value;    /* the future form's value to send */
   chan_op *next, *prev; /* the channel's blocked senders, under its lock */
   asyncrt_waker waker;  /* a blocked sender's */
-  uint32_t state;       /* OP_IDLE, OP_QUEUED, OP_WOKEN */
+  /* OP_IDLE, OP_QUEUED, OP_WOKEN. Only the op's poller leaves or enters
+   * IDLE; other threads move QUEUED to WOKEN under the lock. So the poller
+   * may look for IDLE without the lock (atomic: TSan sees the others). */
+  _Atomic uint32_t state;
   uint32_t is_send;
   uint64_t reserved;
 };
@@ -76,6 +79,8 @@ struct art_chan {
 };
 
 static inline chan_op *op_priv(asyncrt_chan_op *op) { return (chan_op *)op; }
+#define ST(o) atomic_load_explicit(&(o)->state, memory_order_relaxed)
+#define SET_ST(o, v) atomic_store_explicit(&(o)->state, (v), memory_order_relaxed)
 
 /* Copies one value: the common sizes as one load and store, not a call. */
 static inline void elem_copy(void *dst, const void *src, size_t n) {
@@ -144,7 +149,7 @@ static void ep_attach(art_chan *c, chan_ep *ep) {
 static inline int wake_or_defer(const asyncrt_waker *w, asyncrt_waker *defer) {
   if (w->vtable == &art_task_waker_vtable) {
     art_task *t = (art_task *)w->data;
-    if (!t->exec->is_foreign) {
+    if (!__atomic_load_n(&t->exec, __ATOMIC_RELAXED)->is_foreign) {
       art_task_wake_by_ref(t);
       return 0;
     }
@@ -189,8 +194,8 @@ static void wake_receivers(art_chan *c) {
 static asyncrt_waker take_send_wake(art_chan *c) {
   asyncrt_waker w = {0};
   chan_op *o = c->send_head;
-  if (o && o->state == OP_QUEUED) {
-    o->state = OP_WOKEN;
+  if (o && ST(o) == OP_QUEUED) {
+    SET_ST(o, OP_WOKEN);
     wake_or_defer(&o->waker, &w);
   }
   return w;
@@ -202,8 +207,8 @@ static void wake_all_senders(art_chan *c) {
     asyncrt_waker w = {0};
     ch_lock(c);
     for (chan_op *o = c->send_head; o; o = o->next)
-      if (o->state == OP_QUEUED) {
-        o->state = OP_WOKEN;
+      if (ST(o) == OP_QUEUED) {
+        SET_ST(o, OP_WOKEN);
         if (wake_or_defer(&o->waker, &w)) break;
       }
     ch_unlock(c);
@@ -443,10 +448,10 @@ int art_send_poll(void *tx_obj, const void *value, asyncrt_context *cx, asyncrt_
   size_t n = 0;
   int more = 0;
   ch_lock(c);
-  int st = put_locked(c, value, o->state != OP_IDLE && c->send_head == o);
+  int st = put_locked(c, value, ST(o) != OP_IDLE && c->send_head == o);
   if (st == ASYNCRT_EAGAIN && c->kind == ASYNCRT_CHANNEL_MPSC) {
     /* Full: wait in line (or refresh the waker of the place it holds). */
-    if (o->state == OP_IDLE) {
+    if (ST(o) == OP_IDLE) {
       o->is_send = 1;
       o->reserved = (uint64_t)(uintptr_t)c; /* for a cancel given the op only */
       o->next = NULL;
@@ -459,17 +464,17 @@ int art_send_poll(void *tx_obj, const void *value, asyncrt_context *cx, asyncrt_
       old = o->waker;
       art_waker_clone(&cx->waker, &o->waker);
     }
-    o->state = OP_QUEUED;
+    SET_ST(o, OP_QUEUED);
     ch_unlock(c);
     art_waker_drop(&old);
     return ASYNCRT_POLL_PENDING;
   }
   asyncrt_waker next = {0};
-  if (o->state != OP_IDLE) { /* it held a place in line: leave it */
+  if (ST(o) != OP_IDLE) { /* it held a place in line: leave it */
     unqueue_locked(c, o);
     old = o->waker;
     o->waker = (asyncrt_waker){0};
-    o->state = OP_IDLE;
+    SET_ST(o, OP_IDLE);
     /* Room may be left for the next in line. */
     if (!st && c->kind == ASYNCRT_CHANNEL_MPSC && (!c->bound || c->len < c->bound)) next = take_send_wake(c);
   }
@@ -522,18 +527,18 @@ int art_recv_poll(void *rx_obj, void *out, asyncrt_context *cx, asyncrt_chan_op 
 
 void art_chan_op_cancel(asyncrt_chan_op *aop) {
   chan_op *o = op_priv(aop);
-  if (o->state == OP_IDLE || !o->is_send) return;
+  if (ST(o) == OP_IDLE || !o->is_send) return;
   /* Queueing recorded the channel: the _poll form's caller gives the op
    * only. The op's sender (and so the channel) is alive while it is queued. */
   art_chan *c = (art_chan *)(uintptr_t)o->reserved;
   if (!c) return;
   asyncrt_waker old, next = {0};
   ch_lock(c);
-  int was_woken = o->state == OP_WOKEN;
+  int was_woken = ST(o) == OP_WOKEN;
   unqueue_locked(c, o);
   old = o->waker;
   o->waker = (asyncrt_waker){0};
-  o->state = OP_IDLE;
+  SET_ST(o, OP_IDLE);
   if (was_woken) next = take_send_wake(c); /* the wake it got goes to the next */
   ch_unlock(c);
   art_waker_drop(&old);
@@ -545,7 +550,7 @@ size_t art_channel_len(void *rx_obj) {
   art_chan *c = rx->ch;
   ch_lock(c);
   size_t n = c->kind == ASYNCRT_CHANNEL_MPSC         ? c->len
-             : c->kind == ASYNCRT_CHANNEL_BROADCAST ? (size_t)(c->seq - rx->pos)
+             : c->kind == ASYNCRT_CHANNEL_BROADCAST ? (size_t)(c->seq - rx->pos > c->cap ? c->cap : c->seq - rx->pos)
              : c->kind == ASYNCRT_CHANNEL_WATCH     ? (rx->pos != c->seq)
                                                    : (c->seq && !c->taken);
   ch_unlock(c);

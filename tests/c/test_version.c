@@ -35,7 +35,7 @@ static void test_status_str(void) {
       "ASYNCRT_EBUSY",     "ASYNCRT_ETIMEDOUT",  "ASYNCRT_EFORKED",  "ASYNCRT_EVERSION",
       "ASYNCRT_EINTERNAL", "ASYNCRT_EFAILED",    "ASYNCRT_EAGAIN",   "ASYNCRT_ENOTSUP",
       "ASYNCRT_ESCOPE",   "ASYNCRT_ECLOSED",  "ASYNCRT_ELAGGED"};
-  static const int unknown[] = {17, 99, 1000, 1001, -1, -2147483647 - 1, 2147483647};
+  static const int unknown[] = {19, 99, 1000, 1001, -1, -2147483647 - 1, 2147483647};
   const int count = (int)(sizeof names / sizeof names[0]);
   int s, t;
   CHECK_INT(count, ASYNCRT_ELAGGED + 1);
