@@ -70,6 +70,7 @@ WORKLOADS = {
     "spawn_many_mt": Workload("spawn_mt", [1_000_000], "ns/op", ["asyncrt", "tokio_mt", "go"], 2),
     "chained_spawn": Workload("chain", [1_000_000], "ns/op",
                               ["asyncrt", "c_baseline", "libuv", "tokio_ct", "go"], 1),
+    "ping_pong": Workload("ping_pong", [1_000_000], "ns/op", ONE_THREAD, 1),
     "cross_thread_wake": Workload("wake", [100_000], "ns/op",
                                   ["asyncrt", "c_baseline", "libuv", "tokio_ct", "go"], None),
     # The same task on a 1-worker thread-per-core executor instead of a
@@ -94,11 +95,15 @@ SPLIT_MIN = 30
 # makes asyncrt's ratio against it more modest.
 _PY_SPAWN = ("one asyncio iteration at N=1,000,000 takes ~10 s and costs ~11 us/task: the "
              "cyclic GC rescans every live Task and each new page costs ~12 us on this VM")
+_PY_PING_PONG = ("one asyncio iteration at M=1,000,000 takes 5-20 s: each round trip is two "
+                 "loop iterations, each with an epoll_wait(0) and asyncio.Queue's getpid()")
 _IDLE = ("the per-task figure at N=1,000,000 was checked equal within 1%, but that run "
          "takes 13-20 s (2.7 GB of goroutine stacks, 1 GB of Tasks)")
 SIZE_OVERRIDES = {
     ("spawn_many", "asyncio"): ([100_000], _PY_SPAWN),
     ("spawn_many", "uvloop"): ([100_000], _PY_SPAWN),
+    ("ping_pong", "asyncio"): ([100_000], _PY_PING_PONG),
+    ("ping_pong", "uvloop"): ([100_000], _PY_PING_PONG),
     ("idle_task_memory", "go"): ([100_000], _IDLE),
     ("idle_task_memory", "asyncio"): ([100_000], _IDLE),
     ("idle_task_memory", "uvloop"): ([100_000], _IDLE),
@@ -122,6 +127,8 @@ REFERENCE = {
     "spawn_many": {"c_baseline": 4.7, "libuv": 86, "tokio_ct": 196, "go": 950,
                    "asyncio": 6200, "uvloop": 5700},
     "spawn_many_mt": {"tokio_mt": 348, "go": 275},
+    "ping_pong": {"c_baseline": 6.0, "libuv": 460, "tokio_ct": 205, "go": 327,
+                  "asyncio": 5200, "uvloop": 2700},
     "cross_thread_wake": {"c_baseline": 12700, "libuv": 13300, "tokio_ct": 13400, "go": 17100},
     "timers": {"c_baseline": 105, "libuv": 132, "tokio_ct": 205, "go": 320,
                "asyncio": 676, "uvloop": 565},

@@ -213,6 +213,7 @@ int bench_main(int argc, char **argv, const bench_ops *ops) {
       {"scope_spawn", ops->scope_spawn_once, NULL, 0},
       {"spawn_mt", ops->spawn_mt_once, NULL, 0},
       {"chain", ops->chain_once, NULL, 0},
+      {"ping_pong", ops->ping_pong_once, NULL, 0},
       {"wake", ops->wake_once, NULL, 1},
       {"wake_threads", ops->wake_threads_once, NULL, 1},
   };

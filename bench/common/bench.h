@@ -11,6 +11,7 @@
  *   prog spawn_mt <min_seconds> <tasks>             -> "<ns> ns/op iters=<k>"
  *                                                      [+ "split <a>/<b> %"]
  *   prog chain <min_seconds> <depth>                -> "<ns> ns/op iters=<k>"
+ *   prog ping_pong <min_seconds> <round_trips>      -> "<ns> ns/op iters=<k>"
  *   prog wake <min_seconds> <round_trips>           -> "<ns> ns/op iters=<k>"
  *                                                      + "cpu <ns> ns/op"
  *   prog wake_threads <min_seconds> <round_trips>   -> the same (asyncrt only)
@@ -69,6 +70,9 @@ typedef struct bench_ops {
   void (*spawn_mt_once)(size_t tasks);
   /* One iteration: a chain of `depth` tasks, each spawning the next. */
   void (*chain_once)(size_t depth);
+  /* One iteration: two tasks on one thread exchange a message `round_trips`
+   * times through two thread-safe channels of capacity 1 (one each way). */
+  void (*ping_pong_once)(size_t round_trips);
   /* One iteration: `round_trips` wakes of a task by a thread the runtime
    * never saw (bench_pinger), each acknowledged before the next. */
   void (*wake_once)(size_t round_trips);

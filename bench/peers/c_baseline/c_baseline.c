@@ -6,7 +6,9 @@
  * do the same number of calls. cross_thread_wake has no loop at all: two
  * threads wait for each other on futexes, both ways. timers keep the armed
  * tasks in an array min-heap by deadline and sleep with clock_nanosleep
- * until the earliest is due.
+ * until the earliest is due. ping_pong's channels are a one-value slot with
+ * a parked sender and a parked receiver each: what a capacity-1 channel
+ * must do at least, with no lock or atomic (one thread owns both tasks).
  */
 #include <stdlib.h>
 #include <time.h>
@@ -128,6 +130,94 @@ static void chain_once(size_t depth) {
   if (!c.group.done) bench_die("chain", "root never completed");
 }
 
+/* ping_pong: a capacity-1 channel. A side that cannot go on parks itself
+ * in the channel (its run function and state) and returns; the other side
+ * wakes it onto the ring when it has filled or emptied the slot. */
+typedef struct channel {
+  int full;
+  uint64_t value;
+  task parked_sender, parked_receiver; /* run == NULL: none */
+} channel;
+
+static void unpark(task *t) {
+  if (t->run == NULL) return;
+  wake(t->run, t->arg);
+  t->run = NULL;
+}
+
+/* 1 if the value went in; 0 if the caller parked and must return. */
+static int chan_send(channel *c, uint64_t value, void (*run)(void *), void *arg) {
+  if (c->full) {
+    c->parked_sender = (task){run, arg};
+    return 0;
+  }
+  c->full = 1;
+  c->value = value;
+  unpark(&c->parked_receiver);
+  return 1;
+}
+
+/* 1 if *out got a value; 0 if the caller parked and must return. */
+static int chan_recv(channel *c, uint64_t *out, void (*run)(void *), void *arg) {
+  if (!c->full) {
+    c->parked_receiver = (task){run, arg};
+    return 0;
+  }
+  c->full = 0;
+  *out = c->value;
+  unpark(&c->parked_sender);
+  return 1;
+}
+
+/* Each side alternates: the pinger sends i and waits for i + 1, the ponger
+ * waits for a value and sends it back plus one. `sending` is where a side
+ * resumes when it is run again. */
+typedef struct ping_pong {
+  channel ping, pong;
+  size_t rounds, pinger_done, ponger_done;
+  uint64_t pinger_value, ponger_value;
+  int pinger_sending, ponger_sending;
+} ping_pong;
+
+static void pinger_run(void *arg) {
+  ping_pong *p = arg;
+  while (p->pinger_done < p->rounds) {
+    if (p->pinger_sending) {
+      if (!chan_send(&p->ping, p->pinger_value, pinger_run, p)) return;
+      p->pinger_sending = 0;
+    }
+    uint64_t got;
+    if (!chan_recv(&p->pong, &got, pinger_run, p)) return;
+    if (got != p->pinger_value + 1) bench_die("ping_pong", "the pinger got a wrong reply");
+    p->pinger_value = got;
+    p->pinger_done++;
+    p->pinger_sending = 1;
+  }
+}
+
+static void ponger_run(void *arg) {
+  ping_pong *p = arg;
+  while (p->ponger_done < p->rounds) {
+    if (!p->ponger_sending) {
+      if (!chan_recv(&p->ping, &p->ponger_value, ponger_run, p)) return;
+      p->ponger_sending = 1;
+    }
+    if (!chan_send(&p->pong, p->ponger_value + 1, ponger_run, p)) return;
+    p->ponger_sending = 0;
+    p->ponger_done++;
+  }
+}
+
+static void ping_pong_once(size_t round_trips) {
+  ring_reserve(2);
+  ping_pong p = {.rounds = round_trips, .pinger_sending = 1};
+  wake(pinger_run, &p);
+  wake(ponger_run, &p);
+  run_until_idle();
+  if (p.pinger_done != round_trips || p.ponger_done != round_trips)
+    bench_die("ping_pong", "the loop ended before the last round trip");
+}
+
 /* The "task" is this thread: it sleeps on the request word until the
  * pinger asks for the next round, then acknowledges it. */
 static void wake_request(void *arg) { bench_futex_wake(arg); }
@@ -230,6 +320,7 @@ int main(int argc, char **argv) {
       .yield_once = yield_once,
       .spawn_once = spawn_once,
       .chain_once = chain_once,
+      .ping_pong_once = ping_pong_once,
       .wake_once = wake_once,
       .timers_once = timers_once,
   };

@@ -1,7 +1,7 @@
 // Go peer: goroutines on one P, except spawn_mt (GOMAXPROCS=2). Same
 // protocol as bench/common/bench.h:
 //
-//	go_bench yield|spawn|spawn_mt|chain|wake|idle|timers <min_seconds> <size> [yields]
+//	go_bench yield|spawn|spawn_mt|chain|ping_pong|wake|idle|timers <min_seconds> <size> [yields]
 package main
 
 import (
@@ -39,6 +39,25 @@ func chainLink(left int, done chan struct{}) {
 	} else {
 		go chainLink(left-1, done)
 	}
+}
+
+// pingPong: two goroutines exchange a number through a pair of unbuffered
+// channels, rounds round trips; the pinger (this goroutine) sends i and
+// waits for i + 1, the ponger answers until its channel closes.
+func pingPong(rounds int) {
+	ping, pong := make(chan int), make(chan int)
+	go func() {
+		for v := range ping {
+			pong <- v + 1
+		}
+	}()
+	for i := 0; i < rounds; i++ {
+		ping <- i
+		if <-pong != i+1 {
+			panic("ping_pong: wrong reply")
+		}
+	}
+	close(ping)
 }
 
 // wakeRounds: a goroutine locked to its own OS thread (the closest Go has to
@@ -205,7 +224,7 @@ func timeTimers(minSeconds float64, timers int) {
 
 func count(i int) int {
 	if len(os.Args) <= i {
-		panic("usage: go_bench yield|spawn|spawn_mt|chain|wake|idle|timers <min_seconds> <size> [yields]")
+		panic("usage: go_bench yield|spawn|spawn_mt|chain|ping_pong|wake|idle|timers <min_seconds> <size> [yields]")
 	}
 	n, err := strconv.Atoi(os.Args[i])
 	if err != nil || n <= 0 {
@@ -247,6 +266,8 @@ func main() {
 			go chainLink(tasks, done)
 			<-done
 		})
+	case "ping_pong":
+		timeIterations(minSeconds, tasks, false, func() { pingPong(tasks) })
 	case "wake":
 		timeIterations(minSeconds, tasks, true, func() { wakeRounds(tasks) })
 	case "idle":

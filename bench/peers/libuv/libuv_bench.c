@@ -3,7 +3,9 @@
  * is one uv_idle_t whose callback runs once per loop iteration; a spawned
  * task is a malloc'd uv_idle_t that stops and closes itself on its first
  * callback. uv_run returns once every handle is closed, which is "wait for
- * all". A chained task starts the next handle from its callback; a wake
+ * all". A chained task starts the next handle from its callback; ping_pong
+ * hands a message to the peer's handle and starts it (uv_idle_start(peer)),
+ * stopping its own until the reply comes; a wake
  * from another thread is uv_async_send, acknowledged through a uv_sem_t. A
  * timer is a malloc'd uv_timer_t that closes itself when it fires.
  */
@@ -83,6 +85,50 @@ static void chain_once(size_t depth) {
   if (chain_left != 0) bench_die("chain", "the loop ended before the chain");
 }
 
+/* ping_pong: each side is an idle handle with a one-message inbox. Its
+ * callback takes the message, puts the reply in the peer's inbox, and
+ * passes the turn: it stops itself and starts the peer. */
+typedef struct side {
+  uv_idle_t handle; /* first, so the handle pointer is the state pointer */
+  uv_idle_cb cb;
+  struct side *peer;
+  uint64_t inbox;
+  size_t rounds_left; /* the pinger's count; the ponger's is unused */
+} side;
+
+static void pass_turn(side *from, uint64_t message) {
+  from->peer->inbox = message;
+  check(uv_idle_stop(&from->handle), "uv_idle_stop");
+  check(uv_idle_start(&from->peer->handle, from->peer->cb), "uv_idle_start");
+}
+
+static void ponger_cb(uv_idle_t *handle) {
+  side *me = (side *)handle;
+  pass_turn(me, me->inbox + 1);
+}
+
+static void pinger_cb(uv_idle_t *handle) {
+  side *me = (side *)handle;
+  if (--me->rounds_left == 0) {
+    uv_idle_stop(handle);
+    uv_close((uv_handle_t *)handle, NULL);
+    uv_close((uv_handle_t *)&me->peer->handle, NULL);
+    return;
+  }
+  pass_turn(me, me->inbox);
+}
+
+static void ping_pong_once(size_t round_trips) {
+  side pinger = {.cb = pinger_cb, .rounds_left = round_trips + 1}, ponger = {.cb = ponger_cb};
+  pinger.peer = &ponger;
+  ponger.peer = &pinger;
+  check(uv_idle_init(loop, &pinger.handle), "uv_idle_init");
+  check(uv_idle_init(loop, &ponger.handle), "uv_idle_init");
+  check(uv_idle_start(&pinger.handle, pinger.cb), "uv_idle_start");
+  check(uv_run(loop, UV_RUN_DEFAULT), "uv_run");
+  if (pinger.inbox != round_trips) bench_die("ping_pong", "wrong number of replies");
+}
+
 /* cross_thread_wake: a uv_thread_t sends, the loop's async callback
  * acknowledges on a semaphore the thread waits on. */
 typedef struct pinger {
@@ -160,6 +206,7 @@ int main(int argc, char **argv) {
       .yield_once = yield_once,
       .spawn_once = spawn_once,
       .chain_once = chain_once,
+      .ping_pong_once = ping_pong_once,
       .wake_once = wake_once,
       .timers_once = timers_once,
   };

@@ -2,7 +2,7 @@
 
 Same protocol as bench/common/bench.h, with the event loop named first:
 
-    python3 aio_bench.py asyncio|uvloop yield|spawn|idle|timers <min_seconds> <tasks> [yields]
+    python3 aio_bench.py asyncio|uvloop yield|spawn|ping_pong|idle|timers <min_seconds> <tasks> [yields]
 """
 
 import asyncio
@@ -44,6 +44,29 @@ async def fan_out(tasks, make):
     for _ in range(tasks):
         create_task(make(group))
     await group.done
+
+
+async def ponger(ping, pong):
+    while (v := await ping.get()) is not None:
+        await pong.put(v + 1)
+
+
+async def pinger(ping, pong, rounds):
+    for i in range(rounds):
+        await ping.put(i)
+        if await pong.get() != i + 1:
+            raise AssertionError("ping_pong: wrong reply")
+    await ping.put(None)  # the ponger's end
+
+
+async def ping_pong(rounds):
+    """Two tasks exchange a number through a pair of asyncio.Queue(1),
+    `rounds` round trips: the pinger sends i and waits for i + 1."""
+    ping, pong = asyncio.Queue(1), asyncio.Queue(1)
+    loop = asyncio.get_running_loop()
+    answering = loop.create_task(ponger(ping, pong))
+    await loop.create_task(pinger(ping, pong, rounds))
+    await answering
 
 
 def time_iterations(loop, min_seconds, ops_per_iter, once):
@@ -199,6 +222,8 @@ def main():
                         lambda: fan_out(tasks, lambda g: yielder(g, yields)))
     elif kind == "spawn":
         time_iterations(loop, min_seconds, tasks, lambda: fan_out(tasks, trivial))
+    elif kind == "ping_pong":
+        time_iterations(loop, min_seconds, tasks, lambda: ping_pong(tasks))
     elif kind == "timers":
         time_timers(loop, min_seconds, tasks)
     elif kind == "idle":

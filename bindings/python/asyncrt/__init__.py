@@ -7,10 +7,12 @@ from .errors import (
     BadHandle,
     Busy,
     Cancelled,
+    Closed,
     Failed,
     Forked,
     InternalError,
     InvalidArgument,
+    Lagged,
     LimitExceeded,
     NotSupported,
     OutOfMemory,
@@ -23,11 +25,14 @@ from .errors import (
     WouldBlock,
 )
 from .cfuture import CFuture, OwnedCFuture
+from .channels import Receiver, Sender, channel
+from .combinators import CStream, join_all, select
 from .executor import Capability, Executor, Stats, Task, WorkerStats, block_on, spawn
 from .foreign import ForeignExecutor
 from .futures import PENDING, Context, Future, Ready, yield_now
 from .hooks import ThreadHooks
 from .scopes import Scope, ScopeErrorRecord, scope, shield
+from .sync import Barrier, Mutex, Notify, Semaphore
 from .subsystem import Op, OpFuture, Subsystem, SubsystemContext, SubsystemStats
 from .timers import sleep, timeout
 from .waker import Waker

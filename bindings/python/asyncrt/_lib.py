@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .errors import VersionMismatch, error
 
-VERSION = (0, 4, 0)
+VERSION = (0, 5, 0)
 VERSION_HEX = (VERSION[0] << 16) | (VERSION[1] << 8) | VERSION[2]
 LIBRARY_ENV = "ASYNCRT_LIBRARY"
 LIBRARY_NAME = "libasyncrt.so"
@@ -60,6 +60,13 @@ SCOPE_COLLECT_ALL = 1 << 0
 SCOPE_SHIELD = 1 << 1
 DUMP_TEXT = 0
 DUMP_JSON = 1
+CHANNEL_ONESHOT = 0
+CHANNEL_MPSC = 1
+CHANNEL_BROADCAST = 2
+CHANNEL_WATCH = 3
+CHANNEL_LOCAL = 1 << 0
+CHANNEL_ELEM_MAX = 256
+SYNC_LOCAL = 1 << 0
 
 
 def spawn_worker(i):
@@ -100,6 +107,30 @@ class asyncrt_scope(Structure):
     pass
 
 
+class asyncrt_sender(Structure):
+    pass
+
+
+class asyncrt_receiver(Structure):
+    pass
+
+
+class asyncrt_mutex(Structure):
+    pass
+
+
+class asyncrt_semaphore(Structure):
+    pass
+
+
+class asyncrt_notify(Structure):
+    pass
+
+
+class asyncrt_barrier(Structure):
+    pass
+
+
 executor_p = POINTER(asyncrt_executor)
 task_p = POINTER(asyncrt_task)
 hostq_p = POINTER(asyncrt_hostq)
@@ -108,6 +139,12 @@ runnable_p = POINTER(asyncrt_runnable)
 subsystem_p = POINTER(asyncrt_subsystem)
 subsystem_cx_p = POINTER(asyncrt_subsystem_cx)
 scope_p = POINTER(asyncrt_scope)
+sender_p = POINTER(asyncrt_sender)
+receiver_p = POINTER(asyncrt_receiver)
+mutex_p = POINTER(asyncrt_mutex)
+semaphore_p = POINTER(asyncrt_semaphore)
+notify_p = POINTER(asyncrt_notify)
+barrier_p = POINTER(asyncrt_barrier)
 
 # Callback types. The binding's callbacks are module-level CFUNCTYPE objects
 # (hooks.py, foreign.py, subsystem.py, cfuture.py's owned-future drop) that
@@ -119,6 +156,7 @@ HOOK_FN = CFUNCTYPE(None, c_uint, c_void_p)
 FINALIZE_FN = CFUNCTYPE(None, c_void_p)
 SCHEDULE_FN = CFUNCTYPE(None, c_void_p, runnable_p)
 DUMP_WRITE_FN = CFUNCTYPE(None, c_void_p, c_size_t, c_void_p)  # data is not NUL-terminated: read it with string_at
+VALUE_DROP_FN = CFUNCTYPE(None, c_void_p, c_void_p)
 
 
 class asyncrt_future_vtable(Structure):
@@ -327,11 +365,41 @@ class asyncrt_error_info(Structure):
     ]
 
 
+# ---- asyncrt 0.5: channels, synchronization, combinators and streams -----------
+
+
+class asyncrt_channel_config(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("kind", c_uint),
+        ("flags", c_uint),
+        ("elem_size", c_size_t),
+        ("capacity", c_size_t),
+        ("value_drop", VALUE_DROP_FN),
+        ("user", c_void_p),
+        ("initial", c_void_p),
+    ]
+
+
+class asyncrt_chan_op(Structure):
+    _fields_ = [("opaque", c_uint64 * 8)]
+
+
+class asyncrt_wait(Structure):
+    _fields_ = [("opaque", c_uint64 * 8)]
+
+
+class asyncrt_stream_next_state(Structure):
+    _fields_ = [("stream", asyncrt_future), ("item", c_void_p), ("flags", c_uint64)]
+
+
 future_p = POINTER(asyncrt_future)
 waker_p = POINTER(asyncrt_waker)
 u64_p = POINTER(c_uint64)
 error_info_p = POINTER(asyncrt_error_info)
 scope_config_p = POINTER(asyncrt_scope_config)
+chan_op_p = POINTER(asyncrt_chan_op)
+wait_p = POINTER(asyncrt_wait)
 
 # name: (restype, argtypes). Every function of asyncrt.h, in the header's order.
 SIGNATURES = {
@@ -432,6 +500,49 @@ SIGNATURES = {
     "asyncrt_task_set_name": (c_int, [task_p, c_char_p]),
     "asyncrt_context_set_name": (c_int, [context_p, c_char_p]),
     "asyncrt_executor_dump": (c_int, [executor_p, c_uint, DUMP_WRITE_FN, c_void_p]),
+    # channels (0.5)
+    "asyncrt_channel_config_init_size": (None, [POINTER(asyncrt_channel_config), c_size_t]),
+    "asyncrt_channel_new": (c_int, [POINTER(asyncrt_channel_config), POINTER(sender_p), POINTER(receiver_p)]),
+    "asyncrt_sender_clone": (c_int, [sender_p, POINTER(sender_p)]),
+    "asyncrt_sender_subscribe": (c_int, [sender_p, POINTER(receiver_p)]),
+    "asyncrt_sender_free": (c_int, [sender_p]),
+    "asyncrt_receiver_free": (c_int, [receiver_p]),
+    "asyncrt_try_send": (c_int, [sender_p, c_void_p]),
+    "asyncrt_try_recv": (c_int, [receiver_p, c_void_p]),
+    "asyncrt_send": (c_int, [sender_p, c_void_p, chan_op_p, future_p]),
+    "asyncrt_recv": (c_int, [receiver_p, chan_op_p, future_p]),
+    "asyncrt_send_poll": (c_int, [sender_p, c_void_p, context_p, chan_op_p]),
+    "asyncrt_recv_poll": (c_int, [receiver_p, c_void_p, context_p, chan_op_p]),
+    "asyncrt_chan_op_cancel": (None, [chan_op_p]),
+    "asyncrt_channel_len": (c_int, [receiver_p, POINTER(c_size_t)]),
+    # synchronization (0.5)
+    "asyncrt_mutex_new": (c_int, [c_uint, POINTER(mutex_p)]),
+    "asyncrt_mutex_lock": (c_int, [mutex_p, wait_p, future_p]),
+    "asyncrt_mutex_try_lock": (c_int, [mutex_p]),
+    "asyncrt_mutex_unlock": (c_int, [mutex_p]),
+    "asyncrt_mutex_free": (c_int, [mutex_p]),
+    "asyncrt_semaphore_new": (c_int, [c_uint, c_uint64, POINTER(semaphore_p)]),
+    "asyncrt_semaphore_acquire": (c_int, [semaphore_p, c_uint64, wait_p, future_p]),
+    "asyncrt_semaphore_try_acquire": (c_int, [semaphore_p, c_uint64]),
+    "asyncrt_semaphore_release": (c_int, [semaphore_p, c_uint64]),
+    "asyncrt_semaphore_available": (c_int, [semaphore_p, u64_p]),
+    "asyncrt_semaphore_free": (c_int, [semaphore_p]),
+    "asyncrt_notify_new": (c_int, [c_uint, POINTER(notify_p)]),
+    "asyncrt_notify_wait": (c_int, [notify_p, wait_p, future_p]),
+    "asyncrt_notify_one": (c_int, [notify_p]),
+    "asyncrt_notify_all": (c_int, [notify_p]),
+    "asyncrt_notify_free": (c_int, [notify_p]),
+    "asyncrt_barrier_new": (c_int, [c_uint, c_uint32, POINTER(barrier_p)]),
+    "asyncrt_barrier_wait": (c_int, [barrier_p, wait_p, future_p]),
+    "asyncrt_barrier_free": (c_int, [barrier_p]),
+    # combinators and streams (0.5)
+    "asyncrt_join_all_size": (c_size_t, [c_size_t]),
+    "asyncrt_join_all": (c_int, [c_void_p, future_p, c_size_t, c_void_p, future_p]),
+    "asyncrt_join_all_index": (c_size_t, [c_void_p]),
+    "asyncrt_select_size": (c_size_t, [c_size_t]),
+    "asyncrt_select": (c_int, [c_void_p, future_p, c_size_t, c_void_p, future_p]),
+    "asyncrt_select_index": (c_size_t, [c_void_p]),
+    "asyncrt_stream_next": (c_int, [POINTER(asyncrt_stream_next_state), future_p, c_void_p, future_p]),
 }
 
 

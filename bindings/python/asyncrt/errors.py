@@ -23,6 +23,8 @@ class Status(enum.IntEnum):
     EAGAIN = 14
     ENOTSUP = 15
     ESCOPE = 16
+    ECLOSED = 17
+    ELAGGED = 18
 
 
 def to_status(value):
@@ -116,6 +118,21 @@ class ScopeError(AsyncrtError):
     returned while a scope it opened still had live children."""
 
     status = Status.ESCOPE
+
+
+class Closed(AsyncrtError):
+    """The channel is closed: a send found no receiver left, or a receive
+    found it empty with no sender left. ``async for`` over a receiver ends
+    here instead of raising."""
+
+    status = Status.ECLOSED
+
+
+class Lagged(AsyncrtError):
+    """A broadcast receiver fell more than the channel's capacity behind: the
+    values it missed are gone, and its next receive gets the oldest one kept."""
+
+    status = Status.ELAGGED
 
 
 ERROR_CLASSES = {cls.status: cls for cls in AsyncrtError.__subclasses__()}

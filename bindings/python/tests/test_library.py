@@ -31,6 +31,8 @@ CLASS_NAMES = {
     Status.EAGAIN: "WouldBlock",
     Status.ENOTSUP: "NotSupported",
     Status.ESCOPE: "ScopeError",
+    Status.ECLOSED: "Closed",
+    Status.ELAGGED: "Lagged",
 }
 
 
@@ -68,7 +70,7 @@ class VersionTest(unittest.TestCase):
 
 
 # sizeof and field offsets of asyncrt.h's structs on LP64 (x86-64, aarch64),
-# as gcc gives them for the 0.4.0 header: the binding's ctypes layouts must match.
+# as gcc gives them for the 0.5.0 header: the binding's ctypes layouts must match.
 STRUCT_LAYOUTS = {
     "asyncrt_future_vtable": (40, {"poll": 16, "drop": 24}),
     "asyncrt_thread_hooks": (56, {"user_data": 40, "finalize": 48}),
@@ -91,6 +93,11 @@ STRUCT_LAYOUTS = {
     "asyncrt_scope_config": (48, {"flags": 8, "deadline_ns": 16, "timeout_ns": 24, "cleanup_timeout_ns": 32,
                                   "name": 40}),
     "asyncrt_error_info": (48, {"status": 8, "task_id": 16, "message": 24, "value": 32, "value_free": 40}),
+    "asyncrt_channel_config": (56, {"kind": 8, "flags": 12, "elem_size": 16, "capacity": 24, "value_drop": 32,
+                                    "user": 40, "initial": 48}),
+    "asyncrt_chan_op": (64, {}),
+    "asyncrt_wait": (64, {}),
+    "asyncrt_stream_next_state": (32, {"item": 16, "flags": 24}),
 }
 
 HEADER = Path(__file__).resolve().parents[3] / "include" / "asyncrt.h"

@@ -1,7 +1,7 @@
 //! tokio peer: current_thread (tokio_ct) for every workload but spawn_mt,
 //! which runs on multi_thread with 2 workers (tokio_mt). Same protocol as
 //! bench/common/bench.h:
-//!   tokio_bench yield|spawn|spawn_mt|chain|wake|idle|timers <min_seconds> <size> [yields]
+//!   tokio_bench yield|spawn|spawn_mt|chain|ping_pong|wake|idle|timers <min_seconds> <size> [yields]
 
 use std::cell::Cell;
 use std::future::Future;
@@ -10,6 +10,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::{Builder, Runtime};
+use tokio::sync::mpsc as mpsc_async;
 use tokio::sync::Notify;
 
 /// The idiomatic "spawn n and wait": a shared counter, and a Notify that the
@@ -55,6 +56,27 @@ fn chain_link(left: usize, done: Arc<Notify>) {
             chain_link(left - 1, done);
         }
     });
+}
+
+/// ping_pong: two spawned tasks exchange a number through a pair of
+/// `mpsc::channel(1)`, `rounds` round trips; the pinger sends i and waits for
+/// i + 1, the ponger answers until its channel closes.
+async fn ping_pong(rounds: usize) {
+    let (ping_tx, mut ping_rx) = mpsc_async::channel::<u64>(1);
+    let (pong_tx, mut pong_rx) = mpsc_async::channel::<u64>(1);
+    let ponger = tokio::spawn(async move {
+        while let Some(v) = ping_rx.recv().await {
+            pong_tx.send(v + 1).await.unwrap();
+        }
+    });
+    let pinger = tokio::spawn(async move {
+        for i in 0..rounds as u64 {
+            ping_tx.send(i).await.unwrap();
+            assert_eq!(pong_rx.recv().await, Some(i + 1));
+        }
+    });
+    pinger.await.unwrap();
+    ponger.await.unwrap();
 }
 
 /// cross_thread_wake: a std thread wakes the task through a Notify and waits
@@ -339,6 +361,7 @@ fn main() {
                 done.notified().await;
             })
         }),
+        "ping_pong" => time_iterations(min_seconds, tasks, false, || rt.block_on(ping_pong(tasks))),
         "wake" => time_iterations(min_seconds, tasks, true, || wake_rounds(&rt, tasks)),
         "idle" => println!("{:.1} bytes/task", idle_bytes_per_task(&rt, tasks)),
         other => panic!("unsupported workload {other}"),
