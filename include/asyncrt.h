@@ -1698,7 +1698,7 @@ typedef struct asyncrt_channel_config {
   unsigned kind;      /**< ASYNCRT_CHANNEL_* */
   unsigned flags;     /**< ASYNCRT_CHANNEL_LOCAL */
   size_t elem_size;   /**< bytes per value, 1..ASYNCRT_CHANNEL_ELEM_MAX */
-  size_t capacity;    /**< MPSC: 0 unbounded; BROADCAST: >= 1; others: ignored */
+  size_t capacity;    /**< MPSC: 0 unbounded; BROADCAST: >= 1; at most 2^24; others: ignored */
   /** Runs on each value left inside the channel when it dies. May be NULL. */
   void (*value_drop)(void *value, void *user);
   void *user;
@@ -1731,8 +1731,9 @@ ASYNCRT_API int asyncrt_receiver_free(asyncrt_receiver *rx);
 
 /**
  * \brief Sends without waiting, from any thread.
- * \return OK; EAGAIN (a bounded MPSC channel is full, or a ONESHOT already
- *         holds its value); ECLOSED (no receiver left); EHANDLE; EINVAL.
+ * \return OK; EAGAIN (a bounded MPSC channel is full, or blocked senders
+ *         are in line before this one, or a ONESHOT already had its value);
+ *         ECLOSED (no receiver left); EHANDLE; EINVAL.
  */
 ASYNCRT_API int asyncrt_try_send(asyncrt_sender *tx, const void *value);
 /**
@@ -1752,20 +1753,25 @@ typedef struct asyncrt_chan_op {
  * \brief Makes `*out` a send future (output_size 0) in `op`: READY once the
  *        value is in the channel; ERROR ECLOSED if no receiver is left.
  *        `value` (elem_size bytes) is read when the value goes in: keep it
- *        valid until the future completes or is dropped.
+ *        valid until the future completes or is dropped. A ONESHOT that
+ *        already had its value fails it with EAGAIN.
  */
 ASYNCRT_API int asyncrt_send(asyncrt_sender *tx, const void *value, asyncrt_chan_op *op, asyncrt_future *out);
 /**
  * \brief Makes `*out` a receive future (output_size = elem_size) in `op`:
  *        READY with the next value; ERROR ECLOSED once the channel is empty
- *        and closed; ERROR ELAGGED (BROADCAST).
+ *        and closed (a ONESHOT: also once its value was received); ERROR
+ *        ELAGGED (BROADCAST). A receive that is dropped while pending
+ *        leaves the receiver's wake-up registration in place (a later send
+ *        may wake that task once, needlessly) until the next receive or the
+ *        receiver's free.
  */
 ASYNCRT_API int asyncrt_recv(asyncrt_receiver *rx, asyncrt_chan_op *op, asyncrt_future *out);
 /**
  * \brief The poll of a send, for hand-written futures: returns
  *        ASYNCRT_POLL_READY (sent), ASYNCRT_POLL_PENDING (the context's waker
  *        will be woken when there is room) or ASYNCRT_POLL_ERROR (the status
- *        in asyncrt_context_failure(cx)). Call it again with the same op and
+ *        in asyncrt_context_failure(cx); bad arguments too: EINVAL, EHANDLE). Call it again with the same op and
  *        value until it is not pending, or withdraw it with
  *        asyncrt_chan_op_cancel.
  */
@@ -1773,8 +1779,9 @@ ASYNCRT_API int asyncrt_send_poll(asyncrt_sender *tx, const void *value, asyncrt
 /** \brief The poll of a receive (see asyncrt_send_poll); `out` gets the value
  *         on ASYNCRT_POLL_READY. */
 ASYNCRT_API int asyncrt_recv_poll(asyncrt_receiver *rx, void *out, asyncrt_context *cx, asyncrt_chan_op *op);
-/** \brief Withdraws a pending send or receive made with the _poll calls (a
- *         no-op for an op that is not pending). Any thread. */
+/** \brief Withdraws a pending send made with asyncrt_send_poll (a no-op for
+ *         an op that is not pending, and for a receive, which holds nothing
+ *         of the channel's). Any thread. */
 ASYNCRT_API void asyncrt_chan_op_cancel(asyncrt_chan_op *op);
 /** \brief Values in the channel now (a racy reading for diagnostics). */
 ASYNCRT_API int asyncrt_channel_len(asyncrt_receiver *rx, size_t *len);
