@@ -75,6 +75,29 @@ void art_hostq_close(art_hostq *q) {
   if (!q->live) hostq_destroy(q);
 }
 
+/* What a poll and a cleanup poll share: a completed future's outcome (-1
+ * while not done), and the waker kept for the host's wakes. */
+static int hq_outcome(hq_slot *s, asyncrt_context *cx) {
+  if (!s->done) {
+    if (!art_waker_will_wake(&s->waker, &cx->waker)) {
+      art_waker_drop(&s->waker);
+      art_waker_clone(&cx->waker, &s->waker);
+    }
+    return -1;
+  }
+  if (!s->status) return ASYNCRT_POLL_READY;
+  cx->failure = s->status;
+  return ASYNCRT_POLL_ERROR;
+}
+
+/* Queues the POLL event of s once until the host takes it. */
+static int hq_queue_poll(hq_slot *s) {
+  if (s->poll_queued) return 1;
+  if (!push_event(s->q, ASYNCRT_HOSTQ_POLL | slot_tag(s))) return 0;
+  s->poll_queued = 1;
+  return 1;
+}
+
 static int hq_poll(void *self, asyncrt_context *cx, void *out) {
   (void)out;
   hq_slot *s = self;
@@ -82,46 +105,29 @@ static int hq_poll(void *self, asyncrt_context *cx, void *out) {
     cx->failure = ASYNCRT_ESHUTDOWN;
     return ASYNCRT_POLL_ERROR;
   }
-  if (s->done) {
-    if (!s->status) return ASYNCRT_POLL_READY;
-    cx->failure = s->status;
+  int r = hq_outcome(s, cx);
+  if (r >= 0) return r;
+  if (!hq_queue_poll(s)) {
+    cx->failure = ASYNCRT_ENOMEM;
     return ASYNCRT_POLL_ERROR;
-  }
-  if (!art_waker_will_wake(&s->waker, &cx->waker)) {
-    art_waker_drop(&s->waker);
-    art_waker_clone(&cx->waker, &s->waker);
-  }
-  if (!s->poll_queued) {
-    if (!push_event(s->q, ASYNCRT_HOSTQ_POLL | slot_tag(s))) {
-      cx->failure = ASYNCRT_ENOMEM;
-      return ASYNCRT_POLL_ERROR;
-    }
-    s->poll_queued = 1;
   }
   return ASYNCRT_POLL_PENDING;
 }
 
 /* An asynchronous cancel: the host is told once (a CLEANUP event) and runs
- * the future's cleanup itself; it reports the end with hostq_complete. */
+ * the future's cleanup itself, stepping it at each later wake (a POLL
+ * event); it reports the end with hostq_complete. An event that cannot be
+ * queued ends the cleanup: the future is dropped. */
 static int hq_cleanup(void *self, asyncrt_context *cx) {
   hq_slot *s = self;
   if (s->q->closed) return ASYNCRT_POLL_READY;
-  if (s->done) {
-    if (!s->status) return ASYNCRT_POLL_READY;
-    cx->failure = s->status;
-    return ASYNCRT_POLL_ERROR;
-  }
-  if (!art_waker_will_wake(&s->waker, &cx->waker)) {
-    art_waker_drop(&s->waker);
-    art_waker_clone(&cx->waker, &s->waker);
-  }
+  int r = hq_outcome(s, cx);
+  if (r >= 0) return r;
   if (!s->cleanup_queued) {
-    if (!push_event(s->q, ASYNCRT_HOSTQ_CLEANUP | slot_tag(s))) return ASYNCRT_POLL_READY; /* cannot tell: drop */
+    if (!push_event(s->q, ASYNCRT_HOSTQ_CLEANUP | slot_tag(s))) return ASYNCRT_POLL_READY;
     s->cleanup_queued = 1;
-  } else if (!s->poll_queued) {
-    /* A wake during the cleanup: the host steps the cleanup again. */
-    if (!push_event(s->q, ASYNCRT_HOSTQ_POLL | slot_tag(s))) return ASYNCRT_POLL_READY;
-    s->poll_queued = 1;
+  } else if (!hq_queue_poll(s)) {
+    return ASYNCRT_POLL_READY;
   }
   return ASYNCRT_POLL_PENDING;
 }
