@@ -28,7 +28,7 @@ static int sync_new(int kind, unsigned flags, uint64_t count, uint32_t parties, 
 }
 
 /* The common part of every wait: the object is resolved again by the
- * future's first poll (it may be freed before). */
+ * future (which pins the object until it completes or is dropped). */
 static int sync_wait(const void *handle, int kind, uint64_t permits, asyncrt_wait *w, asyncrt_future *out,
                      const char *who) {
   art_sync *s;

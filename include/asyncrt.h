@@ -1796,8 +1796,10 @@ ASYNCRT_API int asyncrt_channel_len(asyncrt_receiver *rx, size_t *len);
  * granted the lock or permits it never observed passes them on: a cancelled
  * waiter never ends up holding anything. Every call may come from any
  * thread; ASYNCRT_SYNC_LOCAL promises one thread only and skips the lock.
- * Objects are generation-tagged handles; free one only when nobody waits on
- * it (EBUSY otherwise).
+ * Objects are generation-tagged handles. A wait future pins its object
+ * from its making until it completes or is dropped: freeing an object that
+ * such a future still pins gives EBUSY (a call racing a free may see
+ * EHANDLE for a moment, even if the free then ends EBUSY).
  * ======================================================================== */
 
 typedef struct asyncrt_mutex asyncrt_mutex;

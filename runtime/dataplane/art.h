@@ -110,6 +110,11 @@ uint64_t art_handle_new(int type, void *obj); /* 0 when out of memory */
 void *art_handle_get(uint64_t handle, int type); /* NULL unless live and of type */
 /* Returns 1 if this call freed it, 0 if it was not live (a racing free won). */
 int art_handle_free(uint64_t handle);
+/* Makes a live handle of `type` look dead to everyone else (1), so that one
+ * free among racing ones goes on; art_handle_unclaim makes it live again
+ * (a free that found the object busy). */
+int art_handle_claim(uint64_t handle, int type);
+void art_handle_unclaim(uint64_t handle, int type);
 /* art_handle_get that records EINVAL/EHANDLE naming `what` on failure. */
 int art_handle_resolve(const void *handle, int type, const char *what, void **obj);
 

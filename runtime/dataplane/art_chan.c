@@ -56,7 +56,7 @@ struct chan_ep {
   /* A receiver's: its registered waker, whether a receive waits, its place
    * (broadcast: the next sequence number; watch: the version it saw). */
   asyncrt_waker waker;
-  int waiting, lagged_told;
+  int waiting;
   uint64_t pos;
   chan_ep *rx_next, *rx_prev; /* the channel's receivers, under its lock */
 };
@@ -146,7 +146,7 @@ static void ep_attach(art_chan *c, chan_ep *ep) {
  * and it costs no reference count. Any other waker (a foreign executor's
  * task, a user's waker) is cloned into *defer, to be woken after the lock.
  * Returns 1 if it deferred. */
-static inline int wake_or_defer(const asyncrt_waker *w, asyncrt_waker *defer) {
+static inline int wake_or_defer(asyncrt_waker *w, asyncrt_waker *defer) {
   if (w->vtable == &art_task_waker_vtable) {
     art_task *t = (art_task *)w->data;
     if (!__atomic_load_n(&t->exec, __ATOMIC_RELAXED)->is_foreign) {
@@ -154,7 +154,11 @@ static inline int wake_or_defer(const asyncrt_waker *w, asyncrt_waker *defer) {
       return 0;
     }
   }
-  art_waker_clone(w, defer);
+  /* Any other waker's code (even its clone) is the caller's: the
+   * registration is moved out, to be woken after the lock; the next poll
+   * registers a fresh clone, made outside the lock too. */
+  *defer = *w;
+  *w = (asyncrt_waker){0};
   return 1;
 }
 
@@ -444,13 +448,21 @@ int art_send_poll(void *tx_obj, const void *value, asyncrt_context *cx, asyncrt_
   chan_ep *tx = tx_obj;
   art_chan *c = tx->ch;
   chan_op *o = op_priv(aop);
-  asyncrt_waker w[32], old = {0};
+  asyncrt_waker w[32], old = {0}, fresh = {0};
   size_t n = 0;
-  int more = 0;
-  ch_lock(c);
-  int st = put_locked(c, value, ST(o) != OP_IDLE && c->send_head == o);
-  if (st == ASYNCRT_EAGAIN && c->kind == ASYNCRT_CHANNEL_MPSC) {
-    /* Full: wait in line (or refresh the waker of the place it holds). */
+  int more = 0, st;
+  for (;;) {
+    ch_lock(c);
+    st = put_locked(c, value, ST(o) != OP_IDLE && c->send_head == o);
+    if (st != ASYNCRT_EAGAIN || c->kind != ASYNCRT_CHANNEL_MPSC) break;
+    /* Full: wait in line (or refresh the waker of the place it holds). A
+     * waker is cloned outside the lock, and the state looked at again. */
+    int registered = ST(o) != OP_IDLE && art_waker_will_wake(&o->waker, &cx->waker);
+    if (!registered && !fresh.vtable && cx->waker.vtable) {
+      ch_unlock(c);
+      art_waker_clone(&cx->waker, &fresh);
+      continue;
+    }
     if (ST(o) == OP_IDLE) {
       o->is_send = 1;
       o->reserved = (uint64_t)(uintptr_t)c; /* for a cancel given the op only */
@@ -459,14 +471,16 @@ int art_send_poll(void *tx_obj, const void *value, asyncrt_context *cx, asyncrt_
       if (c->send_tail) c->send_tail->next = o;
       else c->send_head = o;
       c->send_tail = o;
-      art_waker_clone(&cx->waker, &o->waker);
-    } else if (!art_waker_will_wake(&o->waker, &cx->waker)) {
+    }
+    if (!registered) {
       old = o->waker;
-      art_waker_clone(&cx->waker, &o->waker);
+      o->waker = fresh;
+      fresh = (asyncrt_waker){0};
     }
     SET_ST(o, OP_QUEUED);
     ch_unlock(c);
     art_waker_drop(&old);
+    art_waker_drop(&fresh);
     return ASYNCRT_POLL_PENDING;
   }
   asyncrt_waker next = {0};
@@ -481,6 +495,7 @@ int art_send_poll(void *tx_obj, const void *value, asyncrt_context *cx, asyncrt_
   if (!st) n = put_wakes(c, w, 32, &more);
   ch_unlock(c);
   art_waker_drop(&old);
+  art_waker_drop(&fresh);
   art_waker_wake(&next);
   for (size_t i = 0; i < n; i++) art_waker_wake(&w[i]);
   if (more) wake_receivers(c);
@@ -494,32 +509,40 @@ int art_recv_poll(void *rx_obj, void *out, asyncrt_context *cx, asyncrt_chan_op 
   (void)aop;
   chan_ep *rx = rx_obj;
   art_chan *c = rx->ch;
-  asyncrt_waker old = {0}, w = {0};
-  ch_lock(c);
-  int st = take_locked(c, rx, out);
-  if (st == ASYNCRT_EAGAIN) {
-    /* Stay registered across receives: a new clone only for a new waker. A
-     * different one replaces it, and the replaced one is woken so that a
-     * second receive on the same endpoint is never left asleep. */
+  asyncrt_waker old = {0}, w = {0}, fresh = {0};
+  int st;
+  for (;;) {
+    ch_lock(c);
+    st = take_locked(c, rx, out);
+    if (st != ASYNCRT_EAGAIN) break;
+    /* Stay registered across receives: a new clone (made outside the lock)
+     * only for a new waker. A different one replaces it, and the replaced
+     * one is woken so that a second receive on the same endpoint is never
+     * left asleep. */
     if (!art_waker_will_wake(&rx->waker, &cx->waker)) {
+      if (!fresh.vtable && cx->waker.vtable) {
+        ch_unlock(c);
+        art_waker_clone(&cx->waker, &fresh);
+        continue;
+      }
       old = rx->waker;
-      art_waker_clone(&cx->waker, &rx->waker);
-    } else {
-      old = (asyncrt_waker){0};
+      rx->waker = fresh;
+      fresh = (asyncrt_waker){0};
     }
     int was_waiting = rx->waiting;
     rx->waiting = 1;
     ch_unlock(c);
     if (old.vtable && was_waiting) art_waker_wake(&old);
     else art_waker_drop(&old);
+    art_waker_drop(&fresh);
     return ASYNCRT_POLL_PENDING;
   }
   rx->waiting = 0;
   if (st == ASYNCRT_OK && c->kind == ASYNCRT_CHANNEL_MPSC && c->send_head) w = take_send_wake(c);
   ch_unlock(c);
+  art_waker_drop(&fresh);
   art_waker_wake(&w);
   if (st == ASYNCRT_OK) return ASYNCRT_POLL_READY;
-  if (st == ASYNCRT_ELAGGED) rx->lagged_told = 1;
   cx->failure = st;
   art_fail(st, "receive: %s", status_msg(st));
   return ASYNCRT_POLL_ERROR;

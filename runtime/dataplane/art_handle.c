@@ -105,11 +105,31 @@ int art_handle_free(uint64_t handle) {
   return 1;
 }
 
+int art_handle_claim(uint64_t handle, int type) {
+  slot *s = slot_live(handle, type);
+  int expect = type;
+  return s && atomic_compare_exchange_strong(&s->type, &expect, -type);
+}
+
+void art_handle_unclaim(uint64_t handle, int type) {
+  slot *s = slot_live(handle, -type);
+  int expect = -type;
+  if (s) atomic_compare_exchange_strong(&s->type, &expect, type);
+}
+
 static const char *type_name(int type) {
   switch (type) {
   case ART_H_EXEC: return "executor";
   case ART_H_TASK: return "task";
   case ART_H_HOSTQ: return "host queue";
+  case ART_H_SUBSYS: return "subsystem";
+  case ART_H_SCOPE: return "scope";
+  case ART_H_SENDER: return "sender";
+  case ART_H_RECEIVER: return "receiver";
+  case ART_H_MUTEX: return "mutex";
+  case ART_H_SEMAPHORE: return "semaphore";
+  case ART_H_NOTIFY: return "notify";
+  case ART_H_BARRIER: return "barrier";
   default: return "object";
   }
 }

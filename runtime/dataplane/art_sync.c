@@ -115,8 +115,7 @@ static void enqueue(art_sync *s, art_sync_waiter *w) {
   if (s->tail) s->tail->next = w;
   else s->head = w;
   s->tail = w;
-  s->waiters++;
-  wstate_set(w, W_QUEUED);
+  wstate_set(w, W_QUEUED); /* its count was taken when the future was made */
 }
 
 static void unlink_waiter(art_sync *s, art_sync_waiter *w) {
@@ -201,16 +200,20 @@ int art_sync_new(int kind, unsigned flags, uint64_t count, uint32_t parties, art
 uint64_t art_sync_handle(const art_sync *s) { return s->handle; }
 
 int art_sync_free(art_sync *s) {
+  /* Racing frees: the handle table picks one before anyone touches s. */
+  int kind = s->kind;
+  if (!art_handle_claim(s->handle, kind))
+    return art_fail(ASYNCRT_EHANDLE, "asyncrt_%s_free: freed by another thread", kind_name(kind));
   sync_lock(s);
   if (s->waiters) {
     uint64_t n = s->waiters;
     sync_unlock(s);
-    return art_fail(ASYNCRT_EBUSY, "asyncrt_%s_free: %llu waiter(s) still on it", kind_name(s->kind),
+    art_handle_unclaim(s->handle, kind);
+    return art_fail(ASYNCRT_EBUSY, "asyncrt_%s_free: %llu wait future(s) still on it", kind_name(kind),
                     (unsigned long long)n);
   }
-  int won = art_handle_free(s->handle);
+  art_handle_free(s->handle);
   sync_unlock(s);
-  if (!won) return art_fail(ASYNCRT_EHANDLE, "asyncrt_%s_free: freed by another thread", kind_name(s->kind));
   free(s);
   return ASYNCRT_OK;
 }
@@ -327,10 +330,7 @@ static int wait_poll(void *self, asyncrt_context *cx, void *out) {
   if (st == W_DONE)
     return wait_fail(cx, art_fail(ASYNCRT_EINVAL, "asyncrt_wait: the %s wait was polled after it completed",
                                   kind_name((int)w->kind)));
-  art_sync *s = w->obj;
-  if (st == W_IDLE && !(s = art_handle_get(w->handle, (int)w->kind)))
-    return wait_fail(cx, art_fail(ASYNCRT_EHANDLE, "asyncrt_wait: the %s was freed before the wait's first poll",
-                                  kind_name((int)w->kind)));
+  art_sync *s = w->obj; /* pinned: the future counts in `waiters` from its making */
   asyncrt_waker fresh = {0}, stale = {0};
   int ready = 0;
   sync_lock(s);
@@ -343,6 +343,7 @@ static int wait_poll(void *self, asyncrt_context *cx, void *out) {
       break;
     }
     if (st == W_IDLE && try_now(s, w, &leader)) {
+      s->waiters--; /* the waiter's own count */
       ready = 1;
       break;
     }
@@ -371,12 +372,14 @@ static int wait_poll(void *self, asyncrt_context *cx, void *out) {
 static void wait_drop(void *self) {
   art_sync_waiter *w = self;
   uint32_t st = wstate(w);
-  if (st == W_IDLE || st == W_DONE) return; /* never queued, or completed: nothing held */
+  if (st == W_DONE) return; /* completed: its count was given back */
   art_sync *s = w->obj;
   asyncrt_waker mine = {0};
   sync_lock(s);
   st = wstate(w);
-  if (st == W_QUEUED) {
+  if (st == W_IDLE) {
+    /* Never polled into the queue: nothing held; the count goes back below. */
+  } else if (st == W_QUEUED) {
     unlink_waiter(s, w);
     mine = w->waker;
     w->waker = (asyncrt_waker){0};
@@ -406,11 +409,12 @@ static const asyncrt_future_vtable barrier_wait_vtable = {
 
 void art_sync_wait_init(art_sync *s, uint64_t permits, asyncrt_wait *storage, asyncrt_future *out) {
   art_sync_waiter *w = (art_sync_waiter *)storage;
-  *w = (art_sync_waiter){.handle = s->handle, .kind = s->kind, .arg = permits};
-  if (s->kind == ART_H_NOTIFY) { /* a notify_all from now on completes it */
-    sync_lock(s);
-    w->arg = s->gen;
-    sync_unlock(s);
-  }
+  *w = (art_sync_waiter){.handle = s->handle, .kind = s->kind, .arg = permits, .obj = s};
+  /* The future pins the object: it counts in `waiters` (free gives EBUSY)
+   * until it completes or is dropped, so no poll meets a freed object. */
+  sync_lock(s);
+  s->waiters++;
+  if (s->kind == ART_H_NOTIFY) w->arg = s->gen; /* a notify_all from now on completes it */
+  sync_unlock(s);
   *out = (asyncrt_future){w, s->kind == ART_H_BARRIER ? &barrier_wait_vtable : &wait_vtable};
 }

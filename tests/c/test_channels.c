@@ -1726,6 +1726,52 @@ static void test_ping_pong_between_workers(void) {
   free(p);
 }
 
+/* A waker that is not an asyncrt task's runs only outside the channel's
+ * lock: its clone may look at the channel (asyncrt_channel_len) without a
+ * deadlock, both when a receive registers it and when a send wakes it. */
+static asyncrt_receiver *clone_probe_rx;
+static int clone_probe_calls, clone_probe_wakes;
+static const asyncrt_waker_vtable clone_probe_vtable;
+static void clone_probe_clone(const void *data, asyncrt_waker *out) {
+  size_t len = 99;
+  clone_probe_calls++;
+  CHECK_OK(asyncrt_channel_len(clone_probe_rx, &len)); /* would deadlock under the lock */
+  *out = (asyncrt_waker){data, &clone_probe_vtable};
+}
+static void clone_probe_wake(const void *data) {
+  (void)data;
+  clone_probe_wakes++;
+}
+static void clone_probe_nop(const void *data) { (void)data; }
+static const asyncrt_waker_vtable clone_probe_vtable = {clone_probe_clone, clone_probe_wake, clone_probe_wake,
+                                                        clone_probe_nop};
+
+static void test_user_waker_runs_outside_the_lock(void) {
+  asyncrt_sender *tx = NULL;
+  asyncrt_receiver *rx = NULL;
+  asyncrt_chan_op op;
+  asyncrt_waker wk = {&op, &clone_probe_vtable};
+  uint64_t v = 0, seven = 7;
+  int failure = 0;
+  CHECK_OK(chan_new(ASYNCRT_CHANNEL_MPSC, 1, 0, &tx, &rx));
+  clone_probe_rx = rx;
+  clone_probe_calls = clone_probe_wakes = 0;
+  memset(&op, 0, sizeof op);
+  {
+    asyncrt_future f;
+    CHECK_OK(asyncrt_recv(rx, &op, &f));
+    CHECK_INT(asyncrt_poll_with_waker(&f, &wk, &v, &failure), ASYNCRT_POLL_PENDING);
+    CHECK_INT(clone_probe_calls, 1);
+    CHECK_OK(asyncrt_try_send(tx, &seven)); /* wakes the registration, outside the lock */
+    CHECK_INT(clone_probe_wakes, 1);
+    CHECK_INT(asyncrt_poll_with_waker(&f, &wk, &v, &failure), ASYNCRT_POLL_READY);
+    CHECK_INT(v, 7);
+    f.vtable->drop(f.self);
+  }
+  CHECK_OK(asyncrt_sender_free(tx));
+  CHECK_OK(asyncrt_receiver_free(rx));
+}
+
 int main(void) {
   CHECK_BEGIN();
   RUN(test_mpsc_bounded);
@@ -1735,6 +1781,7 @@ int main(void) {
   RUN(test_broadcast_lagging_receiver);
   RUN(test_many_waiting_receivers);
   RUN(test_broadcast_len_of_a_lagging_receiver);
+  RUN(test_user_waker_runs_outside_the_lock);
   RUN(test_watch);
   RUN(test_close_last_sender);
   RUN(test_close_last_receiver);
