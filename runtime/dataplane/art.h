@@ -753,6 +753,27 @@ int art_task_before_finish(art_exec *e, art_task *t, int status, art_requeue_fn 
 void art_task_complete(art_task *t, int status);
 /* art_task_finish for a task with an ext (after the drop). */
 void art_task_finish_ext(art_exec *e, art_task *t, int status);
+/* Local wakes. A task that only its core's driver ever polls (every task
+ * of a local core, a non-Send task of a group's core; never a foreign
+ * core's) is woken from that driver without an atomic operation: the
+ * driver keeps its queued/parked state in `status` (which holds the final
+ * status only once COMPLETE), and OWNED stays set for its whole life. Any
+ * other thread wakes it by setting NOTIFIED (one fetch-or) and, if that was
+ * news, pushing it, with a reference, on the core's remote stack; the
+ * driver clears NOTIFIED when it takes it from there. So a task is on the
+ * remote stack at most once, and a wake is never lost. */
+enum { ART_LS_IDLE = 0, ART_LS_QUEUED = 1, ART_LS_NOTIFIED = 2 };
+static inline int art_task_lw(const art_task *t, const art_exec *e) {
+  return !e->is_foreign && (!e->group || !(t->flags & ART_TF_SEND));
+}
+static inline int art_ls_get(const art_task *t) { return __atomic_load_n(&t->status, __ATOMIC_RELAXED); }
+static inline void art_ls_set(art_task *t, int v) { __atomic_store_n(&t->status, v, __ATOMIC_RELAXED); }
+/* Wakes a local-wake task (art_task_schedule's path for them). */
+void art_exec_wake_lw(art_exec *e, art_task *t);
+/* Parks a local-wake task after a pending poll, or queues it again if a
+ * wake came meanwhile (its driver). */
+void art_exec_park_lw(art_exec *e, art_task *t);
+
 /* Whether t's end must go through art_task_before_finish /
  * art_task_cancel_slow: it has an ext, or a handle through which a scope
  * could be opened for it from another thread. */

@@ -92,6 +92,9 @@ static void copy_task(dump *d, art_task *t) {
   r->state = atomic_load_explicit(&t->state, memory_order_acquire);
   art_exec *ex = __atomic_load_n(&t->exec, __ATOMIC_RELAXED); /* a steal may move it */
   r->worker = ex ? ex->index : 0;
+  /* A local-wake task stays OWNED: whether it is queued is in its status. */
+  if (ex && art_task_lw(t, ex) && !(r->state & ART_COMPLETE) && art_ls_get(t) == ART_LS_IDLE)
+    r->state &= ~(uint32_t)ART_OWNED;
   art_task_ext *x = art_task_ext_of(t);
   if (x) {
     r->has_ext = 1;

@@ -37,6 +37,9 @@ static inline art_exec *driven_core(void) {
   return cx ? cx->exec : NULL;
 }
 
+static void drain_remote(art_exec *e);
+static void lw_remote(art_exec *e, art_task *t);
+
 uint64_t art_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -90,6 +93,7 @@ static void exec_destroy(art_exec *e) {
 }
 
 void art_exec_close(art_exec *e) {
+  drain_remote(e); /* the workers are gone: wakes of finished tasks may be left */
   art_lock_acquire(&e->lock);
   e->closed = 1;
   int last = !e->headers;
@@ -263,6 +267,11 @@ static int ring_grow(art_exec *e) {
 static inline void local_push(art_exec *e, art_task *t) {
   if (ART_UNLIKELY(e->ring_tail - e->ring_head >= e->ring_room)) {
     if (e->overflow_head || !ring_grow(e)) {
+      if (art_task_lw(t, e)) { /* its link may be the remote stack's: go that way */
+        art_ls_set(t, ART_LS_IDLE);
+        lw_remote(e, t);
+        return;
+      }
       t->next = NULL;
       if (e->overflow_tail) e->overflow_tail->next = t;
       else e->overflow_head = t;
@@ -347,6 +356,62 @@ void art_exec_push(art_exec *e, art_task *t) {
   if (!atomic_load(&e->running)) exec_signal(e);
 }
 
+/* ---- local wakes (see art.h) ------------------------------------------------ */
+
+/* The ring only: 0 if it is full and cannot grow (the overflow list shares
+ * the link a local-wake task may need for the remote stack). */
+static inline int ring_push(art_exec *e, art_task *t) {
+  if (ART_UNLIKELY(e->ring_tail - e->ring_head >= e->ring_room)) {
+    if (e->overflow_head || !ring_grow(e)) return 0;
+  }
+  e->ring[e->ring_tail++ & e->ring_mask] = t;
+  return 1;
+}
+
+static void remote_stack_push(art_exec *e, art_task *t) {
+  art_task *head = atomic_load_explicit(&e->remote_head, memory_order_relaxed);
+  do {
+    t->next = head;
+  } while (!atomic_compare_exchange_weak(&e->remote_head, &head, t));
+  if (!atomic_load(&e->running)) exec_signal(e);
+}
+
+/* A wake from a thread that is not e's driver: NOTIFIED, and the task on
+ * the remote stack (with a reference) if that was news. */
+static void lw_remote(art_exec *e, art_task *t) {
+  uint32_t old = atomic_fetch_or_explicit(&t->state, ART_NOTIFIED, memory_order_acq_rel);
+  if (old & (ART_NOTIFIED | ART_COMPLETE)) return;
+  art_task_ref(t);
+  atomic_fetch_add_explicit(&e->wakes, 1, memory_order_relaxed);
+  remote_stack_push(e, t);
+}
+
+/* A wake on e's driver: plain stores. */
+static inline void lw_local(art_exec *e, art_task *t) {
+  int ls = art_ls_get(t);
+  if (ls == ART_LS_IDLE) {
+    if (ART_LIKELY(ring_push(e, t))) art_ls_set(t, ART_LS_QUEUED);
+    else lw_remote(e, t); /* no memory for the ring: taken again later */
+  } else if (!(ls & ART_LS_NOTIFIED)) {
+    art_ls_set(t, ls | ART_LS_NOTIFIED); /* queued or being polled: once more */
+  }
+}
+
+void art_exec_wake_lw(art_exec *e, art_task *t) {
+  if (atomic_load_explicit(&t->state, memory_order_acquire) & ART_COMPLETE) return;
+  if (driven_core() == e) lw_local(e, t);
+  else lw_remote(e, t);
+}
+
+void art_exec_park_lw(art_exec *e, art_task *t) {
+  if (art_ls_get(t) & ART_LS_NOTIFIED) {
+    art_ls_set(t, ART_LS_IDLE);
+    lw_local(e, t);
+  } else {
+    art_ls_set(t, ART_LS_IDLE);
+  }
+}
+
 /* Moves the remote stack, reversed into arrival order, to the local queue. */
 static int exec_take_remote(art_exec *e) {
   /* Look before the exchange: the run loop asks often, and an empty stack
@@ -363,12 +428,37 @@ static int exec_take_remote(art_exec *e) {
   }
   while (fifo) {
     art_task *next = fifo->next;
-    driver_push(e, fifo);
+    if (art_task_lw(fifo, e)) {
+      uint32_t s = atomic_fetch_and_explicit(&fifo->state, ~(uint32_t)ART_NOTIFIED, memory_order_acq_rel);
+      if (!(s & ART_COMPLETE)) lw_local(e, fifo);
+      art_task_unref(fifo); /* the remote stack's reference */
+    } else {
+      driver_push(e, fifo);
+    }
     fifo = next;
   }
   return 1;
 }
 
+/* Gives back the references of local-wake tasks left on the remote stack
+ * (their tasks are complete: the core is shutting down). */
+static void drain_remote(art_exec *e) {
+  art_task *t = atomic_exchange(&e->remote_head, NULL);
+  while (t) {
+    art_task *next = t->next;
+    if (art_task_lw(t, e)) {
+      atomic_fetch_and(&t->state, ~(uint32_t)ART_NOTIFIED);
+      art_task_unref(t);
+    }
+    t = next;
+  }
+}
+
+
+/* Whether a task spawned on e with these flags is a local-wake task. */
+static inline int art_task_lw_spawn(const art_exec *e, unsigned flags) {
+  return !e->is_foreign && (!e->group || !(flags & ASYNCRT_SPAWN_SEND));
+}
 
 /* Links child t into scope s (both locks held by the caller: the core's,
  * then the scope's). Returns 0 or the refusal. */
@@ -428,13 +518,16 @@ static inline __attribute__((always_inline)) int spawn_impl(art_exec *e, const a
   /* The header is whole before it joins the live list or a scope: a
    * shutdown walking the one, or a cancel walking the other, may cancel (and
    * so schedule) it at once. */
-  atomic_init(&t->state, scope ? ART_OWNED | ART_EXT : ART_OWNED);
-  atomic_init(&t->refs, out ? 2 : 1);
+  /* A local-wake task spawned from another thread reaches its driver the
+   * way its wakes do: NOTIFIED, on the remote stack, with a reference. */
+  int lw_remote_spawn = art_task_lw_spawn(e, flags) && !(on_driver && !e->is_foreign);
+  atomic_init(&t->state, (scope ? ART_OWNED | ART_EXT : ART_OWNED) | (lw_remote_spawn ? ART_NOTIFIED : 0));
+  atomic_init(&t->refs, (out ? 2 : 1) + lw_remote_spawn);
   t->fut = *fut;
   t->exec = e;
   t->home = e;
   t->join_waker = (asyncrt_waker){0};
-  t->status = ASYNCRT_EAGAIN;
+  t->status = lw_remote_spawn ? ART_LS_IDLE : ART_LS_QUEUED; /* a local-wake task's state while it lives */
   t->output_size = (uint16_t)output_size;
   t->flags = (flags & ASYNCRT_SPAWN_SEND) ? ART_TF_SEND : 0;
   if (storage) {
@@ -520,6 +613,16 @@ int art_exec_spawn_driven(art_exec *e, const asyncrt_future *fut, art_task **out
 int art_task_park_cancelled(art_exec *e, art_task *t, int status) {
   art_ops_cancel_task(e, t);
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
+  if (art_task_lw(t, e)) {
+    /* The last completion lowers the count, then wakes the task: if it
+     * came after this look, its wake queues the task again. */
+    if (!ART_OPS(s)) {
+      art_task_finish(e, t, status);
+      return 0;
+    }
+    art_exec_park_lw(e, t);
+    return 0;
+  }
   for (;;) {
     if (!ART_OPS(s)) {
       art_task_finish(e, t, status);
@@ -541,12 +644,18 @@ int art_task_park_cancelled(art_exec *e, art_task *t, int status) {
  * Always inlined, so each caller gets its own copy with `requeue` fixed. */
 static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task *t, asyncrt_context *cx,
                                                            void (*requeue)(art_exec *, art_task *)) {
+  /* Local wakes (art.h): only the run loop's copy (requeue is a constant
+   * here) has them; for those tasks NOTIFIED belongs to the remote stack.
+   * Worked out only off the yield loop's path. */
+#define LW() (requeue == driver_push && art_task_lw(t, e))
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   if (ART_UNLIKELY(s & (ART_NOTIFIED | ART_CANCEL))) {
+    const int lw = LW();
     /* Clear NOTIFIED before the poll so a wake during it is not lost. */
-    if (s & ART_NOTIFIED)
+    if ((s & ART_NOTIFIED) && !lw)
       s = atomic_fetch_and_explicit(&t->state, ~(uint32_t)ART_NOTIFIED, memory_order_acq_rel);
     if ((s & ART_CANCEL) && !art_shielded(e, s)) {
+      if (lw) art_ls_set(t, ART_LS_QUEUED);
       if (ART_LIKELY(!(s & (ART_EXT | ART_HANDLED)) && !ART_OPS(s))) {
         art_task_finish(e, t, ASYNCRT_ECANCELLED);
         return 0;
@@ -574,6 +683,12 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
     art_task_finish(e, t, status);
     return 2;
   }
+  if (LW()) { /* no atomic operation: a plain flag, unless a cancel waits */
+    s = atomic_load_explicit(&t->state, memory_order_acquire);
+    if (ART_UNLIKELY(s & ART_CANCEL) && !art_shielded(e, s)) requeue(e, t);
+    else art_exec_park_lw(e, t);
+    return 1;
+  }
   s = atomic_load_explicit(&t->state, memory_order_acquire);
   for (;;) {
     if (ART_UNLIKELY(s & (ART_NOTIFIED | ART_CANCEL)) && ((s & ART_NOTIFIED) || !art_shielded(e, s))) {
@@ -585,6 +700,7 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
       return 1;
   }
 }
+#undef LW
 
 /* ---- foreign executors ---------------------------------------------------- */
 
@@ -756,7 +872,7 @@ void art_exec_shutdown(art_exec *e) {
   e->ring_head = e->ring_tail = 0;
   e->ring_room = e->ring ? e->ring_mask + 1 : 0;
   e->overflow_head = e->overflow_tail = NULL;
-  atomic_store(&e->remote_head, NULL);
+  drain_remote(e);
   e->cx.waker.data = NULL;
   art_tls_cx = outer;
 }

@@ -669,6 +669,10 @@ static void cancel_scopes(art_task_ext *x, uint64_t deadline, int all) {
 
 /* Leaves t parked (OWNED cleared), or queued again if a wake came. */
 static void park_or_requeue(art_exec *e, art_task *t, art_requeue_fn requeue) {
+  if (art_task_lw(t, e)) { /* its driver: a plain flag (art.h, local wakes) */
+    art_exec_park_lw(e, t);
+    return;
+  }
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   for (;;) {
     if (s & ART_NOTIFIED) {
@@ -866,6 +870,15 @@ void art_task_finish_ext(art_exec *e, art_task *t, int status) {
       list = next;
     }
   unowned:;
+  }
+  /* A child that someone can ask about (a handle, a join) is complete
+   * before its scope learns it is gone: whoever the scope's join wakes sees
+   * its status. */
+  if (x && x->scope && (atomic_load_explicit(&t->state, memory_order_relaxed) & (ART_HANDLED | ART_JOINED))) {
+    art_task_complete(t, status);
+    scope_child_done(x->scope, t, x, status);
+    art_task_unref(t);
+    return;
   }
   if (x && x->scope) {
     scope_child_done(x->scope, t, x, status);

@@ -48,6 +48,11 @@ void art_task_unref(art_task *t) {
 }
 
 void art_task_schedule(art_task *t) {
+  art_exec *e = __atomic_load_n(&t->exec, __ATOMIC_RELAXED);
+  if (art_task_lw(t, e)) { /* only Send tasks of a group move: this one stays on e */
+    art_exec_wake_lw(e, t);
+    return;
+  }
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   for (;;) {
     if (s & ART_COMPLETE) return;

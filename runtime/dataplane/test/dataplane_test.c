@@ -609,7 +609,8 @@ static void test_timers_fire_vs_cancel(void) {
         (unsigned long long)atomic_load(&e->timer_fired), (unsigned long long)fires);
   for (int i = 0; i < TF_SLEEPERS; i++) {
     uint32_t st = atomic_load(&tsleepers[i]->state);
-    CHECK(sleepers[i].polls == 1 && !(st & (ART_OWNED | ART_NOTIFIED | ART_COMPLETE)),
+    /* Parked: a local-wake task keeps OWNED; queued or not is its status. */
+    CHECK(sleepers[i].polls == 1 && !(st & (ART_NOTIFIED | ART_COMPLETE)) && art_ls_get(tsleepers[i]) == ART_LS_IDLE,
           "sleeper %d polls %d state %#x: woken after its timer was cancelled", i, sleepers[i].polls, st);
     /* The executor's and ours: the cancel dropped the timer's clone. */
     CHECK(atomic_load(&tsleepers[i]->refs) == 2, "sleeper %d refs %u", i, atomic_load(&tsleepers[i]->refs));
