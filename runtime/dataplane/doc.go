@@ -51,6 +51,17 @@
 //	SHIELD     inside a shield section: a cancel only records itself.
 //	CLEANUP    its cleanup runs: its ops are not cancelled.
 //
+// Local wakes. A task that only its core's driver ever polls (every task of
+// a local core, a non-Send task of a worker; never a foreign core's) keeps
+// OWNED for its whole life, and its queued/parked state in a driver-private
+// field (its status word, which holds the status only once COMPLETE): its
+// driver wakes and parks it with plain stores. Any other thread sets
+// NOTIFIED with one fetch-or and, if that was news, pushes the task (with a
+// reference) on the core's remote stack, where it is at most once; the
+// driver clears NOTIFIED when it takes it. A ping-pong between two tasks of
+// one thread thus costs no atomic operation for its wakes and parks, only
+// its channels' locks. What follows describes every other task.
+//
 // A wake of a parked task wins the OWNED bit with one CAS and queues the task:
 // on the local queue (or Send ring) when the waker runs on the core's driver
 // thread, otherwise on the remote stack (or the group injector, for a Send
