@@ -11,11 +11,23 @@
     if (art_is_forked()) return art_fail_forked();                                                 \
   } while (0)
 
-static int resolve_tx(asyncrt_sender *tx, void **ep) {
+/* Inline for the live handle (every send and receive looks its endpoint
+ * up); the failure's message is made out of line. */
+static inline int resolve_tx(asyncrt_sender *tx, void **ep) {
+  void *o = art_handle_get((uint64_t)(uintptr_t)tx, ART_H_SENDER);
+  if (ART_LIKELY(o)) {
+    *ep = o;
+    return ASYNCRT_OK;
+  }
   return art_handle_resolve(tx, ART_H_SENDER, "sender", ep);
 }
 
-static int resolve_rx(asyncrt_receiver *rx, void **ep) {
+static inline int resolve_rx(asyncrt_receiver *rx, void **ep) {
+  void *o = art_handle_get((uint64_t)(uintptr_t)rx, ART_H_RECEIVER);
+  if (ART_LIKELY(o)) {
+    *ep = o;
+    return ASYNCRT_OK;
+  }
   return art_handle_resolve(rx, ART_H_RECEIVER, "receiver", ep);
 }
 

@@ -107,7 +107,27 @@ enum art_handle_type {
 /* A handle is (generation << 32) | (slot index + 1). Slots live in chunks that
  * are never freed, so checking a stale handle reads only live table memory. */
 uint64_t art_handle_new(int type, void *obj); /* 0 when out of memory */
-void *art_handle_get(uint64_t handle, int type); /* NULL unless live and of type */
+#define ART_HANDLE_CHUNK_BITS 12u
+#define ART_HANDLE_MAX_CHUNKS 4096u
+typedef struct art_handle_slot {
+  _Atomic uint32_t gen;
+  _Atomic uint32_t next_free; /* index + 1, while free */
+  _Atomic int type;
+  void *_Atomic obj;
+} art_handle_slot;
+extern art_handle_slot *_Atomic art_handle_chunks[ART_HANDLE_MAX_CHUNKS];
+/* NULL unless live and of type. Reads only the table, whose chunks are
+ * never freed. */
+static inline void *art_handle_get(uint64_t handle, int type) {
+  uint32_t i1 = (uint32_t)handle, gen = (uint32_t)(handle >> 32);
+  if (!i1 || !gen || i1 - 1 >= ART_HANDLE_MAX_CHUNKS << ART_HANDLE_CHUNK_BITS) return NULL;
+  art_handle_slot *c = atomic_load_explicit(&art_handle_chunks[(i1 - 1) >> ART_HANDLE_CHUNK_BITS], memory_order_acquire);
+  if (!c) return NULL;
+  art_handle_slot *s = &c[(i1 - 1) & ((1u << ART_HANDLE_CHUNK_BITS) - 1)];
+  if (atomic_load_explicit(&s->gen, memory_order_acquire) != gen) return NULL;
+  if (atomic_load_explicit(&s->type, memory_order_relaxed) != type) return NULL;
+  return atomic_load_explicit(&s->obj, memory_order_relaxed);
+}
 /* Returns 1 if this call freed it, 0 if it was not live (a racing free won). */
 int art_handle_free(uint64_t handle);
 /* Makes a live handle of `type` look dead to everyone else (1), so that one

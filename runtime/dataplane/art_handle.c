@@ -10,18 +10,16 @@
 
 #include "art.h"
 
-#define CHUNK_BITS 12u
+#define CHUNK_BITS ART_HANDLE_CHUNK_BITS
 #define CHUNK_SLOTS (1u << CHUNK_BITS)
-#define MAX_CHUNKS 4096u /* 16M live handles */
+#define MAX_CHUNKS ART_HANDLE_MAX_CHUNKS /* 16M live handles */
 
-typedef struct slot {
-  _Atomic uint32_t gen;
-  _Atomic uint32_t next_free; /* index + 1, while free */
-  _Atomic int type;
-  void *_Atomic obj;
-} slot;
+typedef art_handle_slot slot;
 
-static slot *_Atomic chunks[MAX_CHUNKS];
+/* Read by art_handle_get, inline in art.h (a channel's _poll calls look a
+ * handle up each time: a call less there is most of the look-up). */
+art_handle_slot *_Atomic art_handle_chunks[MAX_CHUNKS];
+#define chunks art_handle_chunks
 static _Atomic uint64_t free_head; /* (tag << 32) | (index + 1) */
 static _Atomic uint32_t next_unused;
 static art_lock grow_lock;
@@ -85,10 +83,6 @@ static slot *slot_live(uint64_t handle, int type) {
   return s;
 }
 
-void *art_handle_get(uint64_t handle, int type) {
-  slot *s = slot_live(handle, type);
-  return s ? atomic_load_explicit(&s->obj, memory_order_relaxed) : NULL;
-}
 
 int art_handle_free(uint64_t handle) {
   uint32_t i1 = (uint32_t)handle, gen = (uint32_t)(handle >> 32);
