@@ -473,9 +473,8 @@ struct art_scope;
  * in the same lock hold that makes it, or refused (ESCOPE, ECANCELLED). */
 int art_exec_spawn_scoped(art_exec *e, const asyncrt_future *fut, unsigned flags,
                           const asyncrt_task_storage *storage, art_task **out, struct art_scope *scope);
-/* Counts an object (a scope) that keeps the core's memory alive, like a
- * task header; the release may destroy a closed core. */
-void art_exec_hold(art_exec *e);
+/* Gives back a count of `headers` taken under the core's lock for an object
+ * (a scope) that keeps the core's memory alive; may destroy a closed core. */
 void art_exec_unhold(art_exec *e);
 /* art_exec_spawn for the driver outside a run (block_on's root): the task
  * goes straight to the local queue, with no signal to wake anyone. */
@@ -835,7 +834,6 @@ void art_chan_op_cancel(asyncrt_chan_op *op);
 size_t art_channel_len(void *rx);
 int art_send_future(void *tx, const void *value, asyncrt_chan_op *op, asyncrt_future *out);
 int art_recv_future(void *rx, asyncrt_chan_op *op, asyncrt_future *out);
-size_t art_endpoint_elem(void *ep);
 
 /* ---- thread-per-core groups (art_group.c) --------------------------------- */
 

@@ -20,7 +20,9 @@
  * mpsc queue are a FIFO list of their ops, each with its own waker clone;
  * room wakes the first, which sends at its next poll (a new sender does not
  * overtake a queued one), and a woken op that is dropped passes the wake on.
- * No waker runs under the lock.
+ * Under the lock only an asyncrt task's waker is woken (queueing it runs no
+ * user code); any other waker -- its clone, wake and drop alike -- runs
+ * after the lock (wake_or_defer).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -650,5 +652,3 @@ int art_recv_future(void *rx_obj, asyncrt_chan_op *aop, asyncrt_future *out) {
   return ASYNCRT_OK;
 }
 
-size_t art_endpoint_elem(void *ep_obj) { return ((chan_ep *)ep_obj)->ch->elem; }
-int art_endpoint_is_tx(void *ep_obj) { return ((chan_ep *)ep_obj)->is_tx; }

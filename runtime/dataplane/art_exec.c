@@ -164,12 +164,6 @@ void art_exec_retire_from(art_exec *e, art_task *t) {
   e->retire_len++;
 }
 
-void art_exec_hold(art_exec *e) {
-  art_lock_acquire(&e->lock);
-  e->headers++;
-  art_lock_release(&e->lock);
-}
-
 void art_exec_unhold(art_exec *e) {
   art_lock_acquire(&e->lock);
   int last = !--e->headers && e->closed;
@@ -264,23 +258,29 @@ static int ring_grow(art_exec *e) {
   return 1;
 }
 
-static inline void local_push(art_exec *e, art_task *t) {
+/* The ring only: 0 if it is full and cannot grow. */
+static inline int ring_push(art_exec *e, art_task *t) {
   if (ART_UNLIKELY(e->ring_tail - e->ring_head >= e->ring_room)) {
-    if (e->overflow_head || !ring_grow(e)) {
-      if (art_task_lw(t, e)) { /* its link may be the remote stack's: go that way */
-        art_ls_set(t, ART_LS_IDLE);
-        lw_remote(e, t);
-        return;
-      }
-      t->next = NULL;
-      if (e->overflow_tail) e->overflow_tail->next = t;
-      else e->overflow_head = t;
-      e->overflow_tail = t;
-      e->ring_room = 0;
-      return;
-    }
+    if (e->overflow_head || !ring_grow(e)) return 0;
   }
   e->ring[e->ring_tail++ & e->ring_mask] = t;
+  return 1;
+}
+
+static inline void local_push(art_exec *e, art_task *t) {
+  if (ART_LIKELY(ring_push(e, t))) return;
+  /* A local-wake task's link may be the remote stack's (art.h): it goes
+   * that way, not on the overflow list. */
+  if (art_task_lw(t, e)) {
+    art_ls_set(t, ART_LS_IDLE);
+    lw_remote(e, t);
+    return;
+  }
+  t->next = NULL;
+  if (e->overflow_tail) e->overflow_tail->next = t;
+  else e->overflow_head = t;
+  e->overflow_tail = t;
+  e->ring_room = 0;
 }
 
 static art_task *local_pop(art_exec *e) {
@@ -332,6 +332,17 @@ static inline void driver_push(art_exec *e, art_task *t) {
   else local_push(e, t);
 }
 
+/* Pushes t on e's remote stack and signals the core if no driver runs. */
+static void remote_stack_push(art_exec *e, art_task *t) {
+  art_task *head = atomic_load_explicit(&e->remote_head, memory_order_relaxed);
+  do {
+    t->next = head;
+  } while (!atomic_compare_exchange_weak(&e->remote_head, &head, t));
+  /* Pairs with the driver's store of running=0 then its look at remote_head:
+   * one of the two sides sees the other (both are sequentially consistent). */
+  if (!atomic_load(&e->running)) exec_signal(e);
+}
+
 void art_exec_push(art_exec *e, art_task *t) {
   if (ART_UNLIKELY(e->is_foreign)) {
     art_foreign_schedule(e, t);
@@ -347,34 +358,10 @@ void art_exec_push(art_exec *e, art_task *t) {
     art_group_inject(e->group, t);
     return;
   }
-  art_task *head = atomic_load_explicit(&e->remote_head, memory_order_relaxed);
-  do {
-    t->next = head;
-  } while (!atomic_compare_exchange_weak(&e->remote_head, &head, t));
-  /* Pairs with the driver's store of running=0 then its look at remote_head:
-   * one of the two sides sees the other (both are sequentially consistent). */
-  if (!atomic_load(&e->running)) exec_signal(e);
+  remote_stack_push(e, t);
 }
 
 /* ---- local wakes (see art.h) ------------------------------------------------ */
-
-/* The ring only: 0 if it is full and cannot grow (the overflow list shares
- * the link a local-wake task may need for the remote stack). */
-static inline int ring_push(art_exec *e, art_task *t) {
-  if (ART_UNLIKELY(e->ring_tail - e->ring_head >= e->ring_room)) {
-    if (e->overflow_head || !ring_grow(e)) return 0;
-  }
-  e->ring[e->ring_tail++ & e->ring_mask] = t;
-  return 1;
-}
-
-static void remote_stack_push(art_exec *e, art_task *t) {
-  art_task *head = atomic_load_explicit(&e->remote_head, memory_order_relaxed);
-  do {
-    t->next = head;
-  } while (!atomic_compare_exchange_weak(&e->remote_head, &head, t));
-  if (!atomic_load(&e->running)) exec_signal(e);
-}
 
 /* A wake from a thread that is not e's driver: NOTIFIED, and the task on
  * the remote stack (with a reference) if that was news. */
@@ -404,12 +391,9 @@ void art_exec_wake_lw(art_exec *e, art_task *t) {
 }
 
 void art_exec_park_lw(art_exec *e, art_task *t) {
-  if (art_ls_get(t) & ART_LS_NOTIFIED) {
-    art_ls_set(t, ART_LS_IDLE);
-    lw_local(e, t);
-  } else {
-    art_ls_set(t, ART_LS_IDLE);
-  }
+  int notified = art_ls_get(t) & ART_LS_NOTIFIED;
+  art_ls_set(t, ART_LS_IDLE);
+  if (notified) lw_local(e, t); /* woken while polled: queued again */
 }
 
 /* Moves the remote stack, reversed into arrival order, to the local queue. */
@@ -520,7 +504,7 @@ static inline __attribute__((always_inline)) int spawn_impl(art_exec *e, const a
    * so schedule) it at once. */
   /* A local-wake task spawned from another thread reaches its driver the
    * way its wakes do: NOTIFIED, on the remote stack, with a reference. */
-  int lw_remote_spawn = art_task_lw_spawn(e, flags) && !(on_driver && !e->is_foreign);
+  int lw_remote_spawn = art_task_lw_spawn(e, flags) && !on_driver;
   atomic_init(&t->state, (scope ? ART_OWNED | ART_EXT : ART_OWNED) | (lw_remote_spawn ? ART_NOTIFIED : 0));
   atomic_init(&t->refs, (out ? 2 : 1) + lw_remote_spawn);
   t->fut = *fut;

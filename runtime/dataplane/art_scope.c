@@ -40,10 +40,12 @@ static inline uint64_t core_now(art_exec *e) { return art_clock_now(e->clock); }
 
 static inline uint64_t add_sat(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX - 1 : a + b; }
 
-static void atomic_min_u64(_Atomic uint64_t *p, uint64_t v) {
+/* Lowers *p to v; returns the value it held before. */
+static uint64_t atomic_min_u64(_Atomic uint64_t *p, uint64_t v) {
   uint64_t cur = atomic_load(p);
   while (v < cur && !atomic_compare_exchange_weak(p, &cur, v)) {
   }
+  return cur;
 }
 
 /* ---- rich errors ---------------------------------------------------------- */
@@ -476,21 +478,13 @@ int art_scope_status(art_scope *s) {
 
 /* ---- cancel ---------------------------------------------------------------------- */
 
-/* Lowers *p to v; returns the value it held before. */
-static uint64_t atomic_min_u64_old(_Atomic uint64_t *p, uint64_t v) {
-  uint64_t cur = atomic_load(p);
-  while (v < cur && !atomic_compare_exchange_weak(p, &cur, v)) {
-  }
-  return cur;
-}
-
 void art_scope_cancel(art_scope *s, uint64_t deadline, int reason) {
   scope_ref(s);
   /* A scope whose deadline was inherited from an enclosing one is
    * cancelled through its owner when that one fires: it timed out too. */
   if (reason == ART_CANCEL_OWNER && s->deadline != UINT64_MAX && core_now(s->core) >= s->deadline)
     reason = ART_CANCEL_DEADLINE;
-  int lowered = deadline < atomic_min_u64_old(&s->cancel_deadline, deadline);
+  int lowered = deadline < atomic_min_u64(&s->cancel_deadline, deadline);
   art_error *dl = NULL;
   if (reason == ART_CANCEL_DEADLINE) {
     char msg[96];
