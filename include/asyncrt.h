@@ -1678,6 +1678,12 @@ ASYNCRT_API int asyncrt_executor_dump(asyncrt_executor *ex, unsigned format, asy
  * give each receiving task its own receiver, or a mutex).
  * ASYNCRT_CHANNEL_LOCAL promises that every endpoint is used on one thread
  * only (tasks that never move): it skips the atomic operations and the lock.
+ *
+ * Wake-ups: a task that receives from an MPSC channel in a loop costs no
+ * lock when it comes back to an empty queue: the receive that took the last
+ * value left the task registered, and the next send wakes it. The price is
+ * that a task that took the last value and does not receive again may be
+ * woken once, needlessly, by the next send (as with a dropped receive).
  * ======================================================================== */
 
 typedef struct asyncrt_sender asyncrt_sender;

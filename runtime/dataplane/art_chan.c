@@ -59,6 +59,11 @@ struct chan_ep {
    * (broadcast: the next sequence number; watch: the version it saw). */
   asyncrt_waker waker;
   int waiting;
+  /* The task whose waker is registered while `waiting` is set, when that
+   * waker is an asyncrt task's (else 0): set and cleared with `waiting`
+   * under the lock, read without it by that task's next receive, which
+   * then knows nothing was sent since and stays pending without the lock. */
+  _Atomic uintptr_t armed;
   uint64_t pos;
   chan_ep *rx_next, *rx_prev; /* the channel's receivers, under its lock */
 };
@@ -164,6 +169,13 @@ static inline int wake_or_defer(asyncrt_waker *w, asyncrt_waker *defer) {
   return 1;
 }
 
+/* Marks receiver r waiting or not (lock held); see `armed`. */
+static inline void set_waiting(chan_ep *r, int waiting) {
+  r->waiting = waiting;
+  uintptr_t armed = waiting && r->waker.vtable == &art_task_waker_vtable ? (uintptr_t)r->waker.data : 0;
+  atomic_store_explicit(&r->armed, armed, memory_order_release);
+}
+
 /* Wakes every waiting receiver (marked not waiting; they stay registered),
  * deferring up to `cap` into out (lock held). Returns how many it deferred;
  * *more if some are left waiting for another pass. */
@@ -176,7 +188,7 @@ static size_t take_rx_wakes(art_chan *c, asyncrt_waker *out, size_t cap, int *mo
       *more = 1;
       break;
     }
-    r->waiting = 0;
+    set_waiting(r, 0);
     n += wake_or_defer(&r->waker, &out[n]);
   }
   return n;
@@ -403,7 +415,7 @@ static size_t put_wakes(art_chan *c, asyncrt_waker *w, size_t cap, int *more) {
   if (c->kind == ASYNCRT_CHANNEL_MPSC || c->kind == ASYNCRT_CHANNEL_ONESHOT) {
     chan_ep *r = c->rx_list; /* one receiver */
     if (r && r->waiting) {
-      r->waiting = 0;
+      set_waiting(r, 0);
       return (size_t)wake_or_defer(&r->waker, &w[0]);
     }
     return 0;
@@ -513,6 +525,11 @@ int art_recv_poll(void *rx_obj, void *out, asyncrt_context *cx, asyncrt_chan_op 
   art_chan *c = rx->ch;
   asyncrt_waker old = {0}, w = {0}, fresh = {0};
   int st;
+  /* Still armed for this task: nothing was sent since it last looked (a
+   * send disarms, under the lock, before it wakes the task). */
+  if (cx->waker.vtable == &art_task_waker_vtable &&
+      atomic_load_explicit(&rx->armed, memory_order_acquire) == (uintptr_t)cx->waker.data)
+    return ASYNCRT_POLL_PENDING;
   for (;;) {
     ch_lock(c);
     st = take_locked(c, rx, out);
@@ -532,14 +549,19 @@ int art_recv_poll(void *rx_obj, void *out, asyncrt_context *cx, asyncrt_chan_op 
       fresh = (asyncrt_waker){0};
     }
     int was_waiting = rx->waiting;
-    rx->waiting = 1;
+    set_waiting(rx, 1);
     ch_unlock(c);
     if (old.vtable && was_waiting) art_waker_wake(&old);
     else art_waker_drop(&old);
     art_waker_drop(&fresh);
     return ASYNCRT_POLL_PENDING;
   }
-  rx->waiting = 0;
+  /* An mpsc receiver that took the last value stays waiting: a task that
+   * receives in a loop then finds its next receive armed (above) and costs
+   * no lock when it comes back to an empty queue. A task that does not
+   * receive again gets at most one spurious wake from the next send. */
+  set_waiting(rx, st == ASYNCRT_OK && c->kind == ASYNCRT_CHANNEL_MPSC && !c->len && c->senders &&
+                      art_waker_will_wake(&rx->waker, &cx->waker));
   if (st == ASYNCRT_OK && c->kind == ASYNCRT_CHANNEL_MPSC && c->send_head) w = take_send_wake(c);
   ch_unlock(c);
   art_waker_drop(&fresh);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -599,6 +600,114 @@ static void test_sender_churn(void) {
   puts("PASS sender_churn");
 }
 
+/* ---- task_ping_pong: asyncrt tasks on two driven cores ------------------------- */
+
+/* A receiver that took the last value stays armed for its task, whose next
+ * receive then returns pending without the lock (art_recv_poll). Here the
+ * two sides are tasks on two cores, each driven by its own thread, so every
+ * armed look races with the other side's send; a lost wakeup shows as no
+ * progress (bounded), a lost or doubled message as a wrong sequence. */
+
+#define PP_ROUNDS 20000
+
+typedef struct pp_side {
+  void *tx, *rx;
+  int receiving, is_ping;
+  uint64_t value, left;
+  asyncrt_chan_op send_op, recv_op;
+} pp_side;
+
+static int pp_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)out;
+  pp_side *p = self;
+  for (;;) {
+    if (p->is_ping) {
+      if (!p->receiving) {
+        if (!p->left) return ASYNCRT_POLL_READY;
+        int r = art_send_poll(p->tx, &p->value, cx, &p->send_op);
+        if (r != ASYNCRT_POLL_READY) return r;
+        p->receiving = 1;
+      }
+      uint64_t v;
+      int r = art_recv_poll(p->rx, &v, cx, &p->recv_op);
+      if (r != ASYNCRT_POLL_READY) return r;
+      CHECK(v == p->value + 1, "ping: got %llu after sending %llu", (unsigned long long)v,
+            (unsigned long long)p->value);
+      p->value = v + 1;
+      p->receiving = 0;
+      p->left--;
+    } else {
+      if (!p->receiving) {
+        int r = art_recv_poll(p->rx, &p->value, cx, &p->recv_op);
+        if (r != ASYNCRT_POLL_READY) return r;
+        if (p->value == UINT64_MAX) return ASYNCRT_POLL_READY;
+        p->value++;
+        p->receiving = 1;
+      }
+      int r = art_send_poll(p->tx, &p->value, cx, &p->send_op);
+      if (r != ASYNCRT_POLL_READY) return r;
+      p->receiving = 0;
+    }
+  }
+}
+
+static const asyncrt_future_vtable pp_vtable = {sizeof(asyncrt_future_vtable), 0, pp_poll, NULL, NULL};
+
+typedef struct pp_driver {
+  art_exec *e;
+  art_task *until;
+  pthread_t th;
+} pp_driver;
+
+/* Drives its core until its task completes; a core idle for 10 s fails. */
+static void *pp_drive(void *arg) {
+  pp_driver *d = arg;
+  CHECK(art_exec_acquire_driver(d->e), "driver busy");
+  for (int idle = 0; !(atomic_load(&d->until->state) & ART_COMPLETE);) {
+    if (art_exec_run(d->e, 1u << 20, 0, d->until)) {
+      idle = 0;
+      continue;
+    }
+    uint64_t t0 = art_now_ns();
+    art_exec_park(d->e, 100000000);
+    if (art_now_ns() - t0 >= 100000000) CHECK(++idle < 100, "no progress for 10 s: lost wakeup?");
+  }
+  art_exec_release_driver(d->e);
+  return NULL;
+}
+
+static void test_task_ping_pong(void) {
+  chan a = chan_new(ASYNCRT_CHANNEL_MPSC, 1, 0), b = chan_new(ASYNCRT_CHANNEL_MPSC, 1, 0);
+  pp_side ping = {.tx = a.tx, .rx = b.rx, .is_ping = 1, .left = PP_ROUNDS};
+  pp_side pong = {.tx = b.tx, .rx = a.rx};
+  asyncrt_future fping = {&ping, &pp_vtable}, fpong = {&pong, &pp_vtable};
+  pp_driver d[2];
+  for (int i = 0; i < 2; i++) {
+    d[i].e = art_exec_new(NULL, 0, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    CHECK(d[i].e, "art_exec_new: %s", art_last_error());
+  }
+  CHECK(art_exec_spawn(d[0].e, &fping, 0, NULL, &d[0].until) == 0, "spawn ping: %s", art_last_error());
+  CHECK(art_exec_spawn(d[1].e, &fpong, 0, NULL, &d[1].until) == 0, "spawn pong: %s", art_last_error());
+  CHECK(!pthread_create(&d[1].th, NULL, pp_drive, &d[1]), "thread");
+  pp_drive(&d[0]);
+  CHECK(ping.value == 2 * PP_ROUNDS, "ping ended at %llu", (unsigned long long)ping.value);
+  uint64_t stop = UINT64_MAX; /* from this thread: a send that is no task's */
+  CHECK(art_try_send(a.tx, &stop) == ASYNCRT_OK, "stop: %s", art_last_error());
+  pthread_join(d[1].th, NULL);
+  for (int i = 0; i < 2; i++) {
+    art_task_unref(d[i].until);
+    CHECK(art_exec_acquire_driver(d[i].e), "driver busy at free");
+    art_exec_shutdown(d[i].e);
+    art_exec_release_driver(d[i].e);
+    art_exec_close(d[i].e);
+  }
+  endpoint_free(a.txh, a.tx);
+  endpoint_free(a.rxh, a.rx);
+  endpoint_free(b.txh, b.tx);
+  endpoint_free(b.rxh, b.rx);
+  puts("PASS task_ping_pong");
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   alarm(300);
@@ -607,5 +716,6 @@ int main(void) {
   test_receiver_freed_while_senders_block();
   test_broadcast_and_watch_receivers();
   test_sender_churn();
+  test_task_ping_pong();
   return 0;
 }
