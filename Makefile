@@ -16,9 +16,18 @@ VERSION   := $(MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
 # installed next to the old one; see capi/asyncrt.map for the policy.
 SONAME    := libasyncrt.so.$(MAJOR)
 
+# Where `make install` puts things: $(DESTDIR)$(PREFIX)/$(LIBDIR) and
+# .../$(INCLUDEDIR). LIBDIR and INCLUDEDIR are relative to PREFIX, as
+# CMake's CMAKE_INSTALL_LIBDIR is (lib64 or lib/<multiarch> on some systems).
+PREFIX     ?= /usr/local
+LIBDIR     ?= lib
+INCLUDEDIR ?= include
+DESTDIR    ?=
+
 export ASYNCRT_LIBRARY := $(LIB)
 
-.PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest dataplane-test bench clean
+.PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest dataplane-test bench clean \
+	install
 
 all: lib
 
@@ -68,6 +77,36 @@ pytest: $(LIB)
 
 dataplane-test:
 	$(MAKE) -C runtime/dataplane/test
+
+# The installed layout (the CMake route, CMakeLists.txt's install rules, puts
+# the same files in place):
+#   LIBDIR/libasyncrt.so.VERSION, .so.MAJOR -> it, .so -> .so.MAJOR
+#   INCLUDEDIR/asyncrt.h, asyncrt_coro.h
+#   LIBDIR/pkgconfig/asyncrt.pc
+#   LIBDIR/cmake/asyncrt/asyncrtConfig.cmake, asyncrtConfigVersion.cmake
+# The CMake files find the rest from their own place, so only the .pc file
+# names PREFIX.
+INSTALL_LIB := $(DESTDIR)$(PREFIX)/$(LIBDIR)
+INSTALL_INC := $(DESTDIR)$(PREFIX)/$(INCLUDEDIR)
+# From LIBDIR/cmake/asyncrt back up to PREFIX: one .. a directory.
+CONFIG_TO_PREFIX := $(subst $() ,/,$(patsubst %,..,$(subst /, ,$(LIBDIR)/cmake/asyncrt)))
+SUBST := sed -e 's|@ASYNCRT_VERSION@|$(VERSION)|g' -e 's|@ASYNCRT_VERSION_MAJOR@|$(MAJOR)|g' \
+	-e 's|@ASYNCRT_SONAME@|$(SONAME)|g' -e 's|@ASYNCRT_PREFIX@|$(PREFIX)|g' \
+	-e 's|@ASYNCRT_LIBDIR@|$(LIBDIR)|g' -e 's|@ASYNCRT_INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	-e 's|@ASYNCRT_CONFIG_TO_PREFIX@|$(CONFIG_TO_PREFIX)|g'
+
+install: $(LIB)
+	$(if $(filter /%,$(LIBDIR) $(INCLUDEDIR)),$(error LIBDIR and INCLUDEDIR are relative to PREFIX))
+	install -d $(INSTALL_LIB)/pkgconfig $(INSTALL_LIB)/cmake/asyncrt $(INSTALL_INC)
+	install -m 0755 $(LIB) $(INSTALL_LIB)/libasyncrt.so.$(VERSION)
+	ln -sfn libasyncrt.so.$(VERSION) $(INSTALL_LIB)/$(SONAME)
+	ln -sfn $(SONAME) $(INSTALL_LIB)/libasyncrt.so
+	install -m 0644 include/asyncrt.h bindings/c/asyncrt_coro.h $(INSTALL_INC)
+	$(SUBST) bindings/c/asyncrt.pc.in >$(INSTALL_LIB)/pkgconfig/asyncrt.pc
+	$(SUBST) bindings/c/cmake/asyncrtConfig.cmake.in >$(INSTALL_LIB)/cmake/asyncrt/asyncrtConfig.cmake
+	$(SUBST) bindings/c/cmake/asyncrtConfigVersion.cmake.in \
+		>$(INSTALL_LIB)/cmake/asyncrt/asyncrtConfigVersion.cmake
+	chmod 0644 $(INSTALL_LIB)/pkgconfig/asyncrt.pc $(INSTALL_LIB)/cmake/asyncrt/*.cmake
 
 test: vet gotest lib check-header check-symbols dataplane-test ctest pytest
 	@echo "make test: all checks passed"
