@@ -27,7 +27,7 @@ DESTDIR    ?=
 export ASYNCRT_LIBRARY := $(LIB)
 
 .PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest dataplane-test bench clean \
-	install
+	install install-test
 
 all: lib
 
@@ -108,7 +108,12 @@ install: $(LIB)
 		>$(INSTALL_LIB)/cmake/asyncrt/asyncrtConfigVersion.cmake
 	chmod 0644 $(INSTALL_LIB)/pkgconfig/asyncrt.pc $(INSTALL_LIB)/cmake/asyncrt/*.cmake
 
-test: vet gotest lib check-header check-symbols dataplane-test ctest pytest
+# Installs with make and with CMake into temporary trees, then builds and runs
+# a C program against them with pkg-config and with find_package.
+install-test: $(LIB)
+	tests/install/run.sh
+
+test: vet gotest lib check-header check-symbols dataplane-test ctest install-test pytest
 	@echo "make test: all checks passed"
 
 bench: $(LIB)
