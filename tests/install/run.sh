@@ -13,12 +13,16 @@
 #   4. the CMake package still works after the tree is moved, refuses the
 #      versions it cannot serve, and reports a tree with a file missing.
 #
-# Uses ASYNCRT_LIBRARY (default build/libasyncrt.so; `make lib` builds it),
-# MAKE, CC and CMAKE from the environment. Needs cmake and pkg-config.
+# Installs build/libasyncrt.so (`make lib` builds it), the library
+# `make install` installs. Uses MAKE, CC and CMAKE from the environment;
+# needs cmake and pkg-config.
 set -eu
 umask 022 # both routes then create directories with the same modes
+# Each install below says where it goes: no DESTDIR or PREFIX from the
+# environment or from a calling make's command line (MAKEFLAGS).
+unset DESTDIR PREFIX MAKEFLAGS MFLAGS
 root=$(cd "$(dirname "$0")/../.." && pwd)
-lib=${ASYNCRT_LIBRARY:-$root/build/libasyncrt.so}
+lib=$root/build/libasyncrt.so
 make=${MAKE:-make}
 cc=${CC:-cc}
 cmake=${CMAKE:-cmake}
@@ -51,10 +55,9 @@ quietly "$cmake" -S "$root" -B "$tmp/cmake-build" -DASYNCRT_LIBRARY="$lib"
 libdir=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' "$tmp/cmake-build/CMakeCache.txt")
 [ -n "$libdir" ] || fail "no CMAKE_INSTALL_LIBDIR in the CMake cache"
 
-# make_install ARGS...: `make install` of this tree, PREFIX only as given.
+# make_install ARGS...: `make install` of this tree.
 make_install() {
-    quietly env -u PREFIX -u DESTDIR "$make" -C "$root" --no-print-directory install \
-        ASYNCRT_LIBRARY="$lib" LIBDIR="$libdir" "$@"
+    quietly "$make" -C "$root" --no-print-directory install LIBDIR="$libdir" "$@"
 }
 
 # --- 1. DESTDIR, the default prefix, and the same tree both ways ----------------
@@ -140,7 +143,7 @@ for route in make cmake; do
     [ "$got" = "$prefix" ] || fail "pkg-config finds asyncrt in '$got', not $prefix"
     got=$(PKG_CONFIG_PATH=$pcdir pkg-config --modversion asyncrt)
     [ "$got" = "$version" ] || fail "pkg-config --modversion asyncrt says '$got', not $version"
-    flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs asyncrt)
+    flags=$(echo $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs asyncrt))
     quietly "$cc" -Wall -Wextra -Werror -o "$tmp/consumer-pc-$route" "$root/tests/install/consumer.c" $flags
     check_program "$tmp/consumer-pc-$route" "$prefix" LD_LIBRARY_PATH="$prefix/$libdir"
     ok "installed by $route: built with pkg-config ($flags), ran with LD_LIBRARY_PATH"
