@@ -462,6 +462,25 @@ int art_send_poll(void *tx_obj, const void *value, asyncrt_context *cx, asyncrt_
   chan_ep *tx = tx_obj;
   art_chan *c = tx->ch;
   chan_op *o = op_priv(aop);
+  /* The common case first: an mpsc send with room, no one in line, at most
+   * one receiver to wake. */
+  if (ART_LIKELY(c->kind == ASYNCRT_CHANNEL_MPSC && ST(o) == OP_IDLE)) {
+    ch_lock(c);
+    if (ART_LIKELY(c->receivers && !c->send_head && (!c->bound || c->len < c->bound) && c->len < c->cap)) {
+      elem_copy(c->buf + ((c->head + c->len) % c->cap) * c->elem, value, c->elem);
+      c->len++;
+      asyncrt_waker w1 = {0};
+      chan_ep *r = c->rx_list;
+      if (r && r->waiting) {
+        set_waiting(r, 0);
+        wake_or_defer(&r->waker, &w1);
+      }
+      ch_unlock(c);
+      art_waker_wake(&w1);
+      return ASYNCRT_POLL_READY;
+    }
+    ch_unlock(c);
+  }
   asyncrt_waker w[32], old = {0}, fresh = {0};
   size_t n = 0;
   int more = 0, st;
@@ -530,6 +549,19 @@ int art_recv_poll(void *rx_obj, void *out, asyncrt_context *cx, asyncrt_chan_op 
   if (cx->waker.vtable == &art_task_waker_vtable &&
       atomic_load_explicit(&rx->armed, memory_order_acquire) == (uintptr_t)cx->waker.data)
     return ASYNCRT_POLL_PENDING;
+  /* The common case next: an mpsc value to take, no sender in line. */
+  if (ART_LIKELY(c->kind == ASYNCRT_CHANNEL_MPSC)) {
+    ch_lock(c);
+    if (ART_LIKELY(c->len && !c->send_head)) {
+      elem_copy(out, c->buf + c->head * c->elem, c->elem);
+      c->head = (c->head + 1) % c->cap;
+      c->len--;
+      set_waiting(rx, !c->len && c->senders && art_waker_will_wake(&rx->waker, &cx->waker)); /* see below */
+      ch_unlock(c);
+      return ASYNCRT_POLL_READY;
+    }
+    ch_unlock(c);
+  }
   for (;;) {
     ch_lock(c);
     st = take_locked(c, rx, out);
