@@ -7,6 +7,12 @@ BUILD     := $(CURDIR)/build
 LIB       := $(BUILD)/libasyncrt.so
 CMAKE_DIR := $(BUILD)/cmake
 GO_SRC    := $(shell find runtime capi -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.map') include/asyncrt.h go.mod go.sum
+RUST_CRATE := bindings/rust/Cargo.toml
+# cargo from PATH, else from rustup's default place, which is not on every
+# PATH (.ci/run installs Debian's cargo where there is none at all).
+CARGO_FOUND := $(shell command -v cargo 2>/dev/null || for c in "$$HOME/.cargo/bin/cargo" /root/.cargo/bin/cargo; do [ -x "$$c" ] && echo "$$c" && break; done)
+CARGO     ?= $(or $(CARGO_FOUND),cargo)
+CARGO_ENV := CARGO_TARGET_DIR=$(BUILD)/cargo
 
 # The version comes from the header, the one place it is written.
 version_part = $(shell sed -n 's/^[#]define ASYNCRT_VERSION_$(1) *\([0-9]*\)$$/\1/p' include/asyncrt.h)
@@ -26,7 +32,7 @@ DESTDIR    ?=
 
 export ASYNCRT_LIBRARY := $(LIB)
 
-.PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest dataplane-test bench clean \
+.PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest rusttest dataplane-test bench clean \
 	install install-test
 
 all: lib
@@ -75,6 +81,13 @@ ctest: cmake-build
 pytest: $(LIB)
 	$(PYTHON) -m unittest discover -s bindings/python/tests -t bindings/python -v
 
+# The crate's tests, then the README's Rust example (examples/hello.rs).
+rusttest: $(LIB)
+	$(CARGO_ENV) $(CARGO) test --offline --manifest-path $(RUST_CRATE)
+	$(CARGO_ENV) $(CARGO) run --offline --quiet --manifest-path $(RUST_CRATE) --example hello > $(BUILD)/cargo/hello.out
+	@cat $(BUILD)/cargo/hello.out
+	@grep -qx 'sibling cancelled: true' $(BUILD)/cargo/hello.out
+
 dataplane-test:
 	$(MAKE) -C runtime/dataplane/test
 
@@ -113,7 +126,7 @@ install: $(LIB)
 install-test: $(LIB)
 	tests/install/run.sh
 
-test: vet gotest lib check-header check-symbols dataplane-test ctest install-test pytest
+test: vet gotest lib check-header check-symbols dataplane-test ctest install-test pytest rusttest
 	@echo "make test: all checks passed"
 
 bench: $(LIB)
