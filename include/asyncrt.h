@@ -1619,7 +1619,10 @@ typedef void (*asyncrt_dump_write)(const char *data, size_t len, void *user);
  *        operation); for each scope: id, name, owner, flags, live children,
  *        deadline, state. Workers are never stopped: each lock is held for at
  *        most 256 records, so the snapshot is consistent per task, not as a
- *        whole. Any thread, also inside a poll.
+ *        whole. A Send task that a worker spawned without a handle or a
+ *        scope gets its record (and its id) when a worker first takes it:
+ *        until then it is counted in the stats but not listed here. Any
+ *        thread, also inside a poll.
  * \return OK; EINVAL (bad format, NULL write); EHANDLE; ENOMEM.
  */
 ASYNCRT_API int asyncrt_executor_dump(asyncrt_executor *ex, unsigned format, asyncrt_dump_write write,

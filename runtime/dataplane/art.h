@@ -27,6 +27,17 @@
 
 #define ART_LIKELY(x) __builtin_expect(!!(x), 1)
 #define ART_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Prefetch for writing: a line another core wrote last arrives owned, not
+ * shared and then upgraded with a second round trip at the store. gcc emits
+ * PREFETCHW for __builtin_prefetch(p, 1) only with -mprfchw, which cgo
+ * refuses in #cgo CFLAGS, hence the asm. x86-64 CPUs without PRFCHW run it
+ * as a NOP. */
+#if defined(__x86_64__)
+#define ART_PREFETCH_W(p) __asm__ volatile("prefetchw (%0)" : : "r"((const void *)(p)))
+#else
+#define ART_PREFETCH_W(p) __builtin_prefetch((p), 1)
+#endif
 #define ART_CACHELINE 64
 
 /* ---- errors (art_error.c) ------------------------------------------------ */
@@ -172,6 +183,19 @@ void art_mem_destroy(art_mem *m);
 /* Both must be called with the executor's lock held. */
 void *art_mem_alloc_slow(art_mem *m, size_t size, int *status);
 void art_mem_release_slow(art_mem *m, void *slot, size_t size);
+
+/* A slot the caller will not write itself (a spawn request's, written by
+ * whichever worker takes the request): no prefetch, which would pull the
+ * slot's lines into this core's cache only to lose them again. */
+static inline void *art_mem_alloc_cold(art_mem *m, size_t size, int *status) {
+  size_t cls = (size - ART_TASK_SLOT_BASE) / 16u;
+  art_mem_stack *st;
+  if (ART_LIKELY(cls < ART_MEM_CLASSES && !m->limit && (st = &m->stacks[cls])->len)) {
+    m->in_use += size;
+    return st->slots[--st->len];
+  }
+  return art_mem_alloc_slow(m, size, status);
+}
 
 /* The common cases inline: a slot from its class's free list, and a slot
  * back onto it. Everything else (caps, new chunks, large outputs) is slow. */
@@ -342,6 +366,26 @@ typedef struct art_subsys_inst art_subsys_inst;
 struct art_wheel;
 
 #define ART_SEND_RING 256u
+#define ART_REQ_RING 256u
+#define ART_REQ_SLOTS 256u
+
+/* A spawn request: the future and the slot its header will live in. The
+ * fields are atomics (relaxed) because a thief copies them before its CAS
+ * on the head tells it whether they were still its to take. */
+/* A request as taken: a plain copy. */
+typedef struct art_req {
+  void *self;
+  const asyncrt_future_vtable *vtable;
+  struct art_task *slot;
+  struct art_exec *home; /* the core whose memory the slot is */
+} art_req;
+
+typedef struct art_spawn_req {
+  _Atomic(void *) self;
+  _Atomic(const asyncrt_future_vtable *) vtable;
+  _Atomic(struct art_task *) slot;
+  uint64_t pad;
+} art_spawn_req;
 
 /* An executor's clock: CLOCK_MONOTONIC, or a test clock moved by hand. The
  * cores of a group share their first core's. */
@@ -393,6 +437,19 @@ typedef struct art_exec {
   _Alignas(ART_CACHELINE) _Atomic uint64_t send_head;
   _Atomic uint64_t send_tail;
   art_task *_Atomic send_ring[ART_SEND_RING];
+
+  /* Spawn requests (art_group.c): a Send task spawned by this core's driver
+   * without a handle or scope is queued as its future plus a slot of this
+   * core's memory, and whichever worker runs it writes the header -- in
+   * its own cache, since it freed that slot last. Owner pushes at the
+   * tail; the owner and idle workers take at the head with a CAS. */
+  _Alignas(ART_CACHELINE) _Atomic uint64_t req_head;
+  _Atomic uint64_t req_tail;
+  art_spawn_req req_ring[ART_REQ_RING];
+  /* Driver only: slots taken from mem in one lock hold for requests
+   * (counted in `headers`), so a request costs no atomic operation. */
+  art_task *req_slots[ART_REQ_SLOTS];
+  unsigned req_nslots;
 
   /* Under lock: task memory and the live list of the tasks spawned here
    * (a stolen Send task stays on its spawning core's list and memory). */
@@ -463,6 +520,15 @@ void art_exec_retire(art_task *t, int free_header);
 void art_exec_retire_from(art_exec *e, art_task *t);
 /* Gives a task header back (caller storage: just uncounts it). Takes the lock. */
 void art_exec_release_header(art_task *t);
+/* Spawn requests (art_group.c). Driver of e: fills e->req_slots from e's
+ * memory in one lock hold; returns how many it holds now. */
+unsigned art_exec_slots_refill(art_exec *e);
+/* Makes n requests into tasks of their homes (memory, live list) queued on
+ * runner's local ring, runner's driver calling; after an immediate shutdown
+ * began, drops their futures and frees their slots instead. */
+void art_exec_adopt_requests(art_exec *runner, const art_req *r, unsigned n);
+/* Gives slots of home's memory back (futures not yet tasks, never written). */
+void art_exec_release_slots(art_exec *home, art_task *const *slots, unsigned n);
 
 /* Takes the future (dropped on failure). `out`, if not NULL, receives the
  * task with a reference for the caller. flags: ASYNCRT_SPAWN_SEND. */
@@ -849,6 +915,12 @@ struct art_group {
   art_lock inject_lock;         /* the injector: Send tasks that overflowed */
   art_task *inject_head, *inject_tail;
   _Atomic uint64_t inject_len;
+  /* Spawn requests that overflowed a worker's ring: a list of chunks of
+   * copies under req_lock, with emptied chunks kept for reuse. */
+  art_lock req_lock;
+  struct art_req_chunk *req_head, *req_tail, *req_free;
+  unsigned req_nfree;
+  _Atomic uint64_t req_len;
 };
 
 /* Links n cores into a group (core i becomes worker i); memory_limit caps
@@ -869,6 +941,19 @@ unsigned art_group_refill(art_exec *e);
 art_task *art_group_take_injected(art_group *g);
 /* The owner takes one of its own Send tasks. */
 art_task *art_group_send_pop(art_exec *e);
+/* Driver of e: queues a spawn request for a Send future with no output, if
+ * it can (a slot of e's memory and room in the ring); 0 to take the
+ * ordinary path. */
+int art_group_request(art_exec *e, const asyncrt_future *fut);
+/* Driver of e: turns up to a batch of its own requests into tasks on its
+ * local ring; returns how many. */
+unsigned art_group_take_requests(art_exec *e);
+/* Spawn requests in the group's overflow (not on any worker's ring). */
+uint64_t art_group_requests_spilled(art_group *g);
+/* Frees the group's request chunks (the group is being destroyed). */
+void art_group_free_chunks(art_group *g);
+/* Nonzero if e has requests queued. */
+int art_group_requests_pending(art_exec *e);
 /* An idle worker takes work from its siblings' Send rings or the injector
  * into its local queue; returns how many tasks it took. */
 unsigned art_group_steal(art_exec *thief);

@@ -88,6 +88,7 @@ static void exec_destroy(art_exec *e) {
       free(g->workers[i]);
     }
     free(g->workers);
+    art_group_free_chunks(g);
     free(g);
   }
 }
@@ -95,6 +96,9 @@ static void exec_destroy(art_exec *e) {
 void art_exec_close(art_exec *e) {
   drain_remote(e); /* the workers are gone: wakes of finished tasks may be left */
   art_lock_acquire(&e->lock);
+  for (unsigned i = 0; i < e->req_nslots; i++) art_mem_release(&e->mem, e->req_slots[i], ART_TASK_SLOT_BASE);
+  e->headers -= e->req_nslots;
+  e->req_nslots = 0;
   e->closed = 1;
   int last = !e->headers;
   art_lock_release(&e->lock);
@@ -153,7 +157,11 @@ static void retire_flush(art_exec *e) {
 }
 
 void art_exec_retire_from(art_exec *e, art_task *t) {
-  if (!e->batching || t->home == e) {
+  /* A worker of a group batches its own tasks too: a sibling returning a
+   * batch holds this lock, and one lock per task here would queue behind it
+   * each time. A lone core gives its own back at once (its lock is never
+   * contended, and the slot is reused while it is still in the cache). */
+  if (!e->batching || (t->home == e && !e->group)) {
     retire(t, 1);
     return;
   }
@@ -177,6 +185,93 @@ void art_exec_release_header(art_task *t) {
   int last = exec_uncount_header(e, t);
   art_lock_release(&e->lock);
   if (last) exec_destroy(e);
+}
+
+/* ---- spawn requests (see art_group.c) ------------------------------------------- */
+
+static inline void local_push(art_exec *e, art_task *t);
+
+unsigned art_exec_slots_refill(art_exec *e) {
+  int status = ASYNCRT_OK;
+  unsigned n = 0;
+  art_lock_acquire(&e->lock);
+  while (e->req_nslots < ART_REQ_SLOTS) {
+    art_task *t = art_mem_alloc_cold(&e->mem, ART_TASK_SLOT_BASE, &status);
+    if (!t) break;
+    e->req_slots[e->req_nslots++] = t;
+    n++;
+  }
+  e->headers += n; /* the core outlives them, as it does its tasks' headers */
+  art_lock_release(&e->lock);
+  return e->req_nslots;
+}
+
+void art_exec_release_slots(art_exec *home, art_task *const *slots, unsigned n) {
+  art_lock_acquire(&home->lock);
+  for (unsigned i = 0; i < n; i++) art_mem_release(&home->mem, slots[i], ART_TASK_SLOT_BASE);
+  home->headers -= n;
+  int last = !home->headers && home->closed;
+  art_lock_release(&home->lock);
+  if (last) exec_destroy(home);
+}
+
+/* Writes the headers of r[0..n) (one home) whole, chained, then puts the
+ * chain on home's live list in one lock hold (a shutdown walking it may
+ * cancel them at once). The slots were last freed by a worker, most often
+ * this one, so the writes stay in this cache. */
+static void adopt_run(art_exec *runner, art_exec *home, const art_req *r, unsigned n) {
+  art_task *first = NULL, *last = NULL;
+  /* Ask for every header's lines at once (for writing): when a burst
+   * outran the memory cache, each one is a miss, and these overlap. */
+  for (unsigned i = 0; i < n; i++) {
+    ART_PREFETCH_W(r[i].slot);
+    ART_PREFETCH_W((char *)r[i].slot + 64);
+  }
+  for (unsigned i = 0; i < n; i++) {
+    art_task *t = r[i].slot;
+    atomic_init(&t->state, ART_OWNED);
+    atomic_init(&t->refs, 1);
+    t->fut = (asyncrt_future){r[i].self, r[i].vtable};
+    t->exec = runner;
+    t->home = home;
+    t->join_waker = (asyncrt_waker){0};
+    t->status = ART_LS_QUEUED;
+    t->output_size = 0;
+    t->flags = ART_TF_SEND;
+    t->live_prev = last;
+    t->live_next = NULL;
+    if (last) last->live_next = t;
+    else first = t;
+    last = t;
+  }
+  art_lock_acquire(&home->lock);
+  for (art_task *t = first; t; t = t->live_next)
+    atomic_init(&t->idw, (uintptr_t)(++home->next_id << 12 | home->index) << 1);
+  last->live_next = home->live_head;
+  if (home->live_head) home->live_head->live_prev = last;
+  home->live_head = first;
+  home->live_count += n;
+  home->spawned += n;
+  art_lock_release(&home->lock);
+  for (unsigned i = 0; i < n; i++) local_push(runner, r[i].slot);
+}
+
+void art_exec_adopt_requests(art_exec *runner, const art_req *r, unsigned n) {
+  for (unsigned i = 0, j; i < n; i = j) {
+    art_exec *home = r[i].home;
+    for (j = i + 1; j < n && r[j].home == home; j++) {}
+    if (ART_UNLIKELY(atomic_load(&home->immediate) || atomic_load(&runner->immediate))) {
+      /* Cancelled before they were tasks: the futures are dropped here, once. */
+      art_task *slots[ART_REQ_RING];
+      for (unsigned k = i; k < j; k++) {
+        art_drop_future(&(asyncrt_future){r[k].self, r[k].vtable});
+        slots[k - i] = r[k].slot;
+      }
+      art_exec_release_slots(home, slots, j - i);
+    } else {
+      adopt_run(runner, home, r + i, j - i);
+    }
+  }
 }
 
 int art_exec_acquire_driver(art_exec *e) {
@@ -322,7 +417,8 @@ static int send_pending(art_exec *e) {
 }
 
 int art_exec_has_work(art_exec *e) {
-  return local_pending(e) || atomic_load(&e->remote_head) || send_pending(e);
+  return local_pending(e) || atomic_load(&e->remote_head) || send_pending(e) ||
+         (e->group && art_group_requests_pending(e));
 }
 
 /* A task the driver queues itself: Send tasks of a group go where idle
@@ -482,6 +578,12 @@ static inline __attribute__((always_inline)) int spawn_impl(art_exec *e, const a
   }
   size_t output_size = fut->vtable->output_size, slot = art_task_slot_size(output_size);
   art_group *g = e->group;
+  /* A Send task nobody holds, spawned by a worker: a request instead of a
+   * header (art_group.c), so the worker that runs it writes the header.
+   * The future is the request's now: it is dropped once, as a task's is. */
+  if (on_driver && g && (flags & ASYNCRT_SPAWN_SEND) && !out && !scope && !storage && !g->mem_limit &&
+      !output_size && art_group_request(e, fut))
+    return ASYNCRT_OK;
   if (g && g->mem_limit && !storage) { /* the executor-wide cap of a group */
     size_t before = atomic_fetch_add(&g->mem_in_use, slot);
     if (before + slot > g->mem_limit) {
@@ -749,6 +851,7 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
     art_task *t = local_pop(e);
     if (ART_UNLIKELY(!t)) {
       if (e->group && (t = art_group_send_pop(e))) goto poll;
+      if (e->group && art_group_take_requests(e)) continue;
       if (e->group && art_group_refill(e)) continue;
       if (!exec_take_remote(e)) {
         /* Out of tasks: a tick before giving up, and on if it woke some
@@ -787,6 +890,7 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
           local_push(e, t);
         }
         if ((t = art_group_send_pop(e))) local_push(e, t);
+        if (art_group_requests_pending(e)) art_group_take_requests(e);
       }
       if (ART_UNLIKELY(waiting)) {
         if (n - tick_n >= e->budget_polls || art_now_ns() >= e->next_tick_ns) {
@@ -892,9 +996,12 @@ void art_exec_cancel_all(art_exec *e) {
 }
 
 void art_exec_stats(art_exec *e, asyncrt_executor_stats *out) {
+  /* Spawn requests on the ring are tasks without a header yet (art_group.c);
+   * those in the group's overflow are counted by the caller. */
+  uint64_t requests = atomic_load(&e->req_tail) - atomic_load(&e->req_head);
   art_lock_acquire(&e->lock);
-  out->tasks_spawned = e->spawned;
-  out->tasks_live = e->live_count;
+  out->tasks_spawned = e->spawned + requests;
+  out->tasks_live = e->live_count + requests;
   out->memory_in_use = e->mem.in_use;
   out->memory_limit = e->mem.limit;
   art_lock_release(&e->lock);

@@ -404,6 +404,77 @@ static void test_group_steals(void) {
          atomic_load(&group_ran_on[1]));
 }
 
+/* The same with futures that have no output, spawned without a handle:
+ * these become spawn requests (art_group.c), whose headers the core that
+ * takes them writes, some after a trip through the group's overflow (more
+ * than a ring's worth are spawned in one poll). */
+static const asyncrt_future_vtable counted0_vt = {sizeof(asyncrt_future_vtable), 0, counted_poll, probe_drop, NULL};
+
+static int spawner0_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)self, (void)out;
+  for (int i = 0; i < GROUP_TASKS; i++) {
+    group_probes[i] = (probe){.yields = i % 3};
+    asyncrt_future f = {&group_probes[i], &counted0_vt};
+    CHECK(art_exec_spawn(cx->exec, &f, ASYNCRT_SPAWN_SEND, NULL, NULL) == 0, "send spawn: %s", art_last_error());
+  }
+  return ASYNCRT_POLL_READY;
+}
+static const asyncrt_future_vtable spawner0_vt = {sizeof(asyncrt_future_vtable), 0, spawner0_poll, NULL, NULL};
+
+static void test_group_requests(void) {
+  atomic_store(&group_done, 0);
+  atomic_store(&group_ran_on[0], 0);
+  atomic_store(&group_ran_on[1], 0);
+  art_exec *cores[2] = {exec_new(0, NULL), exec_new(0, NULL)};
+  art_group *g = art_group_new(cores, 2, 0);
+  CHECK(g, "group");
+  asyncrt_future f = {NULL, &spawner0_vt};
+  CHECK(art_exec_spawn(cores[0], &f, 0, NULL, NULL) == 0, "spawner");
+  pthread_t th[2];
+  group_arg args[2] = {{cores[0], 0}, {cores[1], 1}};
+  for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, group_driver, &args[i]);
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < GROUP_TASKS; i++)
+    CHECK(group_probes[i].drops == 1 && group_probes[i].polls == i % 3 + 1, "task %d: drops %d polls %d", i,
+          group_probes[i].drops, group_probes[i].polls);
+  CHECK(atomic_load(&group_ran_on[1]) > 0, "core 1 never ran a Send task (no steal)");
+  CHECK(art_group_live(g) == 0, "live after all completed: %llu", (unsigned long long)art_group_live(g));
+  uint64_t spawned = cores[0]->spawned + cores[1]->spawned;
+  CHECK(spawned == GROUP_TASKS + 1, "spawned %llu", (unsigned long long)spawned);
+  for (int i = 0; i < 2; i++) exec_free(cores[i]);
+  printf("PASS group_requests (%d polls on core 0, %d on core 1)\n", atomic_load(&group_ran_on[0]),
+         atomic_load(&group_ran_on[1]));
+}
+
+/* Requests still queued when an immediate shutdown begins are dropped,
+ * never polled, each once: those a worker takes after the cancel, and
+ * those left once the workers are gone (art_group_drain_injector). */
+static void test_group_requests_cancelled(void) {
+  art_exec *cores[2] = {exec_new(0, NULL), exec_new(0, NULL)};
+  art_group *g = art_group_new(cores, 2, 0);
+  CHECK(g, "group");
+  asyncrt_future f = {NULL, &spawner0_vt};
+  CHECK(art_exec_spawn(cores[0], &f, 0, NULL, NULL) == 0, "spawner");
+  /* Core 0 runs only the spawner: one poll. */
+  CHECK(art_exec_acquire_driver(cores[0]), "driver");
+  CHECK(art_exec_run(cores[0], 1, 0, NULL) == 1, "the spawner's poll");
+  art_exec_release_driver(cores[0]);
+  CHECK(art_group_live(g) == GROUP_TASKS, "live %llu, not %d requests", (unsigned long long)art_group_live(g),
+        GROUP_TASKS);
+  for (int i = 0; i < 2; i++) art_exec_cancel_all(cores[i]);
+  /* Core 1 takes a batch (dropped), then the rest go at the drain. */
+  CHECK(art_exec_acquire_driver(cores[1]), "driver");
+  CHECK(art_group_steal(cores[1]) > 0, "no request to take");
+  art_exec_release_driver(cores[1]);
+  art_group_drain_injector(g);
+  for (int i = 0; i < GROUP_TASKS; i++)
+    CHECK(group_probes[i].drops == 1 && group_probes[i].polls == 0, "task %d: drops %d polls %d", i,
+          group_probes[i].drops, group_probes[i].polls);
+  CHECK(art_group_live(g) == 0, "live after the drain: %llu", (unsigned long long)art_group_live(g));
+  for (int i = 0; i < 2; i++) exec_free(cores[i]);
+  puts("PASS group_requests_cancelled");
+}
+
 /* ==== timers and subsystems under concurrency ==================================
  *
  * These run a core on a driver thread while other threads cancel timers,
@@ -1628,6 +1699,8 @@ int main(void) {
   test_memory_limit_and_hook();
   test_hostq();
   test_group_steals();
+  test_group_requests();
+  test_group_requests_cancelled();
   test_timers_fire_vs_cancel();
   test_timer_moved_between_cores();
   test_ops_complete_from_other_thread();
