@@ -215,7 +215,9 @@ class BaseExecutor:
         lets the task move between the executor's threads; `worker=i` places it
         on worker i of a thread-per-core executor. If the spawn fails, the
         future has been dropped."""
-        return self._spawn(future, send, worker)
+        if send or worker is not None or isinstance(future, CFuture):
+            return self._spawn(future, send, worker)
+        return Task(self, *self._host.spawn(as_future(future), _lib.SPAWN_LOCAL))  # the common case, directly
 
     def _spawn(self, future, send, worker, scope=None, failures=None):
         """spawn, into `scope` (an asyncrt_scope handle) if given; `failures`:
@@ -582,7 +584,10 @@ def spawn(future):
     host = current_host()
     if host is None:
         raise RuntimeError("asyncrt.spawn() works inside a poll; elsewhere use Executor.spawn()")
-    return host.owner().spawn(future)
+    executor = host.owner()
+    if isinstance(future, CFuture):
+        return executor.spawn(future)
+    return Task(executor, *host.spawn(as_future(future), _lib.SPAWN_LOCAL))  # Executor.spawn's common case
 
 
 def block_on(future, timeout=None):
