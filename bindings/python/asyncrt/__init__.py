@@ -1,6 +1,8 @@
 """asyncrt for Python: run futures written in Python, and coroutines, on
 asyncrt executors. See bindings/python/README.md."""
 
+import importlib
+
 from . import _lib
 from .errors import (
     AsyncrtError,
@@ -43,3 +45,10 @@ __version__ = ".".join(map(str, _lib.VERSION))
 def library_version():
     """The loaded library's version string."""
     return _lib.lib.asyncrt_version_string().decode()
+
+
+def __getattr__(name):
+    # asyncrt.aio imports asyncio: loaded when first used, not with asyncrt.
+    if name == "aio":
+        return importlib.import_module(".aio", __name__)
+    raise AttributeError(f"module 'asyncrt' has no attribute {name!r}")

@@ -48,6 +48,7 @@ from ctypes import byref, c_int, c_size_t, c_uint32, c_uint64, sizeof
 from threading import get_ident
 
 from . import _lib
+from ._current import current_host, set_current_host
 from ._lib import HOSTQ_CLEANUP, HOSTQ_DROP, HOSTQ_KIND_MASK, HOSTQ_TAG_MASK, check, lib
 from .errors import AsyncrtError, BadHandle, Busy, NotSupported, Reentrant, Shutdown, Status, error
 from .futures import PENDING, Context, Ready, drop
@@ -67,8 +68,6 @@ UNHOSTED = ("asyncrt: Python futures run on an executor that a Python thread dri
             "(kind='local') or ForeignExecutor -- as host-queue futures polled by that thread. A "
             "thread-per-core executor's workers poll its tasks, so it runs C futures only (CFuture): "
             "run the Python future on a local executor and spawn its task.c_join() here to wait for it.")
-
-_thread_state = threading.local()
 
 # Untyped entry points for the calls made per task or per step. A typed
 # ctypes call converts and checks every argument against its argtypes,
@@ -91,11 +90,6 @@ def run_step(executor, max_polls, max_ns):
     polls = c_uint64()
     check(_run_step(executor, c_uint32(max_polls), c_uint64(max_ns), byref(polls)))
     return polls.value
-
-
-def current_host():
-    """The Host whose futures this thread is polling or dropping, or None."""
-    return getattr(_thread_state, "host", None)
 
 
 def failure_status(exc):
@@ -397,7 +391,7 @@ class Host:
         if self.hostq is None:
             return 0
         handled = 0
-        outer, _thread_state.host = current_host(), self
+        outer = set_current_host(self)
         try:
             if self.backlog:
                 events, self.backlog = self.backlog, []
@@ -410,7 +404,7 @@ class Host:
                 if n < EVENT_BATCH:
                     return handled
         finally:
-            _thread_state.host = outer
+            set_current_host(outer)
 
     def _handle(self, events):
         records = self.records

@@ -29,7 +29,7 @@ from ctypes import POINTER, Structure, addressof, byref, c_int, c_size_t, c_void
 
 from ._lib import DROP_FN, POLL_FN, asyncrt_future, asyncrt_future_vtable, check, lib
 from .errors import AsyncrtError, BadHandle, InvalidArgument, Status, error
-from .futures import PENDING, Ready
+from .futures import PENDING, Ready, awaiting
 
 POLL_PENDING, POLL_READY, POLL_YIELDED, POLL_ERROR = range(4)
 
@@ -96,7 +96,7 @@ class CFuture:
             self.drop()
 
     def __await__(self):
-        return (yield self)
+        return awaiting(self)
 
     def __repr__(self):
         state = "" if self._future is not None else " taken"

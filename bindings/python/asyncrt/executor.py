@@ -8,11 +8,12 @@ from ctypes import byref, c_uint, c_uint64, create_string_buffer, pointer, sizeo
 from typing import NamedTuple
 
 from . import _lib, hooks as thread_hooks, scopes, subsystem as subsystems_mod
-from ._host import STEP_POLLS, UNHOSTED, Host, current_host, run_step
+from ._current import current_host, running_asyncio_loop
+from ._host import STEP_POLLS, UNHOSTED, Host, run_step
 from ._lib import check, lib
 from .cfuture import CFuture
 from .errors import BadHandle, NotSupported, Reentrant, Status, TimedOut, WouldBlock, error, to_status
-from .futures import PENDING, Future, Ready, as_future, drop
+from .futures import PENDING, Future, Ready, as_future, asyncio_await, drop, yield_to_runner
 from .subsystem import read_stats
 from .timers import duration_ns, positive_ns
 
@@ -536,7 +537,9 @@ class Task:
         return CFuture(future)
 
     def __await__(self):
-        return (yield self.join())
+        if running_asyncio_loop() is not None:
+            return asyncio_await(self)
+        return yield_to_runner(self.join())
 
     def __repr__(self):
         if self._handle is None:

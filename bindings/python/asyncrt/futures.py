@@ -26,6 +26,7 @@ without ``cleanup`` is dropped at once.
 from collections.abc import Coroutine
 from types import CoroutineType
 
+from ._current import running_asyncio_loop
 from .errors import Cancelled
 
 
@@ -82,7 +83,31 @@ class Future:
         pass
 
     def __await__(self):
-        return (yield self)
+        return awaiting(self)
+
+
+def awaiting(future):
+    """What ``await future`` runs for an asyncrt future: inside an asyncrt
+    task, a yield of the future to the task's runner, which polls it; in
+    asyncio code (a loop runs on this thread and no asyncrt poll does),
+    asyncio_await(future)."""
+    if running_asyncio_loop() is not None:
+        return asyncio_await(future)
+    return yield_to_runner(future)
+
+
+def asyncio_await(awaitable):
+    """The iterator of asyncrt.aio.wrap(awaitable): an asyncio future that the
+    running loop's driver settles."""
+    from .aio import wrap
+
+    return wrap(awaitable).__await__()
+
+
+def yield_to_runner(future):
+    """Yields `future` to the coroutine runner (_AwaitableFuture), which
+    polls it and sends its value back."""
+    return (yield future)
 
 
 class _YieldNow(Future):

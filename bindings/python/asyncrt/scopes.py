@@ -13,6 +13,10 @@ them is gone (asyncrt_scope_*; see "Scopes" in asyncrt.h):
   leaving it awaits the join. The runtime keeps the task from completing
   while the scope has live children: a task that returns with live children
   ends with ScopeError.
+- ``async with ex.scope() as s:`` in asyncio code, when the running loop
+  drives `ex` (asyncrt.aio.run_in): a scope at the top of `ex` whose join the
+  asyncio task awaits (through the executor's fd); cancelling the asyncio
+  task cancels the scope.
 
 Leaving the block: if the body raised, the scope is cancelled first and the
 body's exception goes on once the children are gone. Otherwise the join's
@@ -40,7 +44,7 @@ from itertools import count
 from typing import NamedTuple
 
 from . import _lib
-from ._host import current_host
+from ._current import current_host, running_asyncio_loop
 from ._lib import DUMP_WRITE_FN, check, lib
 from .cfuture import CFuture
 from .errors import AsyncrtError, Cancelled, ScopeError, Status, TimedOut, error, to_status
@@ -211,8 +215,13 @@ class Scope:
         return False
 
     async def __aenter__(self):
-        if _current_record() is None:
-            raise RuntimeError("asyncrt: `async with asyncrt.scope()` works inside a coroutine run by an executor")
+        # Inside an asyncrt coroutine: owned by its task. In asyncio code, a
+        # scope at the top of an executor the loop drives (asyncrt.aio), whose
+        # join the asyncio task awaits.
+        if _current_record() is None and (self.executor is None or running_asyncio_loop() is None):
+            raise RuntimeError("asyncrt: `async with asyncrt.scope()` works inside a coroutine run by an executor, "
+                               "and `async with executor.scope()` in asyncio code whose loop drives the executor "
+                               "(asyncrt.aio.run_in)")
         return self.open()
 
     async def __aexit__(self, exc_type, exc, tb):
