@@ -10,7 +10,7 @@ GO_SRC    := $(shell find runtime capi -name '*.go' -o -name '*.c' -o -name '*.h
 
 export ASYNCRT_LIBRARY := $(LIB)
 
-.PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest dataplane-test bench clean
+.PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest pyinstall-test dataplane-test bench clean
 
 all: lib
 
@@ -53,10 +53,15 @@ ctest: cmake-build
 pytest: $(LIB)
 	$(PYTHON) -m unittest discover -s bindings/python/tests -t bindings/python -v
 
+# `pip install bindings/python` offline into a fresh venv (build/pyvenv), as
+# DEVELOPERS.md says, then a task from outside the source tree.
+pyinstall-test: $(LIB)
+	scripts/pyinstall_test.sh $(PYTHON)
+
 dataplane-test:
 	$(MAKE) -C runtime/dataplane/test
 
-test: vet gotest lib check-header check-symbols dataplane-test ctest pytest
+test: vet gotest lib check-header check-symbols dataplane-test ctest pytest pyinstall-test
 	@echo "make test: all checks passed"
 
 bench: $(LIB)

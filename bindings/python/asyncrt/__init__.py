@@ -39,12 +39,18 @@ from .subsystem import Op, OpFuture, Subsystem, SubsystemContext, SubsystemStats
 from .timers import sleep, timeout
 from .waker import Waker
 
-__version__ = ".".join(map(str, _lib.VERSION))
+from ._version import __version__
 
 
-def library_version():
+def library_version() -> str:
     """The loaded library's version string."""
     return _lib.lib.asyncrt_version_string().decode()
+
+
+def library_path() -> str:
+    """Where the loaded libasyncrt.so is: $ASYNCRT_LIBRARY, the copy inside
+    the installed package, or the repository's build (see asyncrt._lib)."""
+    return str(_lib.path)
 
 
 def __getattr__(name):
