@@ -31,7 +31,7 @@ from .channels import Receiver, Sender, channel
 from .combinators import CStream, join_all, select
 from .executor import Capability, Executor, Stats, Task, WorkerStats, block_on, spawn
 from .foreign import ForeignExecutor
-from .futures import PENDING, Context, Future, Ready, yield_now
+from .futures import PENDING, Context, Future, Poll, Ready, yield_now
 from .hooks import ThreadHooks
 from .scopes import Scope, ScopeErrorRecord, scope, shield
 from .sync import Barrier, Mutex, Notify, Semaphore

@@ -240,14 +240,13 @@ def run_in(loop: asyncio.AbstractEventLoop | None = None, executor: Executor | N
     tasks in this loop use the latest driver opened in it."""
     if loop is None:
         loop = asyncio.get_running_loop()
-    owned = executor is None
-    if owned:
-        executor = Executor()
+    if executor is not None:
+        return LoopDriver(loop, executor, owned=False)
+    executor = Executor()
     try:
-        return LoopDriver(loop, executor, owned)
+        return LoopDriver(loop, executor, owned=True)
     except BaseException:
-        if owned:
-            executor.close()
+        executor.close()
         raise
 
 

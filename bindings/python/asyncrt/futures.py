@@ -23,11 +23,18 @@ it waits and runs it on, so its ``finally`` blocks may await. A future
 without ``cleanup`` is dropped at once.
 """
 
-from collections.abc import Coroutine
+from __future__ import annotations
+
+from collections.abc import Coroutine, Generator
+from typing import TYPE_CHECKING, Any, Union
 from types import CoroutineType
 
 from ._current import running_asyncio_loop
 from .errors import Cancelled
+
+if TYPE_CHECKING:
+    from .executor import Executor
+    from .waker import Waker
 
 
 class _Pending:
@@ -46,11 +53,15 @@ class Ready:
 
     __slots__ = ("value",)
 
-    def __init__(self, value=None):
+    def __init__(self, value: Any = None) -> None:
         self.value = value
 
     def __repr__(self):
         return f"asyncrt.Ready({self.value!r})"
+
+
+Poll = Union[Ready, _Pending]
+"""What poll(cx) returns: ``PENDING`` or ``Ready(value)``."""
 
 
 class Context:
@@ -62,11 +73,13 @@ class Context:
     __slots__ = ()
 
     @property
-    def waker(self):
+    def waker(self) -> Waker:
+        """Wakes the polled task; borrowed: clone() it to keep it past the poll or use it on another thread."""
         raise NotImplementedError
 
     @property
-    def executor(self):
+    def executor(self) -> Executor | None:
+        """The Executor running the task, or None once it is gone."""
         raise NotImplementedError
 
 
@@ -76,17 +89,19 @@ class Future:
 
     __slots__ = ()
 
-    def poll(self, cx):
+    def poll(self, cx: Context) -> Poll:
+        """PENDING (having arranged for cx.waker to be woken) or Ready(value); raise to fail."""
         raise NotImplementedError
 
-    def drop(self):
+    def drop(self) -> None:
+        """Called once when the runtime is done with the future: release what it holds."""
         pass
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, Any, Any]:
         return awaiting(self)
 
 
-def awaiting(future):
+def awaiting(future: Any) -> Generator[Any, Any, Any]:
     """What ``await future`` runs for an asyncrt future: inside an asyncrt
     task, a yield of the future to the task's runner, which polls it; in
     asyncio code (a loop runs on this thread and no asyncrt poll does),
@@ -96,7 +111,7 @@ def awaiting(future):
     return yield_to_runner(future)
 
 
-def asyncio_await(awaitable):
+def asyncio_await(awaitable: Any) -> Generator[Any, Any, Any]:
     """The iterator of asyncrt.aio.wrap(awaitable): an asyncio future that the
     running loop's driver settles."""
     from .aio import wrap
@@ -104,7 +119,7 @@ def asyncio_await(awaitable):
     return wrap(awaitable).__await__()
 
 
-def yield_to_runner(future):
+def yield_to_runner(future: Any) -> Generator[Any, Any, Any]:
     """Yields `future` to the coroutine runner (_AwaitableFuture), which
     polls it and sends its value back."""
     return (yield future)
@@ -130,13 +145,13 @@ class _YieldNow(Future):
         yield
 
 
-def yield_now():
+def yield_now() -> Future:
     """A future that is pending once (waking itself) and then ready: lets the
     executor run other tasks. ``await asyncrt.yield_now()``."""
     return _YieldNow()
 
 
-def drop(future):
+def drop(future: Any) -> None:
     """Calls the future's ``drop()``, if it has one."""
     release = getattr(future, "drop", None)
     if release is not None:
@@ -228,7 +243,7 @@ class _AwaitableFuture:
                 drop(awaiting)
 
 
-def as_future(obj):
+def as_future(obj: Any) -> Any:
     """The future that runs `obj`: a future itself, or a coroutine or other
     awaitable wrapped to run as one."""
     if type(obj) is CoroutineType:  # the common case, without the ABC checks below

@@ -39,9 +39,11 @@ it waits; its ``finally`` blocks may await, within the scope's
 ``cleanup_timeout`` (default 1 s), after which it is dropped (closed).
 """
 
+from __future__ import annotations
+
 from ctypes import byref, c_size_t, c_uint64, sizeof, string_at
 from itertools import count
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _lib
 from ._current import current_host, running_asyncio_loop
@@ -50,6 +52,9 @@ from .cfuture import CFuture
 from .errors import AsyncrtError, Cancelled, ScopeError, Status, TimedOut, error, to_status
 from .futures import PENDING, Ready, as_future, drop
 from .timers import positive_ns
+
+if TYPE_CHECKING:
+    from .executor import Task
 
 NEW, OPEN, CLOSED = range(3)
 
@@ -137,7 +142,7 @@ class Scope:
 
     # -- opening and closing ------------------------------------------------------
 
-    def open(self):
+    def open(self) -> Scope:
         """Opens the scope: owned by the task whose poll runs on this thread
         (inside a coroutine), else at the top of its executor. ``with`` and
         ``async with`` call it; call it directly only to manage the scope by
@@ -167,7 +172,7 @@ class Scope:
         self._id = scope_id.value
         return self
 
-    def close(self):
+    def close(self) -> None:
         """Frees the handle (asyncrt_scope_free): never blocks; a scope whose
         join has not completed is cancelled. Reads its errors and status first:
         they stay readable. Idempotent."""
@@ -266,7 +271,7 @@ class Scope:
 
     # -- the scope's operations ---------------------------------------------------------
 
-    def spawn(self, future, send=False, worker=None, name=None):
+    def spawn(self, future: Any, send: bool = False, worker: int | None = None, name: str | None = None) -> Task:
         """Spawns a child, as Executor.spawn does (a Python future, a coroutine
         or a CFuture; `send`, `worker`), and names it (`name`, for the dump).
         Returns its Task. ScopeError once the scope is closed (joined, or its
@@ -282,7 +287,7 @@ class Scope:
             task.name = name
         return task
 
-    def join(self):
+    def join(self) -> CFuture:
         """The join future (asyncrt_scope_join), a CFuture whose value is the
         join's status: 0 when no child failed and the scope was not cancelled,
         else the first error's status, ETIMEDOUT or ECANCELLED. It closes the
@@ -292,7 +297,7 @@ class Scope:
         check(lib.asyncrt_scope_join(self._live(), byref(future)))
         return _Join(future)
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Cancels the scope and every descendant, asynchronously: each child's
         cleanup gets `cleanup_timeout`. Later spawns raise Cancelled. Leaving
         the block then raises nothing for it (only for failures). Any thread;
@@ -305,7 +310,7 @@ class Scope:
         if status and self._handle is not None:  # not a close on another thread meanwhile
             check(status)
 
-    def status(self):
+    def status(self) -> Status | int:
         """Status.EAGAIN while a child lives or the scope is open; afterwards
         what its join reports (OK, the first error's status, ETIMEDOUT,
         ECANCELLED)."""
@@ -314,12 +319,12 @@ class Scope:
         return to_status(lib.asyncrt_scope_status(self._live()))
 
     @property
-    def id(self):
+    def id(self) -> int | None:
         """Unique with the task ids of its executor (None before it is opened)."""
         return self._id
 
     @property
-    def errors(self):
+    def errors(self) -> list[ScopeErrorRecord]:
         """The failures recorded so far, in the order they happened
         (ScopeErrorRecord); kept after the scope is closed."""
         if self._state == OPEN:
@@ -349,7 +354,8 @@ class Scope:
         return f"<asyncrt.Scope{name} id={self._id} {state}>"
 
 
-def scope(timeout=None, deadline=None, collect_all=False, shield=False, name=None, cleanup_timeout=None):
+def scope(timeout: float | None = None, deadline: float | None = None, collect_all: bool = False, shield: bool = False,
+          name: str | None = None, cleanup_timeout: float | None = None) -> Scope:
     """A scope owned by the running task, for ``async with`` inside a
     coroutine; see Scope."""
     return Scope(None, timeout=timeout, deadline=deadline, collect_all=collect_all, shield=shield, name=name,
@@ -398,7 +404,7 @@ class shield:
 # -- the dump ---------------------------------------------------------------------------
 
 DUMP_FORMATS = {"text": _lib.DUMP_TEXT, "json": _lib.DUMP_JSON}
-_dumps = {}  # key -> chunks of the dump being written on some thread
+_dumps: dict[int, list[bytes]] = {}  # key -> chunks of the dump being written on some thread
 _dump_keys = count(1)
 
 
