@@ -32,8 +32,8 @@ DESTDIR    ?=
 
 export ASYNCRT_LIBRARY := $(LIB)
 
-.PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest rusttest dataplane-test bench clean \
-	install install-test
+.PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest rusttest pyinstall-test \
+	dataplane-test bench clean install install-test
 
 all: lib
 
@@ -88,6 +88,11 @@ rusttest: $(LIB)
 	@cat $(BUILD)/cargo/hello.out
 	@grep -qx 'sibling cancelled: true' $(BUILD)/cargo/hello.out
 
+# `pip install bindings/python` offline into a fresh venv (build/pyvenv), as
+# DEVELOPERS.md says, then a task from outside the source tree.
+pyinstall-test: $(LIB)
+	scripts/pyinstall_test.sh $(PYTHON)
+
 dataplane-test:
 	$(MAKE) -C runtime/dataplane/test
 
@@ -126,7 +131,7 @@ install: $(LIB)
 install-test: $(LIB)
 	tests/install/run.sh
 
-test: vet gotest lib check-header check-symbols dataplane-test ctest install-test pytest rusttest
+test: vet gotest lib check-header check-symbols dataplane-test ctest install-test pytest pyinstall-test rusttest
 	@echo "make test: all checks passed"
 
 bench: $(LIB)

@@ -29,9 +29,9 @@ from ctypes import (
 )
 from pathlib import Path
 
+from ._version import VERSION
 from .errors import VersionMismatch, error
 
-VERSION = (0, 5, 0)
 VERSION_HEX = (VERSION[0] << 16) | (VERSION[1] << 8) | VERSION[2]
 LIBRARY_ENV = "ASYNCRT_LIBRARY"
 LIBRARY_NAME = "libasyncrt.so"
@@ -594,6 +594,7 @@ def load(expected=VERSION_HEX):
 
 
 lib = load()
+path = Path(lib._name)  # the file loaded (CDLL keeps the name it was given)
 
 
 def check(status):

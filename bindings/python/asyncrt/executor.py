@@ -1,23 +1,29 @@
 """Executors and the tasks they run."""
 
+from __future__ import annotations
+
 import enum
 import json
 import time
 import weakref
 from ctypes import byref, c_uint, c_uint64, create_string_buffer, pointer, sizeof
-from typing import NamedTuple
+from collections.abc import Generator
+from typing import Any, NamedTuple
 
 from . import _lib, hooks as thread_hooks, scopes, subsystem as subsystems_mod
-from ._host import STEP_POLLS, UNHOSTED, Host, current_host, run_step
+from ._current import current_host, running_asyncio_loop
+from ._host import STEP_POLLS, UNHOSTED, Host, run_step
 from ._lib import check, lib
 from .cfuture import CFuture
 from .errors import BadHandle, NotSupported, Reentrant, Status, TimedOut, WouldBlock, error, to_status
-from .futures import PENDING, Future, Ready, as_future, drop
+from .futures import PENDING, Future, Ready, as_future, asyncio_await, drop, yield_to_runner
 from .subsystem import read_stats
 from .timers import duration_ns, positive_ns
 
 
 class Stats(NamedTuple):
+    """An executor's counters (asyncrt_executor_stats)."""
+
     tasks_spawned: int
     tasks_live: int
     polls: int
@@ -60,12 +66,12 @@ CLOCKS = {"monotonic": _lib.CLOCK_MONOTONIC, "test": _lib.CLOCK_TEST}
 SHUTDOWN_MODES = {"graceful": _lib.SHUTDOWN_GRACEFUL, "immediate": _lib.SHUTDOWN_IMMEDIATE}
 
 
-def timeout_ns(seconds):
+def timeout_ns(seconds: float | None) -> int:
     """A timeout in seconds (None: no bound) as asyncrt's nanoseconds."""
     return _lib.NO_TIMEOUT if seconds is None else max(0, int(seconds * 1e9))
 
 
-def spawn_flags(send, worker):
+def spawn_flags(send: bool, worker: int | None) -> int:
     flags = _lib.SPAWN_SEND if send else _lib.SPAWN_LOCAL
     if worker is not None:
         if worker < 0:
@@ -95,45 +101,48 @@ class BaseExecutor:
         self.close()
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
+        """Whether close() has freed the executor."""
         return self._host.closed
 
     def _live(self):
         self._host.check_open()
         return self._host.executor
 
-    def stats(self):
+    def stats(self) -> Stats:
+        """The executor's counters, read while it runs."""
         stats = _lib.asyncrt_executor_stats(size=sizeof(_lib.asyncrt_executor_stats))
         check(lib.asyncrt_executor_stats_get(self._live(), byref(stats)))
         return Stats(stats.tasks_spawned, stats.tasks_live, stats.polls, stats.memory_in_use, stats.memory_limit,
                      stats.workers)
 
-    def worker_stats(self, worker):
+    def worker_stats(self, worker: int) -> WorkerStats:
         """Worker `worker`'s counters, read while it runs (a local executor has
         worker 0 only). InvalidArgument past the last worker."""
         stats = _lib.asyncrt_worker_stats(size=sizeof(_lib.asyncrt_worker_stats))
         check(lib.asyncrt_worker_stats_get(self._live(), worker, byref(stats)))
         return WorkerStats(stats.polls, stats.wakes, stats.steals, stats.parks, stats.parked_ns, stats.ticks)
 
-    def capabilities(self):
+    def capabilities(self) -> Capability:
+        """What this executor can do (asyncrt_executor_capabilities)."""
         caps = c_uint()
         check(lib.asyncrt_executor_capabilities(self._live(), byref(caps)))
         return Capability(caps.value)
 
     # -- time ---------------------------------------------------------------
 
-    def now_ns(self):
+    def now_ns(self) -> int:
         """The executor's clock in nanoseconds (an int): CLOCK_MONOTONIC, or a
         test clock where advance_clock left it (it starts at 0)."""
         now = c_uint64()
         check(lib.asyncrt_executor_now(self._live(), byref(now)))
         return now.value
 
-    def now(self):
+    def now(self) -> float:
         """The executor's clock in seconds (a float); see now_ns()."""
         return self.now_ns() / 1e9
 
-    def advance_clock(self, seconds):
+    def advance_clock(self, seconds: float) -> None:
         """Moves a test clock (``clock="test"``) forward by `seconds` (rounded
         to the nearest nanosecond) and wakes the executor: the timers now due
         fire at its next run (run, run_step, block_on; a thread-per-core
@@ -143,7 +152,7 @@ class BaseExecutor:
             raise ValueError(f"a clock only moves forward, not by {seconds} s")
         check(lib.asyncrt_clock_advance(self._live(), duration_ns(seconds)))
 
-    def timer_stats(self):
+    def timer_stats(self) -> subsystems_mod.SubsystemStats:
         """The counters of the executor's timers, summed over its workers:
         polls are ticks that looked at due timers, completions timers fired,
         waiters timers armed now (a SubsystemStats)."""
@@ -151,7 +160,7 @@ class BaseExecutor:
         check(lib.asyncrt_timer_stats_get(self._live(), byref(stats)))
         return read_stats(stats)
 
-    def tick(self):
+    def tick(self) -> tuple[int | None, bool]:
         """One tick of the executor's timers and subsystems on the calling
         thread: fires the timers due and polls one subsystem (by weighted round
         robin), as the executor does between polls of its tasks; the tasks they
@@ -169,8 +178,8 @@ class BaseExecutor:
 
     # -- subsystems ---------------------------------------------------------
 
-    def register_subsystem(self, subsystem, priority=1, waiter_cap=64, poll_budget=64, worker=None, fd=-1,
-                           name=None):
+    def register_subsystem(self, subsystem: Any, priority: int = 1, waiter_cap: int = 64, poll_budget: int = 64,
+                           worker: int | None = None, fd: Any = -1, name: str | None = None) -> subsystems_mod.Subsystem:
         """Registers a subsystem written in Python (see asyncrt.subsystem): an
         object with poll(scx, budget) and optionally submit(scx, op),
         cancel(scx, op), waiters_changed(scx, n) and close(). Returns its
@@ -185,7 +194,7 @@ class BaseExecutor:
         until close(). `name` defaults to the class name."""
         return subsystems_mod.register(self, subsystem, priority, waiter_cap, poll_budget, worker, fd, name)
 
-    def shutdown(self, mode="graceful", timeout=None):
+    def shutdown(self, mode: str = "graceful", timeout: float | None = None) -> None:
         """Stops a thread-per-core executor's workers (NotSupported on other
         kinds); the executor stays open until close(). "immediate" cancels every
         task now; "graceful" lets them finish and cancels the rest once
@@ -197,7 +206,7 @@ class BaseExecutor:
 
     # -- scopes ---------------------------------------------------------------
 
-    def dump(self, format="text"):
+    def dump(self, format: str = "text") -> str:
         """A snapshot of the executor's tasks and scopes (asyncrt_executor_dump)
         as a str: "text", an indented tree, one line per task or scope (id,
         name, state, worker, what it waits on); or "json", one object
@@ -205,17 +214,19 @@ class BaseExecutor:
         the workers are never stopped. Any thread, also inside a poll."""
         return scopes.dump(self._live(), format)
 
-    def dump_json(self):
+    def dump_json(self) -> dict[str, Any]:
         """dump("json"), parsed."""
         return json.loads(self.dump("json"))
 
-    def spawn(self, future, send=False, worker=None):
+    def spawn(self, future: Any, send: bool = False, worker: int | None = None) -> Task:
         """Runs a future as a task: a Python future (an object with poll(cx)), a
         coroutine or an awaitable, or a CFuture (run as a C task). `send=True`
         lets the task move between the executor's threads; `worker=i` places it
         on worker i of a thread-per-core executor. If the spawn fails, the
         future has been dropped."""
-        return self._spawn(future, send, worker)
+        if send or worker is not None or isinstance(future, CFuture):
+            return self._spawn(future, send, worker)
+        return Task(self, *self._host.spawn(as_future(future), _lib.SPAWN_LOCAL))  # the common case, directly
 
     def _spawn(self, future, send, worker, scope=None, failures=None):
         """spawn, into `scope` (an asyncrt_scope handle) if given; `failures`:
@@ -316,20 +327,21 @@ class Executor(BaseExecutor):
                            for i, ((_, _, reg), entry) in enumerate(zip(static, subsystems))
                            for options in [entry[1] if isinstance(entry, tuple) else {}]]
 
-    def scope(self, timeout=None, deadline=None, collect_all=False, shield=False, name=None, cleanup_timeout=None,
-              join_timeout=None):
+    def scope(self, timeout: float | None = None, deadline: float | None = None, collect_all: bool = False,
+              shield: bool = False, name: str | None = None, cleanup_timeout: float | None = None,
+              join_timeout: float | None = None) -> scopes.Scope:
         """A scope at the top of this executor, for ``with``: its tasks
         (``s.spawn``) are waited for when the block ends, by block_on on the
         calling thread. See asyncrt.Scope."""
         return scopes.Scope(self, timeout=timeout, deadline=deadline, collect_all=collect_all, shield=shield,
                             name=name, cleanup_timeout=cleanup_timeout, join_timeout=join_timeout)
 
-    def fd(self):
+    def fd(self) -> int:
         """A descriptor that is readable while the executor has work to do
         (level-triggered): for select/poll or asyncio's loop.add_reader."""
         return self._host.fd()
 
-    def run_step(self, max_polls=STEP_POLLS, max_ns=0):
+    def run_step(self, max_polls: int = STEP_POLLS, max_ns: int = 0) -> int:
         """Runs at most `max_polls` polls and about `max_ns` ns (0: no bound),
         handles the Python futures they polled, and returns the number of
         polls. Never sleeps."""
@@ -340,7 +352,7 @@ class Executor(BaseExecutor):
         finally:
             host.leave()
 
-    def run(self):
+    def run(self) -> int:
         """Runs tasks until none is runnable; returns the number of polls.
         Never sleeps."""
         host = self._host
@@ -350,7 +362,7 @@ class Executor(BaseExecutor):
         finally:
             host.leave()
 
-    def block_on(self, future, timeout=None):
+    def block_on(self, future: Any, timeout: float | None = None) -> Any:
         """Runs `future` (a future, coroutine, awaitable, CFuture or Task) to
         completion and returns its value, sleeping while nothing is runnable. A
         local executor runs its other tasks meanwhile; a thread-per-core one
@@ -457,14 +469,14 @@ class Task:
         return self._handle
 
     @property
-    def id(self):
+    def id(self) -> int:
         """Unique within the executor, never 0."""
         task_id = c_uint64()
         check(lib.asyncrt_task_id(self._live(), byref(task_id)))
         return task_id.value
 
     @property
-    def status(self):
+    def status(self) -> Status | int:
         """Status.EAGAIN while running; OK once it completed; ECANCELLED or its
         failure status otherwise."""
         handle = self._live()
@@ -473,10 +485,11 @@ class Task:
             status = lib.asyncrt_task_status(handle)
         return to_status(status)
 
-    def done(self):
+    def done(self) -> bool:
+        """Whether the task has ended: completed, failed or cancelled."""
         return self.status != Status.EAGAIN
 
-    def result(self):
+    def result(self) -> Any:
         """The value; raises what the future raised, Cancelled if the task was
         cancelled, or WouldBlock while it runs."""
         handle, record = self._live(), self._record
@@ -489,7 +502,7 @@ class Task:
             return None
         raise error(status, "asyncrt: the task did not complete")
 
-    def cancel(self, cleanup_timeout=None):
+    def cancel(self, cleanup_timeout: float | None = None) -> None:
         """Requests cancellation. Without `cleanup_timeout` (or with 0): the
         future is polled no more and is dropped the next time the executor
         runs. With it (seconds on the executor's clock; asyncrt_task_cancel_ex):
@@ -507,16 +520,16 @@ class Task:
         check(lib.asyncrt_task_cancel_ex(handle, positive_ns(cleanup_timeout)))
 
     @property
-    def name(self):
+    def name(self) -> str | None:
         """The name given to the task (shown by Executor.dump), or None."""
         return self._name
 
     @name.setter
-    def name(self, name):
+    def name(self, name: str | None) -> None:
         check(lib.asyncrt_task_set_name(self._live(), None if name is None else name.encode()))
         self._name = name
 
-    def join(self):
+    def join(self) -> Future | CFuture:
         """A future whose value is the task's value (or that raises its failure).
         For a C task: its C join future, as c_join()."""
         self._live()
@@ -524,7 +537,7 @@ class Task:
             return self.c_join()
         return _Join(self.executor, self._record)
 
-    def c_join(self):
+    def c_join(self) -> CFuture:
         """The task's C join future (asyncrt_task_join), a CFuture that any
         executor can run, a thread-per-core one included: it completes when the
         task does and carries its status (a Python value stays with
@@ -533,8 +546,10 @@ class Task:
         check(lib.asyncrt_task_join(self._live(), byref(future)))
         return CFuture(future)
 
-    def __await__(self):
-        return (yield self.join())
+    def __await__(self) -> Generator[Any, Any, Any]:
+        if running_asyncio_loop() is not None:
+            return asyncio_await(self)
+        return yield_to_runner(self.join())
 
     def __repr__(self):
         if self._handle is None:
@@ -576,16 +591,19 @@ class _Join(Future):
             waker.drop()
 
 
-def spawn(future):
+def spawn(future: Any) -> Task:
     """Spawns onto the executor whose future is being polled on this thread
     (inside a poll or a coroutine); see Executor.spawn."""
     host = current_host()
     if host is None:
         raise RuntimeError("asyncrt.spawn() works inside a poll; elsewhere use Executor.spawn()")
-    return host.owner().spawn(future)
+    executor = host.owner()
+    if isinstance(future, CFuture):
+        return executor.spawn(future)
+    return Task(executor, *host.spawn(as_future(future), _lib.SPAWN_LOCAL))  # Executor.spawn's common case
 
 
-def block_on(future, timeout=None):
+def block_on(future: Any, timeout: float | None = None) -> Any:
     """Runs `future` on a new executor, closed afterwards; see Executor.block_on."""
     with Executor() as executor:
         return executor.block_on(future, timeout)

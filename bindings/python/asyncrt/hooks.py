@@ -36,7 +36,7 @@ class ThreadHooks(NamedTuple):
     on_unpark: Optional[Callable[[int], None]] = None
 
 
-_live = {}  # user_data key -> ThreadHooks, from registration until finalize
+_live: dict[int, ThreadHooks] = {}  # user_data key -> ThreadHooks, from registration until finalize
 _keys = itertools.count(1)
 
 
