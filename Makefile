@@ -33,7 +33,7 @@ DESTDIR    ?=
 export ASYNCRT_LIBRARY := $(LIB)
 
 .PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest rusttest pyinstall-test \
-	dataplane-test bench clean install install-test
+	polyglot-test dataplane-test bench clean install install-test
 
 all: lib
 
@@ -93,6 +93,18 @@ rusttest: $(LIB)
 pyinstall-test: $(LIB)
 	scripts/pyinstall_test.sh $(PYTHON)
 
+# One tree, three languages: a C, a Python and a Rust child in one scope,
+# each failing in turn (examples/polyglot). The C child is built by CMake,
+# the Rust child by cargo; the README shows excerpts of both programs.
+POLYGLOT := examples/polyglot
+polyglot-test: cmake-build
+	$(CARGO_ENV) $(CARGO) build --offline --quiet --manifest-path $(POLYGLOT)/rust/Cargo.toml
+	timeout 120 $(PYTHON) $(POLYGLOT)/one_tree.py \
+		--c-library $(CMAKE_DIR)/examples/polyglot/libpolyglot_c.so \
+		--rust-library $(BUILD)/cargo/debug/libpolyglot_rust.so
+	$(PYTHON) scripts/check_readme_excerpts.py README.md '## One tree, three languages' \
+		$(POLYGLOT)/one_tree.py $(POLYGLOT)/rust/src/lib.rs
+
 dataplane-test:
 	$(MAKE) -C runtime/dataplane/test
 
@@ -131,7 +143,8 @@ install: $(LIB)
 install-test: $(LIB)
 	tests/install/run.sh
 
-test: vet gotest lib check-header check-symbols dataplane-test ctest install-test pytest pyinstall-test rusttest
+test: vet gotest lib check-header check-symbols dataplane-test ctest install-test pytest pyinstall-test rusttest \
+	polyglot-test
 	@echo "make test: all checks passed"
 
 bench: $(LIB)
