@@ -33,7 +33,7 @@ DESTDIR    ?=
 export ASYNCRT_LIBRARY := $(LIB)
 
 .PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest rusttest pyinstall-test \
-	polyglot-test dataplane-test bench clean install install-test
+	polyglot-test readme-test dataplane-test bench clean install install-test
 
 all: lib
 
@@ -108,6 +108,10 @@ polyglot-test: cmake-build
 dataplane-test:
 	$(MAKE) -C runtime/dataplane/test
 
+# The README's C example, built and run as printed.
+readme-test: $(LIB)
+	scripts/readme_c_test.sh
+
 # The installed layout (the CMake route, CMakeLists.txt's install rules, puts
 # the same files in place):
 #   LIBDIR/libasyncrt.so.VERSION, .so.MAJOR -> it, .so -> .so.MAJOR
@@ -144,7 +148,7 @@ install-test: $(LIB)
 	tests/install/run.sh
 
 test: vet gotest lib check-header check-symbols dataplane-test ctest install-test pytest pyinstall-test rusttest \
-	polyglot-test
+	polyglot-test readme-test
 	@echo "make test: all checks passed"
 
 bench: $(LIB)
