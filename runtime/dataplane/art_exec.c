@@ -1081,7 +1081,12 @@ int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t
     status = art_fail(ASYNCRT_ETIMEDOUT, "block_on: the future did not complete within %lld ns; it was cancelled",
                       (long long)timeout_ns);
   } else {
-    art_fail(status, "block_on: the future %s", status == ASYNCRT_ECANCELLED ? "was cancelled" : "failed");
+    /* The message the future named its failure with, if it did. */
+    asyncrt_error_info info = {.size = sizeof info};
+    if (!art_task_error_get(root, &info) && info.message && info.message[0])
+      art_fail(status, "block_on: %s", info.message);
+    else
+      art_fail(status, "block_on: the future %s", status == ASYNCRT_ECANCELLED ? "was cancelled" : "failed");
   }
   art_task_unref(root);
   art_exec_release_driver(e);

@@ -344,6 +344,9 @@ func rootResult(root dataplane.Task, out unsafe.Pointer, timedOut bool, timeoutN
 	case st == status.ECANCELLED:
 		return status.Errorf(st, "block_on: the future was cancelled")
 	default:
+		if _, msg := root.Failure(); msg != "" { // the message the future named its failure with
+			return status.Errorf(st, "block_on: %s", msg)
+		}
 		return status.Errorf(st, "block_on: the future failed with %s", st.Name())
 	}
 }
