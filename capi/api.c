@@ -476,7 +476,21 @@ int asyncrt_run_step(asyncrt_executor *ex, uint32_t max_polls, uint64_t max_ns, 
   if (polls) *polls = 0;
   if (!ex) return art_fail(ASYNCRT_EINVAL, "executor is NULL");
   if (!max_polls) return ASYNCRT_OK;
-  return art_go_run((uintptr_t)ex, max_polls, max_ns, polls);
+  art_exec *e;
+  int rc = resolve_exec(ex, &e);
+  if (rc) return rc;
+  /* The other kinds refuse, with the control plane's message. */
+  if (e->group || e->is_foreign) return art_go_run((uintptr_t)ex, max_polls, max_ns, polls);
+  /* A local executor's step is the data plane's run loop and nothing else,
+   * so it costs no trip through Go: a host loop (asyncio's, say) steps on
+   * every wakeup of the executor's fd, and a Go round trip cost ~1.7 us. */
+  if (art_in_poll()) return art_fail(ASYNCRT_EREENTRANT, "cannot drive an executor from inside a poll");
+  if (!art_exec_acquire_driver(e)) return art_fail(ASYNCRT_EBUSY, "executor is already driven by another thread");
+  uint64_t n = 0;
+  art_exec_run_ex(e, max_polls, max_ns ? art_now_ns() + max_ns : 0, NULL, &n);
+  art_exec_release_driver(e);
+  if (polls) *polls = n;
+  return ASYNCRT_OK;
 }
 
 /* ---- host queues ------------------------------------------------------------ */
