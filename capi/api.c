@@ -280,9 +280,6 @@ int asyncrt_executor_stats_get(asyncrt_executor *ex, asyncrt_executor_stats *sta
   }
   if (e->group) { /* the cap, and its count, live in the group */
     sum.memory_limit = e->group->mem_limit;
-    uint64_t spilled = art_group_requests_spilled(e->group); /* spawn requests not yet tasks */
-    sum.tasks_spawned += spilled;
-    sum.tasks_live += spilled;
   }
   sum.workers = n;
   art_copy_sized(stats, stats->size, &sum, sizeof sum);

@@ -369,9 +369,6 @@ struct art_wheel;
 #define ART_REQ_RING 256u
 #define ART_REQ_SLOTS 256u
 
-/* A spawn request: the future and the slot its header will live in. The
- * fields are atomics (relaxed) because a thief copies them before its CAS
- * on the head tells it whether they were still its to take. */
 /* A request as taken: a plain copy. */
 typedef struct art_req {
   void *self;
@@ -380,6 +377,9 @@ typedef struct art_req {
   struct art_exec *home; /* the core whose memory the slot is */
 } art_req;
 
+/* A spawn request on a ring: the future and the slot its header will live
+ * in. The fields are atomics (relaxed) because a thief copies them before
+ * its CAS on the head tells it whether they were still its to take. */
 typedef struct art_spawn_req {
   _Atomic(void *) self;
   _Atomic(const asyncrt_future_vtable *) vtable;
@@ -450,6 +450,12 @@ typedef struct art_exec {
    * (counted in `headers`), so a request costs no atomic operation. */
   art_task *req_slots[ART_REQ_SLOTS];
   unsigned req_nslots;
+  /* Requests ever queued here (stored by the driver, no atomic operation)
+   * and, under `lock`, those made tasks or dropped (req_done, below): their
+   * difference counts the requests on a ring, in the overflow or in a
+   * taker's hands, and a task leaves that count in the lock hold that puts
+   * it on the live list, so a task to be is never counted nowhere. */
+  _Atomic uint64_t req_pushed;
 
   /* Under lock: task memory and the live list of the tasks spawned here
    * (a stolen Send task stays on its spawning core's list and memory). */
@@ -457,6 +463,7 @@ typedef struct art_exec {
   art_mem mem;
   art_task *live_head;
   uint64_t live_count, spawned, next_id;
+  uint64_t req_done; /* requests of this core made tasks or dropped */
   uint64_t headers; /* task headers not yet given back; the core outlives them */
   int closed;       /* the control plane let go of the core */
 
@@ -515,8 +522,8 @@ void art_exec_close(art_exec *e);
 /* Unlinks a finished task from its home's live list; with free_header, also
  * gives its header back (the executor held the only reference). */
 void art_exec_retire(art_task *t, int free_header);
-/* art_exec_retire(t, 1) from core e's driver: batched when t came from
- * another core. */
+/* art_exec_retire(t, 1) from core e's driver: batched (one lock per batch)
+ * when t came from another core, or is a Send task of e's own group. */
 void art_exec_retire_from(art_exec *e, art_task *t);
 /* Gives a task header back (caller storage: just uncounts it). Takes the lock. */
 void art_exec_release_header(art_task *t);
@@ -527,8 +534,9 @@ unsigned art_exec_slots_refill(art_exec *e);
  * runner's local ring, runner's driver calling; after an immediate shutdown
  * began, drops their futures and frees their slots instead. */
 void art_exec_adopt_requests(art_exec *runner, const art_req *r, unsigned n);
-/* Gives slots of home's memory back (futures not yet tasks, never written). */
-void art_exec_release_slots(art_exec *home, art_task *const *slots, unsigned n);
+/* Gives slots of home's memory back (never written): cached ones, or with
+ * `requests`, those of dropped requests (counted done). */
+void art_exec_release_slots(art_exec *home, art_task *const *slots, unsigned n, int requests);
 
 /* Takes the future (dropped on failure). `out`, if not NULL, receives the
  * task with a reference for the caller. flags: ASYNCRT_SPAWN_SEND. */
@@ -948,8 +956,6 @@ int art_group_request(art_exec *e, const asyncrt_future *fut);
 /* Driver of e: turns up to a batch of its own requests into tasks on its
  * local ring; returns how many. */
 unsigned art_group_take_requests(art_exec *e);
-/* Spawn requests in the group's overflow (not on any worker's ring). */
-uint64_t art_group_requests_spilled(art_group *g);
 /* Frees the group's request chunks (the group is being destroyed). */
 void art_group_free_chunks(art_group *g);
 /* Nonzero if e has requests queued. */

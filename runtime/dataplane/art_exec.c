@@ -157,11 +157,14 @@ static void retire_flush(art_exec *e) {
 }
 
 void art_exec_retire_from(art_exec *e, art_task *t) {
-  /* A worker of a group batches its own tasks too: a sibling returning a
-   * batch holds this lock, and one lock per task here would queue behind it
-   * each time. A lone core gives its own back at once (its lock is never
-   * contended, and the slot is reused while it is still in the cache). */
-  if (!e->batching || (t->home == e && !e->group)) {
+  /* A worker of a group batches its own Send tasks too: a sibling
+   * returning a batch holds this lock, and one lock per task here would
+   * queue behind it each time. Not a local-wake task: until the flush it is
+   * on the live list, and a cancel walking that list wakes it through the
+   * remote stack, whose link is t->next, the batch's. A lone core gives its
+   * own back at once (its lock is never contended, and the slot is reused
+   * while it is still in the cache). */
+  if (!e->batching || (t->home == e && (!e->group || art_task_lw(t, e)))) {
     retire(t, 1);
     return;
   }
@@ -206,10 +209,11 @@ unsigned art_exec_slots_refill(art_exec *e) {
   return e->req_nslots;
 }
 
-void art_exec_release_slots(art_exec *home, art_task *const *slots, unsigned n) {
+void art_exec_release_slots(art_exec *home, art_task *const *slots, unsigned n, int requests) {
   art_lock_acquire(&home->lock);
   for (unsigned i = 0; i < n; i++) art_mem_release(&home->mem, slots[i], ART_TASK_SLOT_BASE);
   home->headers -= n;
+  if (requests) home->req_done += n; /* dropped requests: no longer tasks to be */
   int last = !home->headers && home->closed;
   art_lock_release(&home->lock);
   if (last) exec_destroy(home);
@@ -245,8 +249,15 @@ static void adopt_run(art_exec *runner, art_exec *home, const art_req *r, unsign
     last = t;
   }
   art_lock_acquire(&home->lock);
-  for (art_task *t = first; t; t = t->live_next)
+  /* An immediate stop that began after the look in art_exec_adopt_requests
+   * set `immediate` before its walk took this lock: these tasks are not on
+   * the list it walks, so they start cancelled (dropped unpolled). */
+  uint32_t cancel = atomic_load(&home->immediate) ? ART_CANCEL : 0;
+  for (art_task *t = first; t; t = t->live_next) {
     atomic_init(&t->idw, (uintptr_t)(++home->next_id << 12 | home->index) << 1);
+    if (cancel) atomic_store_explicit(&t->state, ART_OWNED | cancel, memory_order_relaxed);
+  }
+  home->req_done += n;
   last->live_next = home->live_head;
   if (home->live_head) home->live_head->live_prev = last;
   home->live_head = first;
@@ -261,13 +272,17 @@ void art_exec_adopt_requests(art_exec *runner, const art_req *r, unsigned n) {
     art_exec *home = r[i].home;
     for (j = i + 1; j < n && r[j].home == home; j++) {}
     if (ART_UNLIKELY(atomic_load(&home->immediate) || atomic_load(&runner->immediate))) {
-      /* Cancelled before they were tasks: the futures are dropped here, once. */
+      /* Cancelled before they were tasks: the futures are dropped here,
+       * once, "inside" the executor (a steal runs outside the run loop). */
       art_task *slots[ART_REQ_RING];
+      asyncrt_context *outer = art_tls_cx;
+      if (!outer) art_tls_cx = &runner->cx;
       for (unsigned k = i; k < j; k++) {
         art_drop_future(&(asyncrt_future){r[k].self, r[k].vtable});
         slots[k - i] = r[k].slot;
       }
-      art_exec_release_slots(home, slots, j - i);
+      art_tls_cx = outer;
+      art_exec_release_slots(home, slots, j - i, 1);
     } else {
       adopt_run(runner, home, r + i, j - i);
     }
@@ -996,10 +1011,9 @@ void art_exec_cancel_all(art_exec *e) {
 }
 
 void art_exec_stats(art_exec *e, asyncrt_executor_stats *out) {
-  /* Spawn requests on the ring are tasks without a header yet (art_group.c);
-   * those in the group's overflow are counted by the caller. */
-  uint64_t requests = atomic_load(&e->req_tail) - atomic_load(&e->req_head);
   art_lock_acquire(&e->lock);
+  /* Spawn requests are tasks without a header yet (art_group.c). */
+  uint64_t requests = atomic_load_explicit(&e->req_pushed, memory_order_acquire) - e->req_done;
   out->tasks_spawned = e->spawned + requests;
   out->tasks_live = e->live_count + requests;
   out->memory_in_use = e->mem.in_use;

@@ -185,15 +185,13 @@ static unsigned take_reqs(art_exec *victim, art_req *out, uint64_t max, int half
  * (up to REQ_FREE_MAX of them), so a burst of spawns does not page-fault
  * its way through fresh memory each time. */
 #define REQ_CHUNK (ART_REQ_RING / 2)
-#define REQ_FREE_MAX 1000000u
+#define REQ_FREE_MAX 1024u
 
 typedef struct art_req_chunk {
   struct art_req_chunk *next;
   unsigned first, n;
   art_req r[REQ_CHUNK];
 } art_req_chunk;
-
-uint64_t art_group_requests_spilled(art_group *g) { return atomic_load(&g->req_len); }
 
 void art_group_free_chunks(art_group *g) {
   for (art_req_chunk *c = g->req_head, *next; c; c = next) {
@@ -224,6 +222,13 @@ static int req_spill(art_exec *e) {
   c->next = NULL;
   c->first = 0;
   c->n = take_reqs(e, c->r, REQ_CHUNK, 0);
+  if (!c->n) { /* thieves emptied the ring meanwhile: room enough */
+    c->next = g->req_free;
+    g->req_free = c;
+    g->req_nfree++;
+    art_lock_release(&g->req_lock);
+    return 1;
+  }
   if (g->req_tail) g->req_tail->next = c;
   else g->req_head = c;
   g->req_tail = c;
@@ -277,6 +282,9 @@ int art_group_request(art_exec *e, const asyncrt_future *fut) {
   atomic_store_explicit(&r->self, fut->self, memory_order_relaxed);
   atomic_store_explicit(&r->vtable, fut->vtable, memory_order_relaxed);
   atomic_store_explicit(&r->slot, e->req_slots[--e->req_nslots], memory_order_relaxed);
+  /* Counted before it can be taken (the tail's release publishes both). */
+  atomic_store_explicit(&e->req_pushed, atomic_load_explicit(&e->req_pushed, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
   atomic_store_explicit(&e->req_tail, tail + 1, memory_order_release);
   /* As for the Send ring: a parked worker saw this ring empty. */
   if (tail == head) unpark_one(e->group, e);
@@ -412,16 +420,14 @@ void art_worker_unparked(art_exec *e) {
 }
 
 uint64_t art_group_live(art_group *g) {
-  uint64_t live = atomic_load(&g->req_len); /* injected tasks count on the core that spawned them */
+  uint64_t live = 0; /* injected tasks count on the core that spawned them */
   for (unsigned i = 0; i < g->nworkers; i++) {
     art_exec *w = g->workers[i];
-    /* Requests are tasks to be. One taken between the two looks is missed
-     * for a moment (off the ring, not yet on a live list); its taker is a
-     * worker that is running, not exiting, and the control plane looks
-     * again before it stops waiting. */
-    live += atomic_load(&w->req_tail) - atomic_load(&w->req_head);
     art_lock_acquire(&w->lock);
-    live += w->live_count;
+    /* Requests are tasks to be, wherever they are (ring, overflow, a
+     * taker's hands): a task leaves that count in the lock hold that puts
+     * it on this list. */
+    live += w->live_count + (atomic_load_explicit(&w->req_pushed, memory_order_acquire) - w->req_done);
     art_lock_release(&w->lock);
   }
   return live;
@@ -496,7 +502,7 @@ void art_worker_loop(art_exec *e, const art_worker_config *cfg) {
     /* The slots kept for spawn requests go back while the worker is idle,
      * so an idle executor holds no task memory it does not use. */
     if (e->req_nslots) {
-      art_exec_release_slots(e, e->req_slots, e->req_nslots);
+      art_exec_release_slots(e, e->req_slots, e->req_nslots, 0);
       e->req_nslots = 0;
     }
     if (atomic_load(&g->stopping) && art_group_live(g) == 0) {

@@ -493,6 +493,125 @@ static void test_group_requests_cancelled(void) {
     }                                                                                              \
   } while (0)
 
+/* A group worker batches the retirement of its own Send tasks, never of
+ * its local-wake tasks: a cancel_all walking the live list wakes those
+ * through the remote stack, whose link (t->next) a retire batch would also
+ * use. Local tasks that keep yielding on core 0's driver, cancelled again
+ * and again from this thread, with drops slow enough that retire batches
+ * stay open: every future dropped once, and nothing left live. (Found by
+ * review: it failed every run under ASan before the fix.) */
+enum { CA_TASKS = 2000 };
+static probe ca_probes[CA_TASKS];
+static _Atomic int ca_stop;
+
+static void slow_drop(void *self) {
+  uint64_t t0 = art_now_ns();
+  while (art_now_ns() - t0 < 20000) {} /* a batch stays open while it runs */
+  probe_drop(self);
+}
+static int forever_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)out;
+  atomic_fetch_add(&((probe *)self)->polls, 1);
+  art_waker_wake_by_ref(&cx->waker);
+  return ASYNCRT_POLL_PENDING;
+}
+static const asyncrt_future_vtable forever_vt = {sizeof(asyncrt_future_vtable), 0, forever_poll, slow_drop, NULL};
+
+static void *ca_drive(void *arg) {
+  art_exec *e = arg;
+  CHECK(art_exec_acquire_driver(e), "driver");
+  while (!atomic_load(&ca_stop)) art_exec_run(e, 256, 0, NULL);
+  art_exec_release_driver(e);
+  return NULL;
+}
+
+static void test_group_cancel_all_with_local_tasks(void) {
+  art_exec *cores[2] = {exec_new(0, NULL), exec_new(0, NULL)};
+  art_group *g = art_group_new(cores, 2, 0);
+  CHECK(g, "group");
+  atomic_store(&ca_stop, 0);
+  for (int i = 0; i < CA_TASKS; i++) {
+    ca_probes[i] = (probe){0};
+    asyncrt_future f = {&ca_probes[i], &forever_vt};
+    CHECK(art_exec_spawn(cores[0], &f, 0, NULL, NULL) == 0, "spawn");
+  }
+  pthread_t th;
+  pthread_create(&th, NULL, ca_drive, cores[0]);
+  /* The control plane's immediate stop: cancel_all, again each round. */
+  for (int round = 0; round < 2000 && art_group_live(g); round++) art_exec_cancel_all(cores[0]);
+  WAIT_FOR(art_group_live(g) == 0, "tasks still live after the cancels: %llu",
+           (unsigned long long)art_group_live(g));
+  atomic_store(&ca_stop, 1);
+  pthread_join(th, NULL);
+  for (int i = 0; i < CA_TASKS; i++) CHECK(ca_probes[i].drops == 1, "task %d dropped %d times", i, ca_probes[i].drops);
+  for (int i = 0; i < 2; i++) exec_free(cores[i]);
+  puts("PASS group_cancel_all_with_local_tasks");
+}
+
+/* A request is a task to be wherever it is -- on the ring, or in the hands
+ * of a worker that took it and has not yet put it on a live list: the
+ * executor's live count never reads 0 (nor wraps) before the task ran. */
+enum { TR_ROUNDS = 3000 };
+static _Atomic int tr_polled, tr_stop;
+static int tr_leaf_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)self, (void)cx, (void)out;
+  atomic_store(&tr_polled, 1);
+  return ASYNCRT_POLL_READY;
+}
+static const asyncrt_future_vtable tr_leaf_vt = {sizeof(asyncrt_future_vtable), 0, tr_leaf_poll, NULL, NULL};
+static int tr_spawner_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)self, (void)out;
+  asyncrt_future f = {NULL, &tr_leaf_vt};
+  CHECK(art_exec_spawn(cx->exec, &f, ASYNCRT_SPAWN_SEND, NULL, NULL) == 0, "spawn: %s", art_last_error());
+  return ASYNCRT_POLL_READY;
+}
+static const asyncrt_future_vtable tr_spawner_vt = {sizeof(asyncrt_future_vtable), 0, tr_spawner_poll, NULL, NULL};
+static void *tr_thief(void *arg) {
+  art_exec *e = arg;
+  CHECK(art_exec_acquire_driver(e), "driver");
+  while (!atomic_load(&tr_stop)) {
+    if (art_exec_run(e, 256, 0, NULL)) continue;
+    art_group_steal(e);
+  }
+  art_exec_release_driver(e);
+  return NULL;
+}
+
+static void test_group_live_counts_requests_in_transit(void) {
+  art_exec *cores[2] = {exec_new(0, NULL), exec_new(0, NULL)};
+  art_group *g = art_group_new(cores, 2, 0);
+  CHECK(g, "group");
+  atomic_store(&tr_stop, 0);
+  pthread_t th;
+  pthread_create(&th, NULL, tr_thief, cores[1]);
+  for (int i = 0; i < TR_ROUNDS; i++) {
+    atomic_store(&tr_polled, 0);
+    asyncrt_future f = {NULL, &tr_spawner_vt};
+    CHECK(art_exec_spawn(cores[0], &f, 0, NULL, NULL) == 0, "spawner");
+    CHECK(art_exec_acquire_driver(cores[0]), "driver");
+    CHECK(art_exec_run(cores[0], 1, 0, NULL) == 1, "the spawner's poll"); /* a request on core 0's ring */
+    art_exec_release_driver(cores[0]);
+    uint64_t t0 = art_now_ns();
+    while (!atomic_load(&tr_polled)) {
+      uint64_t live = art_group_live(g);
+      CHECK(live != 0 || atomic_load(&tr_polled), "round %d: live read 0 before the request's task ran", i);
+      CHECK(live <= 2, "round %d: live read %llu", i, (unsigned long long)live);
+      if (art_now_ns() - t0 > 1000000000ull) { /* the thief may be slow: run it here */
+        CHECK(art_exec_acquire_driver(cores[0]), "driver");
+        art_exec_run(cores[0], 16, 0, NULL);
+        art_exec_release_driver(cores[0]);
+      }
+      CHECK(art_now_ns() - t0 < 30000000000ull, "round %d: the request never ran", i);
+    }
+    WAIT_FOR(art_group_live(g) == 0, "round %d: live %llu after the task ran", i, (unsigned long long)art_group_live(g));
+  }
+  atomic_store(&tr_stop, 1);
+  pthread_join(th, NULL);
+  for (int i = 0; i < 2; i++) exec_free(cores[i]);
+  puts("PASS group_live_counts_requests_in_transit");
+}
+
+
 /* A core with a test clock, as the control plane configures one. */
 static art_exec *clocked_new(art_clock *shared) {
   art_exec *e = exec_new(0, NULL);
@@ -1701,6 +1820,8 @@ int main(void) {
   test_group_steals();
   test_group_requests();
   test_group_requests_cancelled();
+  test_group_cancel_all_with_local_tasks();
+  test_group_live_counts_requests_in_transit();
   test_timers_fire_vs_cancel();
   test_timer_moved_between_cores();
   test_ops_complete_from_other_thread();
