@@ -54,6 +54,18 @@
  *   need no runtime still work: asyncrt_version, asyncrt_version_string,
  *   asyncrt_status_str, asyncrt_last_error and asyncrt_last_status.
  *
+ * Loading the library twice.  Loading the same file again (dlopen of the
+ *   same path or another name for the same file, a second ctypes.CDLL) hands
+ *   back the library already loaded: one runtime, the same handles. A copy of
+ *   the library -- another file, such as a second package's bundled copy --
+ *   would be a second Go runtime in the process, which Go does not support.
+ *   The copy loaded second therefore refuses: every call of it that returns a
+ *   status fails with ASYNCRT_EVERSION and a message naming both files, its
+ *   void functions do nothing, and asyncrt_version, asyncrt_version_string,
+ *   asyncrt_status_str, asyncrt_last_error and asyncrt_last_status answer.
+ *   The copy loaded first serves as before. The library is never unloaded
+ *   (dlclose leaves it mapped): Go code cannot be.
+ *
  * Memory.  asyncrt never allocates, moves or copies a future's state: the
  *   caller decides where it lives. The runtime's own per-task memory (the task
  *   header) comes from memory each executor manages, obtained from an optional
@@ -154,7 +166,9 @@ typedef enum asyncrt_status {
   ASYNCRT_ETIMEDOUT = 9,
   /** The process forked after the library was loaded; see "fork()". */
   ASYNCRT_EFORKED = 10,
-  /** The loaded library does not match the header (asyncrt_check_version). */
+  /** The loaded library does not match the header (asyncrt_check_version),
+   *  or it is a second copy of libasyncrt in the process and refuses every
+   *  call (see "Loading the library twice"). */
   ASYNCRT_EVERSION = 11,
   /** A defect inside asyncrt was caught and contained (for example a Go
    *  panic); the message says where. Please report it. */
