@@ -36,11 +36,18 @@ lib: $(LIB)
 # The version script exports exactly the header's functions (cgo's own
 # exports and the Go runtime's symbols stay local). The SONAME link lets
 # programs linked against build/libasyncrt.so find it by that name.
+#
+# The library's Go tracebacks print goroutine labels (tracebacklabels=1), so
+# a Go fatal error in a call made from a task's poll names the task
+# (capi/panics.go). //go:debug cannot set that one, so the link sets the
+# default GODEBUG: the setting after the defaults go.mod implies.
+comma := ,
+GODEBUG_GOMOD = $(shell $(GO) list -f '{{.DefaultGODEBUG}}' ./capi)
+GO_LDFLAGS = -X runtime.godebugDefault=$(if $(GODEBUG_GOMOD),$(GODEBUG_GOMOD)$(comma))tracebacklabels=1 \
+	-extldflags "-Wl,--version-script=$(CURDIR)/capi/asyncrt.map -Wl,-soname,$(SONAME)"
 $(LIB): $(GO_SRC)
 	@mkdir -p $(BUILD)
-	$(GO) build -buildmode=c-shared -trimpath \
-		-ldflags='-extldflags "-Wl,--version-script=$(CURDIR)/capi/asyncrt.map -Wl,-soname,$(SONAME)"' \
-		-o $(LIB) ./capi
+	$(GO) build -buildmode=c-shared -trimpath -ldflags='$(GO_LDFLAGS)' -o $(LIB) ./capi
 	@rm -f $(BUILD)/libasyncrt.h
 	ln -sfn libasyncrt.so $(BUILD)/$(SONAME)
 

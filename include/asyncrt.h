@@ -77,10 +77,27 @@
  *   reported as a status.
  *
  * Crashes.  A crash (such as a NULL dereference) inside a poll function run
- *   by an asyncrt executor is reported by asyncrt's runtime with a stack trace
- *   that names the C functions involved, then the process ends. A crash on a
- *   thread asyncrt does not run -- a foreign executor's thread, a host
- *   program's own thread -- is the host's to report.
+ *   by an asyncrt executor -- on the thread that drives it, or on a worker of
+ *   a thread-per-core executor -- is reported by asyncrt's runtime with a
+ *   stack trace that names the C functions involved, then the process ends.
+ *   A crash on a thread asyncrt does not run -- a foreign executor's thread,
+ *   a host program's own thread -- is the host's to report. So is any crash
+ *   in a process that installed its own SIGSEGV (SIGBUS, SIGFPE) handler
+ *   before loading asyncrt: the runtime passes signals of C code to that
+ *   handler (Python's faulthandler, for one, then prints Python's stacks and
+ *   no C frames); a handler installed after loading replaces asyncrt's.
+ *
+ * Go panics.  asyncrt's control plane is Go, and no Go panic escapes it: a
+ *   panic in a call becomes ASYNCRT_EINTERNAL with a message saying where.
+ *   When a task's poll made the call, the panic is that task's error: the
+ *   message names the task (`task 7 "fetch" of executor 0x...`) and the
+ *   failure is named in the poll's context (asyncrt_context_fail_info), so a
+ *   poll that passes the error on by returning ASYNCRT_POLL_ERROR fails its
+ *   task with ASYNCRT_EINTERNAL and that message; the poll may also name its
+ *   own failure or carry on. A Go fatal error, which nothing recovers, ends
+ *   the process with Go's report; when it happens in a call made from a
+ *   task's poll, the report's goroutine header names the task
+ *   (labels:{"asyncrt.task": "task 7 ..."}).
  *
  * ABI.  Structs that may grow begin with a `size` field that the caller sets
  *   to sizeof() as it was compiled. A size smaller than the struct had in
