@@ -87,6 +87,20 @@
  *   handler (Python's faulthandler, for one, then prints Python's stacks and
  *   no C frames); a handler installed after loading replaces asyncrt's.
  *
+ * Signals.  The library carries the Go runtime, which installs handlers for
+ *   SIGSEGV, SIGBUS, SIGFPE (crash reports), SIGPIPE and SIGURG (it preempts
+ *   its goroutines with SIGURG) when the library loads; a handler that was
+ *   there first for one of those is kept and called for signals raised by C
+ *   code, and other handlers that were there first get SA_ONSTACK added.
+ *   Process signals may land on any thread, the runtime's threads included;
+ *   those have an alternate signal stack and often run on small stacks. So a
+ *   handler installed after loading asyncrt must set SA_ONSTACK: with it the
+ *   handler runs on that alternate stack and keeps working (tested with
+ *   SIGUSR1 landing on busy workers); without it, it runs on whatever stack
+ *   the thread was on and may overflow it. Python's signal.signal sets
+ *   SA_ONSTACK (Python 3.10 and later). Leave SIGURG and the crash signals
+ *   to the runtime; SIGPIPE may be set to SIG_IGN.
+ *
  * Go panics.  asyncrt's control plane is Go, and no Go panic escapes it: a
  *   panic in a call becomes ASYNCRT_EINTERNAL with a message saying where.
  *   When a task's poll made the call, the panic is that task's error: the
