@@ -181,10 +181,37 @@ static void test_fork_while_another_thread_drives(void) {
   CHECK_OK(asyncrt_executor_free(b.ex));
 }
 
+/* Forking while a thread-per-core executor's workers run tasks: the child
+ * has none of the workers, and every call on the executor is refused. */
+static void test_fork_while_workers_run(void) {
+  asyncrt_executor_config cfg;
+  parent_objects po;
+  busy_thread b;
+  pthread_t th;
+  int i;
+  memset(&po, 0, sizeof po);
+  memset(&b, 0, sizeof b);
+  asyncrt_executor_config_init(&cfg);
+  cfg.kind = ASYNCRT_EXECUTOR_THREADS;
+  cfg.workers = 2;
+  CHECK_OK(asyncrt_executor_new(&cfg, &b.ex));
+  po.ex = b.ex;
+  CHECK_INT(pthread_create(&th, NULL, keep_running, &b), 0);
+  for (i = 0; i < 3 && !check_current_failed; i++) {
+    fork_and_check(&po);
+  }
+  tf_set(&b.stop, 1);
+  CHECK_INT(pthread_join(th, NULL), 0);
+  CHECK_PASSED();
+  CHECK_OK(b.status);
+  CHECK_OK(asyncrt_executor_free(b.ex));
+}
+
 int main(void) {
   CHECK_BEGIN();
   RUN(test_fork_before_any_executor);
   RUN(test_fork_with_live_executor);
   RUN(test_fork_while_another_thread_drives);
+  RUN(test_fork_while_workers_run);
   return CHECK_END("fork");
 }
