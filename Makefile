@@ -27,7 +27,7 @@ DESTDIR    ?=
 export ASYNCRT_LIBRARY := $(LIB)
 
 .PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest dataplane-test bench clean \
-	install install-test checked-test asan-test
+	install install-test checked-test
 
 all: lib
 
@@ -86,54 +86,38 @@ dataplane-test:
 	$(MAKE) -C runtime/dataplane/test
 
 # Every C and Python test again, against a checked build of the library in
-# build/checked: GOEXPERIMENT=cgocheck2 (Go checks every store of a pointer
-# into memory C sees, not only the arguments of calls) and the test hooks
-# (-tags asyncrt_testhooks), which add the Go panic tests (tests/c/
-# test_go_panic.c). DEVELOPERS.md says what the sanitizers can and cannot
-# check in this Go-made library.
+# build/checked, one build for three checks (each would cost a rebuild of
+# Go's standard library and of the C tests):
+#   GOEXPERIMENT=cgocheck2  Go checks every store of a pointer into memory C
+#                           sees, not only the arguments of calls;
+#   -asan                   AddressSanitizer on the library's C and Go; the C
+#                           tests are built with -fsanitize=address, Python
+#                           runs with the ASan runtime preloaded (it is not
+#                           instrumented, and its leaks at exit are not ours);
+#   -tags asyncrt_testhooks the Go panic tests (tests/c/test_go_panic.c).
+# handle_segv=0 (and bus, fpe) leaves crashes in polls to the runtime's own
+# report, which the crash tests read. DEVELOPERS.md has the details.
 CHECKED     := $(BUILD)/checked
 CHECKED_LIB := $(CHECKED)/libasyncrt.so
+ASAN_OPTIONS_C  := handle_segv=0:handle_sigbus=0:handle_sigfpe=0
+ASAN_OPTIONS_PY := $(ASAN_OPTIONS_C):detect_leaks=0
 
 $(CHECKED_LIB): $(GO_SRC)
 	@mkdir -p $(CHECKED)
-	GOEXPERIMENT=cgocheck2 $(GO) build -tags asyncrt_testhooks -buildmode=c-shared -trimpath \
+	GOEXPERIMENT=cgocheck2 $(GO) build -asan -tags asyncrt_testhooks -buildmode=c-shared -trimpath \
 		-ldflags='$(GO_LDFLAGS)' -o $(CHECKED_LIB) ./capi
 	@rm -f $(CHECKED)/libasyncrt.h
 	ln -sfn libasyncrt.so $(CHECKED)/$(SONAME)
 
-# The C and Python tests against an AddressSanitizer build in build/asan:
-# go build -asan instruments the library's Go and C, the C tests are built
-# with -fsanitize=address, and Python runs with the ASan runtime preloaded
-# (it is not instrumented itself, and its leaks at exit are not ours:
-# detect_leaks=0). handle_segv=0 leaves crashes in polls to the runtime's
-# own report, which the crash tests read. See DEVELOPERS.md.
-ASAN     := $(BUILD)/asan
-ASAN_LIB := $(ASAN)/libasyncrt.so
-ASAN_C_OPTIONS  := handle_segv=0:handle_sigbus=0:handle_sigfpe=0
-ASAN_PY_OPTIONS := $(ASAN_C_OPTIONS):detect_leaks=0
-
-$(ASAN_LIB): $(GO_SRC)
-	@mkdir -p $(ASAN)
-	$(GO) build -asan -buildmode=c-shared -trimpath -ldflags='$(GO_LDFLAGS)' -o $(ASAN_LIB) ./capi
-	@rm -f $(ASAN)/libasyncrt.h
-	ln -sfn libasyncrt.so $(ASAN)/$(SONAME)
-
-asan-test: $(ASAN_LIB)
-	cmake -S . -B $(ASAN)/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCRT_LIBRARY=$(ASAN_LIB) \
-		-DCMAKE_C_FLAGS='-fsanitize=address -fno-omit-frame-pointer' \
-		-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address >/dev/null
-	cmake --build $(ASAN)/cmake -j2
-	cd $(ASAN)/cmake && ASAN_OPTIONS=$(ASAN_C_OPTIONS) \
-		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/c/lsan.supp ctest --output-on-failure -j2
-	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) ASAN_OPTIONS=$(ASAN_PY_OPTIONS) \
-		ASYNCRT_LIBRARY=$(ASAN_LIB) $(PYTHON) -m unittest discover -s bindings/python/tests -t bindings/python
-
 checked-test: $(CHECKED_LIB)
-	cmake -S . -B $(CHECKED)/cmake -DCMAKE_BUILD_TYPE=Release -DASYNCRT_LIBRARY=$(CHECKED_LIB) \
-		-DASYNCRT_TEST_HOOKS=ON >/dev/null
+	cmake -S . -B $(CHECKED)/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCRT_LIBRARY=$(CHECKED_LIB) \
+		-DASYNCRT_TEST_HOOKS=ON -DCMAKE_C_FLAGS='-fsanitize=address -fno-omit-frame-pointer' \
+		-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address >/dev/null
 	cmake --build $(CHECKED)/cmake -j2
-	cd $(CHECKED)/cmake && ctest --output-on-failure -j2
-	ASYNCRT_LIBRARY=$(CHECKED_LIB) $(PYTHON) -m unittest discover -s bindings/python/tests -t bindings/python
+	cd $(CHECKED)/cmake && ASAN_OPTIONS=$(ASAN_OPTIONS_C) \
+		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/c/lsan.supp ctest --output-on-failure -j2
+	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) ASAN_OPTIONS=$(ASAN_OPTIONS_PY) \
+		ASYNCRT_LIBRARY=$(CHECKED_LIB) $(PYTHON) -m unittest discover -s bindings/python/tests -t bindings/python
 
 # The installed layout (the CMake route, CMakeLists.txt's install rules, puts
 # the same files in place):
@@ -170,7 +154,7 @@ install: $(LIB)
 install-test: $(LIB)
 	tests/install/run.sh
 
-test: vet gotest lib check-header check-symbols dataplane-test ctest install-test pytest checked-test asan-test
+test: vet gotest lib check-header check-symbols dataplane-test ctest install-test pytest checked-test
 	@echo "make test: all checks passed"
 
 bench: $(LIB)
