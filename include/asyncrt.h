@@ -90,8 +90,9 @@
  * Signals.  The library carries the Go runtime, which installs handlers for
  *   SIGSEGV, SIGBUS, SIGFPE (crash reports), SIGPIPE and SIGURG (it preempts
  *   its goroutines with SIGURG) when the library loads; a handler that was
- *   there first for one of those is kept and called for signals raised by C
- *   code, and other handlers that were there first get SA_ONSTACK added.
+ *   there first for a crash signal or SIGPIPE is kept and still gets those
+ *   raised by C code, and other handlers that were there first get
+ *   SA_ONSTACK added.
  *   Process signals may land on any thread, the runtime's threads included;
  *   those have an alternate signal stack and often run on small stacks. So a
  *   handler installed after loading asyncrt must set SA_ONSTACK: with it the
