@@ -33,7 +33,7 @@ DESTDIR    ?=
 export ASYNCRT_LIBRARY := $(LIB)
 
 .PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest rusttest pyinstall-test \
-	polyglot-test readme-test dataplane-test bench clean install install-test
+	polyglot-test readme-test dataplane-test bench clean install install-test checked-test
 
 all: lib
 
@@ -42,11 +42,18 @@ lib: $(LIB)
 # The version script exports exactly the header's functions (cgo's own
 # exports and the Go runtime's symbols stay local). The SONAME link lets
 # programs linked against build/libasyncrt.so find it by that name.
+#
+# The library's Go tracebacks print goroutine labels (tracebacklabels=1), so
+# a Go fatal error in a call made from a task's poll names the task
+# (capi/panics.go). //go:debug cannot set that one, so the link sets the
+# default GODEBUG: the setting after the defaults go.mod implies.
+comma := ,
+GODEBUG_GOMOD = $(shell $(GO) list -f '{{.DefaultGODEBUG}}' ./capi)
+GO_LDFLAGS = -X runtime.godebugDefault=$(if $(GODEBUG_GOMOD),$(GODEBUG_GOMOD)$(comma))tracebacklabels=1 \
+	-extldflags "-Wl,--version-script=$(CURDIR)/capi/asyncrt.map -Wl,-soname,$(SONAME)"
 $(LIB): $(GO_SRC)
 	@mkdir -p $(BUILD)
-	$(GO) build -buildmode=c-shared -trimpath \
-		-ldflags='-extldflags "-Wl,--version-script=$(CURDIR)/capi/asyncrt.map -Wl,-soname,$(SONAME)"' \
-		-o $(LIB) ./capi
+	$(GO) build -buildmode=c-shared -trimpath -ldflags='$(GO_LDFLAGS)' -o $(LIB) ./capi
 	@rm -f $(BUILD)/libasyncrt.h
 	ln -sfn libasyncrt.so $(BUILD)/$(SONAME)
 
@@ -112,6 +119,40 @@ dataplane-test:
 readme-test: $(LIB)
 	scripts/readme_c_test.sh
 
+# Every C and Python test again, against a checked build of the library in
+# build/checked, one build for three checks (each would cost a rebuild of
+# Go's standard library and of the C tests):
+#   GOEXPERIMENT=cgocheck2  Go checks every store of a pointer into memory C
+#                           sees, not only the arguments of calls;
+#   -asan                   AddressSanitizer on the library's C and Go; the C
+#                           tests are built with -fsanitize=address, Python
+#                           runs with the ASan runtime preloaded (it is not
+#                           instrumented, and its leaks at exit are not ours);
+#   -tags asyncrt_testhooks the Go panic tests (tests/c/test_go_panic.c).
+# handle_segv=0 (and bus, fpe) leaves crashes in polls to the runtime's own
+# report, which the crash tests read. DEVELOPERS.md has the details.
+CHECKED     := $(BUILD)/checked
+CHECKED_LIB := $(CHECKED)/libasyncrt.so
+ASAN_OPTIONS_C  := handle_segv=0:handle_sigbus=0:handle_sigfpe=0
+ASAN_OPTIONS_PY := $(ASAN_OPTIONS_C):detect_leaks=0
+
+$(CHECKED_LIB): $(GO_SRC)
+	@mkdir -p $(CHECKED)
+	GOEXPERIMENT=cgocheck2 $(GO) build -asan -tags asyncrt_testhooks -buildmode=c-shared -trimpath \
+		-ldflags='$(GO_LDFLAGS)' -o $(CHECKED_LIB) ./capi
+	@rm -f $(CHECKED)/libasyncrt.h
+	ln -sfn libasyncrt.so $(CHECKED)/$(SONAME)
+
+checked-test: $(CHECKED_LIB)
+	cmake -S . -B $(CHECKED)/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCRT_LIBRARY=$(CHECKED_LIB) \
+		-DASYNCRT_TEST_HOOKS=ON -DCMAKE_C_FLAGS='-fsanitize=address -fno-omit-frame-pointer' \
+		-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address >/dev/null
+	cmake --build $(CHECKED)/cmake -j2
+	cd $(CHECKED)/cmake && ASAN_OPTIONS=$(ASAN_OPTIONS_C) \
+		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/c/lsan.supp ctest --output-on-failure -j2
+	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) ASAN_OPTIONS=$(ASAN_OPTIONS_PY) \
+		ASYNCRT_LIBRARY=$(CHECKED_LIB) $(PYTHON) -m unittest discover -s bindings/python/tests -t bindings/python
+
 # The installed layout (the CMake route, CMakeLists.txt's install rules, puts
 # the same files in place):
 #   LIBDIR/libasyncrt.so.VERSION, .so.MAJOR -> it, .so -> .so.MAJOR
@@ -148,7 +189,7 @@ install-test: $(LIB)
 	tests/install/run.sh
 
 test: vet gotest lib check-header check-symbols dataplane-test ctest install-test pytest pyinstall-test rusttest \
-	polyglot-test readme-test
+	polyglot-test readme-test checked-test
 	@echo "make test: all checks passed"
 
 bench: $(LIB)

@@ -54,6 +54,18 @@
  *   need no runtime still work: asyncrt_version, asyncrt_version_string,
  *   asyncrt_status_str, asyncrt_last_error and asyncrt_last_status.
  *
+ * Loading the library twice.  Loading the same file again (dlopen of the
+ *   same path or another name for the same file, a second ctypes.CDLL) hands
+ *   back the library already loaded: one runtime, the same handles. A copy of
+ *   the library -- another file, such as a second package's bundled copy --
+ *   would be a second Go runtime in the process, which Go does not support.
+ *   The copy loaded second therefore refuses: every call of it that returns a
+ *   status fails with ASYNCRT_EVERSION and a message naming both files, its
+ *   void functions do nothing, and asyncrt_version, asyncrt_version_string,
+ *   asyncrt_status_str, asyncrt_last_error and asyncrt_last_status answer.
+ *   The copy loaded first serves as before. The library is never unloaded
+ *   (dlclose leaves it mapped): Go code cannot be.
+ *
  * Memory.  asyncrt never allocates, moves or copies a future's state: the
  *   caller decides where it lives. The runtime's own per-task memory (the task
  *   header) comes from memory each executor manages, obtained from an optional
@@ -65,10 +77,42 @@
  *   reported as a status.
  *
  * Crashes.  A crash (such as a NULL dereference) inside a poll function run
- *   by an asyncrt executor is reported by asyncrt's runtime with a stack trace
- *   that names the C functions involved, then the process ends. A crash on a
- *   thread asyncrt does not run -- a foreign executor's thread, a host
- *   program's own thread -- is the host's to report.
+ *   by an asyncrt executor -- on the thread that drives it, or on a worker of
+ *   a thread-per-core executor -- is reported by asyncrt's runtime with a
+ *   stack trace that names the C functions involved, then the process ends.
+ *   A crash on a thread asyncrt does not run -- a foreign executor's thread,
+ *   a host program's own thread -- is the host's to report. So is any crash
+ *   in a process that installed its own SIGSEGV (SIGBUS, SIGFPE) handler
+ *   before loading asyncrt: the runtime passes signals of C code to that
+ *   handler (Python's faulthandler, for one, then prints Python's stacks and
+ *   no C frames); a handler installed after loading replaces asyncrt's.
+ *
+ * Signals.  The library carries the Go runtime, which installs handlers for
+ *   SIGSEGV, SIGBUS, SIGFPE (crash reports), SIGPIPE and SIGURG (it preempts
+ *   its goroutines with SIGURG) when the library loads; a handler that was
+ *   there first for a crash signal or SIGPIPE is kept and still gets those
+ *   raised by C code, and other handlers that were there first get
+ *   SA_ONSTACK added.
+ *   Process signals may land on any thread, the runtime's threads included;
+ *   those have an alternate signal stack and often run on small stacks. So a
+ *   handler installed after loading asyncrt must set SA_ONSTACK: with it the
+ *   handler runs on that alternate stack and keeps working (tested with
+ *   SIGUSR1 landing on busy workers); without it, it runs on whatever stack
+ *   the thread was on and may overflow it. Python's signal.signal sets
+ *   SA_ONSTACK (Python 3.10 and later). Leave SIGURG and the crash signals
+ *   to the runtime; SIGPIPE may be set to SIG_IGN.
+ *
+ * Go panics.  asyncrt's control plane is Go, and no Go panic escapes it: a
+ *   panic in a call becomes ASYNCRT_EINTERNAL with a message saying where.
+ *   When a task's poll made the call, the panic is that task's error: the
+ *   message names the task (`task 7 "fetch" of executor 0x...`) and the
+ *   failure is named in the poll's context (asyncrt_context_fail_info), so a
+ *   poll that passes the error on by returning ASYNCRT_POLL_ERROR fails its
+ *   task with ASYNCRT_EINTERNAL and that message; the poll may also name its
+ *   own failure or carry on. A Go fatal error, which nothing recovers, ends
+ *   the process with Go's report; when it happens in a call made from a
+ *   task's poll, the report's goroutine header names the task
+ *   (labels:{"asyncrt.task": "task 7 ..."}).
  *
  * ABI.  Structs that may grow begin with a `size` field that the caller sets
  *   to sizeof() as it was compiled. A size smaller than the struct had in
@@ -154,7 +198,9 @@ typedef enum asyncrt_status {
   ASYNCRT_ETIMEDOUT = 9,
   /** The process forked after the library was loaded; see "fork()". */
   ASYNCRT_EFORKED = 10,
-  /** The loaded library does not match the header (asyncrt_check_version). */
+  /** The loaded library does not match the header (asyncrt_check_version),
+   *  or it is a second copy of libasyncrt in the process and refuses every
+   *  call (see "Loading the library twice"). */
   ASYNCRT_EVERSION = 11,
   /** A defect inside asyncrt was caught and contained (for example a Go
    *  panic); the message says where. Please report it. */

@@ -49,8 +49,14 @@ const char *art_status_str(int status);
 const char *art_last_error(void);
 int art_last_status(void);
 
-/* Set in the child by a pthread_atfork handler: every entry point refuses. */
+/* Nonzero when every entry point refuses: ART_REFUSE_FORKED, set in the
+ * child by a pthread_atfork handler, or ART_REFUSE_COPY, set at load by a
+ * second copy of the library in one process (capi/copies.c), with
+ * art_copy_refusal saying why. art_fail_forked records the matching error. */
+#define ART_REFUSE_FORKED 1
+#define ART_REFUSE_COPY 2
 extern _Atomic int art_forked;
+extern char art_copy_refusal[512];
 static inline int art_is_forked(void) {
   return ART_UNLIKELY(atomic_load_explicit(&art_forked, memory_order_relaxed));
 }

@@ -176,8 +176,11 @@ class _Record(Waker, Context):
             raise self.value
         raise error(self.status, "the task was cancelled" if self.status == Status.ECANCELLED else "the task failed")
 
-    def release(self, _lock=_handle_lock, _release=_task_release):
-        """Gives up one reference to the task handle; the last releases it."""
+    def release(self, _lock=_handle_lock, _release=_task_release, _forked=_lib.in_forked_child):
+        """Gives up one reference to the task handle; the last releases it.
+        Nothing in a forked child (the handle is the parent's)."""
+        if _forked():
+            return
         with _lock:
             self.refs -= 1
             last = self.refs == 0
@@ -238,6 +241,9 @@ class Host:
         reference to the handle (see _Record.release). `failures`: the scope's
         map of task id -> exception. On failure the future has been dropped, as
         asyncrt_spawn drops it."""
+        if _lib.in_forked_child():
+            self._drop_future(future)
+            _lib.refuse_in_child()
         me = get_ident()
         with self.lock:
             if self.closed or self.closing or not self.hosted or self.driver not in (None, me):
@@ -282,7 +288,9 @@ class Host:
     def spawn_c(self, future, flags, scope=None):
         """Spawns a CFuture as a C task (no Python in its polls), into `scope`
         if given; returns the task handle. The runtime owns the C future from
-        here on."""
+        here on. In a forked child it raises Forked and leaves the C future
+        alone: its drop would run asyncrt code, which the child must not."""
+        _lib.refuse_in_child()
         with self.lock:
             try:
                 self.check_spawn()
@@ -300,6 +308,7 @@ class Host:
 
     def enter(self):
         """Claims the executor for driving by this thread."""
+        _lib.refuse_in_child()
         if current_host() is not None:
             raise Reentrant("asyncrt: an executor cannot be driven from inside a poll or drop of a Python future")
         me = threading.get_ident()
@@ -541,7 +550,12 @@ class Host:
     def close(self):
         """Frees the executor (cancelling its tasks), drops their Python futures,
         frees the host queue. Idempotent. A thread-per-core executor whose
-        worker did not stop in time is freed all the same, and TimedOut raised."""
+        worker did not stop in time is freed all the same, and TimedOut raised.
+        In a forked child it only marks the host closed: the executor is the
+        parent's, and nothing of asyncrt can run in the child."""
+        if _lib.in_forked_child():
+            self.closed = True
+            return
         with self.lock:
             if self.closed:
                 return

@@ -580,6 +580,12 @@ def load(expected=VERSION_HEX):
         fn.restype = restype
         fn.argtypes = argtypes
     status = lib.asyncrt_check_version(expected)
+    version = lib.asyncrt_version()
+    if status != 0 and version >> 16 == expected >> 16 and (version >> 8) & 0xFF >= (expected >> 8) & 0xFF:
+        # The right version refusing: a second copy of the library in this
+        # process (or a forked child); the library says which.
+        said = lib.asyncrt_last_error().decode(errors="replace")
+        raise error(status, f"asyncrt: {path} refuses every call: {said}")
     if status != 0:
         found = lib.asyncrt_version_string().decode()
         want = f"{expected >> 16}.{(expected >> 8) & 0xFF}.{expected & 0xFF}"
@@ -601,3 +607,30 @@ def check(status):
     """Raises the exception for a failed call's status, with the library's message."""
     if status:
         raise error(status, lib.asyncrt_last_error().decode(errors="replace"))
+
+
+# ---- fork -------------------------------------------------------------------
+# In a child forked after the library was loaded every asyncrt call fails with
+# EFORKED. The binding refuses too, before it takes a lock of its own: a lock
+# that another thread of the parent held at the fork stays held forever in the
+# child, and waiting for it would hang instead of failing.
+_forked = False
+
+
+def _mark_forked():
+    global _forked
+    _forked = True
+
+
+os.register_at_fork(after_in_child=_mark_forked)
+
+
+def in_forked_child():
+    """True in a child forked after the library was loaded."""
+    return _forked
+
+
+def refuse_in_child():
+    """Raises Forked (with the library's message) in a forked child."""
+    if _forked:
+        check(lib.asyncrt_check_version(VERSION_HEX))

@@ -47,8 +47,10 @@ from ._lib import (
     asyncrt_channel_config,
     asyncrt_future,
     check,
+    in_forked_child,
     lib,
     receiver_p,
+    refuse_in_child,
     sender_p,
 )
 from .errors import BadHandle, InvalidArgument, Status
@@ -227,6 +229,7 @@ class _Endpoint:
 
     def _use(self):
         """The handle, held for one operation until _unuse()."""
+        refuse_in_child()
         with self._lock:
             if self._closing:
                 raise BadHandle(f"asyncrt: this {type(self).__name__.lower()} is closed")
@@ -248,7 +251,12 @@ class _Endpoint:
     def close(self) -> None:
         """Closes this endpoint (idempotent): asyncrt frees it once no pending
         operation uses it. The last sender's close ends the receivers' stream
-        (they drain, then get Closed); the last receiver's fails the senders."""
+        (they drain, then get Closed); the last receiver's fails the senders.
+        In a forked child it only marks the endpoint closed (it is the
+        parent's)."""
+        if in_forked_child():
+            self._closing = True
+            return
         with self._lock:
             if self._closing:
                 return

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import enum
+import itertools
 import json
+import sys
+import threading
 import time
 import weakref
 from ctypes import byref, c_uint, c_uint64, create_string_buffer, pointer, sizeof
@@ -12,10 +16,10 @@ from typing import Any, NamedTuple
 
 from . import _lib, hooks as thread_hooks, scopes, subsystem as subsystems_mod
 from ._current import current_host, running_asyncio_loop
-from ._host import STEP_POLLS, UNHOSTED, Host, run_step
+from ._host import STEP_POLLS, UNHOSTED, Host, report_ignored, run_step
 from ._lib import check, lib
 from .cfuture import CFuture
-from .errors import BadHandle, NotSupported, Reentrant, Status, TimedOut, WouldBlock, error, to_status
+from .errors import BadHandle, Busy, NotSupported, Reentrant, Status, TimedOut, WouldBlock, error, to_status
 from .futures import PENDING, Future, Ready, as_future, asyncio_await, drop, yield_to_runner
 from .subsystem import read_stats
 from .timers import duration_ns, positive_ns
@@ -62,6 +66,7 @@ class Capability(enum.IntFlag):
 
 
 KINDS = {"local": _lib.EXECUTOR_LOCAL, "threads": _lib.EXECUTOR_THREADS}
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0  # seconds: the library's default shutdown_timeout
 CLOCKS = {"monotonic": _lib.CLOCK_MONOTONIC, "test": _lib.CLOCK_TEST}
 SHUTDOWN_MODES = {"graceful": _lib.SHUTDOWN_GRACEFUL, "immediate": _lib.SHUTDOWN_IMMEDIATE}
 
@@ -87,6 +92,7 @@ class BaseExecutor:
     def __init__(self, executor, run_c, hosted, after_free=None):
         self._host = Host(executor, weakref.ref(self), run_c, hosted, after_free)
         self._finalizer = weakref.finalize(self, self._host.close)
+        _track(self)
 
     def close(self):
         """Frees the executor, cancelling the tasks still running; idempotent.
@@ -297,8 +303,10 @@ class Executor(BaseExecutor):
         if shutdown_timeout is not None:
             config.shutdown_timeout_ns = max(1, timeout_ns(shutdown_timeout))
         hooks_key = None
-        if hooks is not None:
-            c_hooks, hooks_key = thread_hooks.register(hooks)
+        if kind == "threads":
+            # Hooks even when none were given: their finalize says when the
+            # workers are gone, which interpreter exit waits for (_at_exit).
+            c_hooks, hooks_key = thread_hooks.register(hooks or thread_hooks.ThreadHooks())
             config.hooks = pointer(c_hooks)  # copied by the library
         # Static subsystems: each an object, or (object, {register_subsystem
         # keyword: value}); registered by asyncrt_executor_new itself, in order.
@@ -321,6 +329,8 @@ class Executor(BaseExecutor):
             raise error(status, message)
         self.kind = kind
         self.clock = clock
+        # How long a timed-out block_on waits for a worker to drop the future.
+        self._drop_bound = shutdown_timeout if shutdown_timeout is not None else DEFAULT_SHUTDOWN_TIMEOUT
         super().__init__(executor, run_step, hosted=kind == "local")
         #: the Subsystem handles of `subsystems`, in order
         self.subsystems = [subsystems_mod.Subsystem(self, handles[i], reg, options.get("worker"))
@@ -368,21 +378,39 @@ class Executor(BaseExecutor):
         local executor runs its other tasks meanwhile; a thread-per-core one
         runs a C future on a worker while this thread waits. After `timeout`
         seconds the future is cancelled (a Task passed in is not: only the wait
-        ends) and TimedOut is raised."""
+        ends) and TimedOut is raised.
+
+        The wait sleeps in slices of at most PARK_SLICE, so a signal handler
+        -- Ctrl-C's KeyboardInterrupt -- runs while it waits; an exception
+        it raises ends the wait, cancels the future (not a Task passed in)
+        and propagates."""
         if not self._host.hosted:
             return self._block_on_c(future, timeout)
+        return self._wait(as_future(future), timeout)
+
+    def _wait(self, future, timeout, on_timeout=None, on_error=None, drop_bound=None):
+        """Runs `future` as a task on this (hosted) executor until it is
+        dropped; block_on's core. At the timeout, on_timeout() (default:
+        cancel the task) ends it, and TimedOut is raised once it is dropped,
+        after at most `drop_bound` more seconds (None: no bound). on_error()
+        runs when the wait ends with an exception."""
         host = self._host
         host.enter()
         try:
-            handle, record = host.spawn(as_future(future), _lib.SPAWN_LOCAL)
+            handle, record = host.spawn(future, _lib.SPAWN_LOCAL)
             try:
                 deadline = None if timeout is None else time.monotonic() + timeout
                 if not host.run_until(lambda: record.dropped, deadline):
-                    _cancel(handle, record)
-                    host.run_until(lambda: record.dropped, None)
+                    (on_timeout or (lambda: _cancel(handle, record)))()
+                    bound = None if drop_bound is None else time.monotonic() + drop_bound
+                    if not host.run_until(lambda: record.dropped, bound):
+                        _cancel(handle, record)  # the wait ends: the task keeps its cancel
+                        host.run_until(lambda: record.dropped, None)
                     if record.status == Status.ECANCELLED:
                         raise TimedOut(f"asyncrt: block_on timed out after {timeout} s")
             except BaseException:
+                if on_error is not None:
+                    on_error()
                 _cancel(handle, record)
                 raise
             finally:
@@ -392,8 +420,18 @@ class Executor(BaseExecutor):
             host.leave()
 
     def _block_on_c(self, future, timeout):
-        """block_on where the executor's own threads run the future: C only."""
-        if isinstance(future, Task):
+        """block_on where the executor's own threads run the future: C only.
+
+        A C future is spawned as a Send task and this thread waits for the
+        task's C join on a local executor of its own (_waiter), as block_on of
+        a local executor waits: in slices, so KeyboardInterrupt reaches it. A
+        single asyncrt_block_on would sleep in the library until the future
+        ended, with no signal handler running meanwhile. At the timeout, or
+        when an exception ends the wait, the task is cancelled; a timed-out
+        wait ends once the worker dropped the future (within the executor's
+        shutdown_timeout), as asyncrt_block_on's does."""
+        of_task = isinstance(future, Task)
+        if of_task:
             future = future.join()
         if not isinstance(future, CFuture):
             drop(as_future(future))
@@ -401,14 +439,24 @@ class Executor(BaseExecutor):
         if current_host() is not None:
             future.drop()
             raise Reentrant("asyncrt: block_on cannot wait inside a poll or drop of a Python future")
+        if of_task:  # its C join: when the wait ends, the task runs on
+            return _waiter()._wait(future, timeout)
+        return self._run_c(future, timeout)
+
+    def _run_c(self, future, timeout):
+        """_block_on_c of a C future: its Send task and the wait for its join."""
+        task = self._host.spawn_c(future, _lib.SPAWN_SEND)  # takes the future
+        cancel = lambda: lib.asyncrt_task_cancel(task)  # noqa: E731
         try:
-            executor = self._live()
-        except BadHandle:
-            future.drop()
+            join = _lib.asyncrt_future()
+            check(lib.asyncrt_task_join(task, byref(join)))
+            return _waiter()._wait(CFuture(join), timeout, on_timeout=cancel, on_error=cancel,
+                                   drop_bound=self._drop_bound)
+        except BaseException:
+            cancel()  # again is harmless; covers an exception before the wait began
             raise
-        out = create_string_buffer(future.output_size) if future.output_size else None
-        check(lib.asyncrt_block_on(executor, byref(future.take()), out, timeout_ns(timeout)))
-        return out.raw if out is not None else None
+        finally:
+            lib.asyncrt_task_release(task)
 
     def __repr__(self):
         return f"<asyncrt.Executor {self.kind}{' closed' if self.closed else ''}>"
@@ -480,6 +528,7 @@ class Task:
         """Status.EAGAIN while running; OK once it completed; ECANCELLED or its
         failure status otherwise."""
         handle = self._live()
+        _lib.refuse_in_child()  # the library's answer would be EFORKED, not a task status
         status = None if self._record is None else self._record.status
         if status is None:
             status = lib.asyncrt_task_status(handle)
@@ -589,6 +638,68 @@ class _Join(Future):
         if waker is not None and waiters and waker in waiters:
             waiters.remove(waker)
             waker.drop()
+
+
+# ---- interpreter exit ------------------------------------------------------
+# Workers call into Python -- thread hooks, subsystems on their executor,
+# drops of Python-owned C futures, C futures with Python functions -- taking
+# the GIL from threads Python never made. Once the interpreter's finalization
+# has begun CPython lets no such thread run Python: it ends the thread
+# (CPython 3.13 and before) or blocks it forever (3.14), with the worker's
+# executor in the middle of a call. So at exit, before finalization, asyncrt
+# closes every executor still open, newest first, and waits until the
+# workers of every thread-per-core executor are gone (their hooks finalized):
+# after that nothing of asyncrt calls into Python from a thread of its own.
+# A worker stuck in a poll past its executor's shutdown_timeout gets
+# EXIT_WAIT more seconds; if it is still stuck then, stderr says so, and a
+# callback it makes later does not run.
+EXIT_WAIT = 5.0
+_open = weakref.WeakValueDictionary()  # creation number -> executor not garbage yet
+_created = itertools.count()
+_exit_registered = False
+
+
+def _track(executor):
+    """Remembers `executor` for _at_exit. The handler is registered after the
+    first executor's weakref.finalize (which registers weakref's own exit
+    handler), so it runs before weakref's: atexit runs the newest first."""
+    global _exit_registered
+    _open[next(_created)] = executor
+    if not _exit_registered:
+        _exit_registered = True
+        atexit.register(_at_exit)
+
+
+def _at_exit():
+    if _lib.in_forked_child():  # the executors and workers are the parent's
+        return
+    for executor in reversed(list(_open.values())):
+        try:
+            executor.close()
+        except TimedOut:
+            pass  # a worker stuck in a poll: waited for below
+        except Busy:
+            pass  # driven by a thread still running (a daemon thread): left to it
+        except Exception:
+            report_ignored(f"closing {executor!r} at exit")
+    left = thread_hooks.wait_finalized(EXIT_WAIT)
+    if left:
+        sys.stderr.write(f"asyncrt: at exit, workers of {left} thread-per-core executor(s) were still inside a poll "
+                         f"{EXIT_WAIT} s after their shutdown; a call they make into Python from now on will not "
+                         f"run\n")
+
+
+_waiting = threading.local()
+
+
+def _waiter():
+    """This thread's own local executor, on which block_on of a thread-per-core
+    executor waits for its task's C join. Made at the first such wait, closed
+    when the thread ends (or at exit)."""
+    executor = getattr(_waiting, "executor", None)
+    if executor is None or executor.closed:
+        executor = _waiting.executor = Executor()
+    return executor
 
 
 def spawn(future: Any) -> Task:

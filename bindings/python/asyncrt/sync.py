@@ -24,6 +24,7 @@ from ._lib import (
     asyncrt_wait,
     barrier_p,
     check,
+    in_forked_child,
     lib,
     mutex_p,
     notify_p,
@@ -72,7 +73,11 @@ class _Handle:
         return handle
 
     def close(self) -> None:
-        """Frees the object (idempotent). Raises Busy if a task waits on it."""
+        """Frees the object (idempotent). Raises Busy if a task waits on it.
+        In a forked child it only forgets the handle (it is the parent's)."""
+        if in_forked_child():
+            self._handle = None
+            return
         with self._lock:
             handle = self._handle
             if handle is None:
