@@ -716,6 +716,10 @@ int art_task_before_finish(art_exec *e, art_task *t, int status, art_requeue_fn 
   x->final_status = status;
   x->completing = 1;
   x->phase = ART_PHASE_COMPLETING;
+  /* Its children get their scopes' own cleanup time below; a cancel of the
+   * task that comes later and asks for less (a synchronous one: none) is
+   * still sent to them (art_task_cancel_slow). */
+  if (!x->cancel_seen) x->sent_deadline = UINT64_MAX;
   x->cancel_seen = 1;
   atomic_store_explicit(&x->cancel_flag, 1, memory_order_release);
   /* Its future has returned: a shield section left open has nothing to
@@ -742,13 +746,16 @@ int art_task_cancel_slow(art_exec *e, art_task *t, asyncrt_context *cx, art_requ
     uint64_t sd = atomic_load(&x->scope->cancel_deadline);
     if (sd < d) d = sd;
   }
-  if (d == UINT64_MAX || imm) d = 1; /* nobody offered time: drop now */
+  /* Nobody offered time: drop now. A task completing (its future returned
+   * with live children) carries CANCEL for its own sake, so there only a
+   * cancel someone asked for counts. */
+  if (imm || (d == UINT64_MAX && !x->completing)) d = 1;
   if (!x->cancel_seen) {
     x->cancel_seen = 1;
     atomic_store_explicit(&x->cancel_flag, 1, memory_order_release);
     x->sent_deadline = d;
     cancel_scopes(x, d, imm);
-  } else if (imm || (!x->completing && d < x->sent_deadline)) {
+  } else if (imm || d < x->sent_deadline) {
     /* A stronger cancel came: its subtree learns the earlier deadline. */
     x->sent_deadline = d;
     cancel_scopes(x, d, imm); /* with imm, shielded scopes too */

@@ -1125,6 +1125,56 @@ static void test_executor_free_cancels_top_scope(void) {
   CHECK(rc == ASYNCRT_OK || rc == ASYNCRT_EHANDLE);
 }
 
+/* A parent whose future returned while its child was still there is
+ * completing: the child was cancelled with its scope's cleanup time (1 s,
+ * which a test clock never reaches by itself). A synchronous cancel of the
+ * parent asks for less -- no cleanup at all -- and the strongest cancel
+ * wins: the child is dropped at once and the parent completes. So does a
+ * block_on whose timeout passes on such a root (found by the fuzzer: it
+ * waited for the test clock forever). */
+static void test_sync_cancel_of_a_completing_parent(void) {
+  asyncrt_executor *ex = sf_local_test_clock();
+  sf_node parent, kid, root, root_kid;
+  sf_node *kid_ptr = &kid, *root_kid_ptr = &root_kid;
+  asyncrt_task *task = NULL;
+  asyncrt_future f;
+  CHECK(ex != NULL);
+  sf_node_init(&parent);
+  sf_node_init(&kid);
+  parent.opens_scope = 1;
+  parent.children = &kid_ptr;
+  parent.nchildren = 1;
+  parent.then = SF_READY;
+  kid.cleanup = SF_CLEANUP_FOREVER;
+  CHECK_OK(sf_spawn(ex, &parent, 0, &task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&parent.drops), 0); /* completing: waits for the child */
+  CHECK_INT(tf_get(&kid.cleanup_calls), 1);
+  CHECK_INT(tf_get(&kid.drops), 0);
+  CHECK_STATUS(asyncrt_task_status(task), ASYNCRT_EAGAIN);
+  CHECK_OK(asyncrt_task_cancel(task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&kid.drops), 1);
+  CHECK_INT(tf_get(&kid.cleanup_calls), 1);
+  CHECK_INT(tf_get(&parent.drops), 1);
+  CHECK(tf_get(&kid.drop_seq) < tf_get(&parent.drop_seq));
+  CHECK_STATUS(asyncrt_task_status(task), ASYNCRT_ESCOPE); /* it had returned with a live child */
+  CHECK_OK(asyncrt_task_release(task));
+
+  sf_node_init(&root);
+  sf_node_init(&root_kid);
+  root.opens_scope = 1;
+  root.children = &root_kid_ptr;
+  root.nchildren = 1;
+  root.then = SF_READY;
+  root_kid.cleanup = SF_CLEANUP_FOREVER;
+  f = sf_future(&root);
+  CHECK_STATUS(asyncrt_block_on(ex, &f, NULL, 1000000), ASYNCRT_ESCOPE);
+  CHECK_INT(tf_get(&root_kid.drops), 1);
+  CHECK_INT(tf_get(&root.drops), 1);
+  CHECK_OK(asyncrt_executor_free(ex));
+}
+
 int main(void) {
   CHECK_BEGIN();
   RUN(test_join_waits_for_every_child);
@@ -1147,5 +1197,6 @@ int main(void) {
   RUN(test_context_calls_outside_and_inside_a_task);
   RUN(test_misuse);
   RUN(test_executor_free_cancels_top_scope);
+  RUN(test_sync_cancel_of_a_completing_parent);
   return CHECK_END("test_scopes");
 }
