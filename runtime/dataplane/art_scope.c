@@ -520,8 +520,11 @@ void art_scope_cancel(art_scope *s, uint64_t deadline, int reason) {
   /* Each child gets CANCEL here, and is queued on its own core after the
    * lock: a bounded number per hold, the rest from the cursor, which a
    * finishing child moves past itself. A shielded child is not queued (its
-   * shield's exit looks at CANCEL); on a rewalk, children that had CANCEL
-   * already are queued again to see the stronger deadline. */
+   * shield's exit looks at CANCEL). Children that had CANCEL already (a
+   * cancel of their own, or their future returned with live children) are
+   * queued again when this cancel lowered the deadline: each looks at it
+   * only when it runs, and one parked in a cleanup or waiting for its own
+   * children would otherwise keep the weaker one. */
   art_task *cursor = s->children;
   for (;;) {
     art_task *batch = NULL;
@@ -530,7 +533,7 @@ void art_scope_cancel(art_scope *s, uint64_t deadline, int reason) {
       art_task_ext *cxt = art_task_ext_of(c);
       cursor = cxt->sib_next;
       uint32_t old = atomic_fetch_or(&c->state, ART_CANCEL);
-      if (!(old & (ART_COMPLETE | ART_SHIELD)) && (rewalk || !(old & ART_CANCEL))) {
+      if (!(old & (ART_COMPLETE | ART_SHIELD)) && (rewalk || lowered || !(old & ART_CANCEL))) {
         art_task_ref(c);
         cxt->cancel_next = batch;
         batch = c;

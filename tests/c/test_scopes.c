@@ -1175,6 +1175,66 @@ static void test_sync_cancel_of_a_completing_parent(void) {
   CHECK_OK(asyncrt_executor_free(ex));
 }
 
+/* A cancel reaches children that were cancelled already, when it asks for
+ * less time: the strongest cancel wins. (1) A grandchild in its cleanup
+ * (its parent returned with it alive, so it got its scope's 1 s) is dropped
+ * at once when the grandparent is cancelled synchronously. (2) A child in a
+ * 10 s cleanup (asyncrt_task_cancel_ex) is dropped once its scope's cancel,
+ * with a 1 ms cleanup time, has its 1 ms. Found by the fuzzer. */
+static void test_stronger_cancel_reaches_cancelled_children(void) {
+  asyncrt_executor *ex = sf_local_test_clock();
+  sf_node root, mid, leaf, kid;
+  sf_node *mid_ptr = &mid, *leaf_ptr = &leaf;
+  asyncrt_task *task = NULL, *kid_task = NULL;
+  asyncrt_scope_config cfg;
+  asyncrt_scope *top = NULL;
+  CHECK(ex != NULL);
+  sf_node_init(&root);
+  sf_node_init(&mid);
+  sf_node_init(&leaf);
+  root.opens_scope = 1;
+  root.children = &mid_ptr;
+  root.nchildren = 1;
+  mid.opens_scope = 1;
+  mid.children = &leaf_ptr;
+  mid.nchildren = 1;
+  mid.then = SF_READY;
+  leaf.cleanup = SF_CLEANUP_FOREVER;
+  CHECK_OK(sf_spawn(ex, &root, 0, &task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&leaf.cleanup_calls), 1);
+  CHECK_INT(tf_get(&leaf.drops), 0);
+  CHECK_OK(asyncrt_task_cancel(task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&leaf.drops), 1);
+  CHECK_INT(tf_get(&mid.drops), 1);
+  CHECK_INT(tf_get(&root.drops), 1);
+  CHECK(tf_get(&leaf.drop_seq) < tf_get(&mid.drop_seq));
+  CHECK(tf_get(&mid.drop_seq) < tf_get(&root.drop_seq));
+  CHECK_STATUS(asyncrt_task_status(task), ASYNCRT_ECANCELLED);
+  CHECK_OK(asyncrt_task_release(task));
+
+  asyncrt_scope_config_init(&cfg);
+  cfg.cleanup_timeout_ns = 1000000;
+  CHECK_OK(asyncrt_scope_open_top(ex, &cfg, &top));
+  sf_node_init(&kid);
+  kid.cleanup = SF_CLEANUP_FOREVER;
+  CHECK_OK(sf_scope_spawn(top, &kid, 0, &kid_task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_OK(asyncrt_task_cancel_ex(kid_task, 10 * TF_SECOND_NS));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&kid.cleanup_calls), 1);
+  CHECK_OK(asyncrt_scope_cancel(top));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_OK(asyncrt_clock_advance(ex, 2000000));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&kid.drops), 1);
+  CHECK_STATUS(asyncrt_task_status(kid_task), ASYNCRT_ECANCELLED);
+  CHECK_OK(asyncrt_task_release(kid_task));
+  CHECK_OK(asyncrt_scope_free(top));
+  CHECK_OK(asyncrt_executor_free(ex));
+}
+
 int main(void) {
   CHECK_BEGIN();
   RUN(test_join_waits_for_every_child);
@@ -1198,5 +1258,6 @@ int main(void) {
   RUN(test_misuse);
   RUN(test_executor_free_cancels_top_scope);
   RUN(test_sync_cancel_of_a_completing_parent);
+  RUN(test_stronger_cancel_reaches_cancelled_children);
   return CHECK_END("test_scopes");
 }
