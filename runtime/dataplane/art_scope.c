@@ -104,10 +104,12 @@ art_task_ext *art_task_ext_get(art_task *t) {
   if (x) return x;
   art_exec *home = t->home;
   int status = ASYNCRT_ENOMEM;
+  if (home->group && art_group_charge(home->group, ART_EXT_SLOT)) return NULL;
   art_lock_acquire(&home->lock);
   x = art_mem_alloc(&home->mem, ART_EXT_SLOT, &status);
   art_lock_release(&home->lock);
   if (!x) {
+    if (home->group) art_group_uncharge(home->group, ART_EXT_SLOT);
     art_fail(status, "no task memory for the task's scope record");
     return NULL;
   }
@@ -119,6 +121,7 @@ art_task_ext *art_task_ext_get(art_task *t) {
       art_lock_acquire(&home->lock);
       art_mem_release(&home->mem, x, ART_EXT_SLOT);
       art_lock_release(&home->lock);
+      if (home->group) art_group_uncharge(home->group, ART_EXT_SLOT);
       return (art_task_ext *)(w & ~(uintptr_t)1);
     }
     x->id = (uint64_t)(w >> 1);
@@ -131,6 +134,7 @@ art_task_ext *art_task_ext_get(art_task *t) {
 
 void art_task_ext_release(art_exec *home, art_task *t) {
   art_mem_release(&home->mem, art_task_ext_of(t), ART_EXT_SLOT);
+  if (home->group) art_group_uncharge(home->group, ART_EXT_SLOT);
 }
 
 art_task *art_context_task(asyncrt_context *cx) {
