@@ -27,7 +27,7 @@ DESTDIR    ?=
 export ASYNCRT_LIBRARY := $(LIB)
 
 .PHONY: all lib cmake-build demo test vet gotest check-header check-symbols ctest pytest dataplane-test bench clean \
-	install install-test
+	install install-test fuzz fuzz-short fuzz-cov
 
 all: lib
 
@@ -78,6 +78,19 @@ pytest: $(LIB)
 dataplane-test:
 	$(MAKE) -C runtime/dataplane/test
 
+# The API fuzzer (tests/fuzz/README.md): libFuzzer over capi/ and the data
+# plane against a reference model, without Go. fuzz-short replays every kept
+# input under ASan and UBSan and fuzzes FUZZ_SECONDS (30) more; fuzz runs for
+# LONG_SECONDS (3600) at nice 19; fuzz-cov reports the C code's coverage.
+fuzz-short:
+	$(MAKE) -C tests/fuzz short
+
+fuzz:
+	$(MAKE) -C tests/fuzz long
+
+fuzz-cov:
+	$(MAKE) -C tests/fuzz cov
+
 # The installed layout (the CMake route, CMakeLists.txt's install rules, puts
 # the same files in place):
 #   LIBDIR/libasyncrt.so.VERSION, .so.MAJOR -> it, .so -> .so.MAJOR
@@ -113,7 +126,7 @@ install: $(LIB)
 install-test: $(LIB)
 	tests/install/run.sh
 
-test: vet gotest lib check-header check-symbols dataplane-test ctest install-test pytest
+test: vet gotest lib check-header check-symbols dataplane-test fuzz-short ctest install-test pytest
 	@echo "make test: all checks passed"
 
 bench: $(LIB)
