@@ -86,7 +86,10 @@ void op_scope_open(fz_input *in) {
     else if (before != ASYNCRT_EAGAIN) want = ST(ASYNCRT_ESCOPE) | mem_of(e);
     else {
       want = ST(ASYNCRT_OK) | mem_of(e);
-      if (ex_threads(&W.ex[e]) || !g || atomic_load(&g->finished)) want |= ST(ASYNCRT_ESCOPE);
+      /* A task whose future returned, or which is being cancelled and waits
+       * for its children, takes no new scope. */
+      if (ex_threads(&W.ex[e]) || !g || atomic_load(&g->finished) || fz_cancel_possible(idx))
+        want |= ST(ASYNCRT_ESCOPE);
     }
   }
   fz_expect(FN_SCOPE_OPEN_FOR, rc, want, "scope_open_for");
