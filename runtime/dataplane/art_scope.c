@@ -356,6 +356,8 @@ int art_scope_spawn(art_scope *s, const asyncrt_future *fut, unsigned flags,
   return art_exec_spawn_scoped(target, fut, flags, storage, out, s);
 }
 
+static void owner_unlink(art_scope *s);
+
 /* Child t (ext x) of s finished with status, after its drop. */
 static void scope_child_done(art_scope *s, art_task *t, art_task_ext *x, int status) {
   art_error *err = NULL;
@@ -399,6 +401,9 @@ static void scope_child_done(art_scope *s, art_task *t, art_task_ext *x, int sta
     if (!last) art_scope_unref(s);
   }
   if (last) {
+    /* A freed scope stayed in its owner's list for its children: the last
+     * one takes it out (after the live count it read under the lock). */
+    if (owner && (atomic_load(&s->flags) & ART_S_FREED)) owner_unlink(s);
     if (owner) {
       art_task_ext *ox = art_task_ext_of(owner);
       if (atomic_fetch_sub(&ox->busy, 1) == 1 && (atomic_load(&owner->state) & ART_CANCEL))
@@ -576,24 +581,37 @@ out_locked:
 
 /* ---- free --------------------------------------------------------------------------- */
 
-void art_scope_free(art_scope *s) {
-  uint32_t f = atomic_fetch_or(&s->flags, ART_S_FREED);
-  if (!(f & ART_S_CLOSED)) art_scope_cancel(s, add_sat(core_now(s->core), s->cleanup_ns), ART_CANCEL_USER);
+/* Takes s out of its owner's list, dropping the link's reference, unless it
+ * has live children: a scope stays in the list even after its handle is
+ * freed while they live, for they are the owner's subtree, which the
+ * owner's cancels must reach. */
+static void owner_unlink(art_scope *s) {
+  art_task_ext *ox = art_task_ext_of(s->owner);
   int unlinked = 0;
-  if (s->owner) {
-    art_task_ext *ox = art_task_ext_of(s->owner);
-    art_lock_acquire(&ox->lock);
-    if (s->owner_linked) {
+  art_lock_acquire(&ox->lock);
+  if (s->owner_linked) {
+    art_lock_acquire(&s->lock);
+    int empty = !s->live;
+    art_lock_release(&s->lock);
+    if (empty) {
       if (s->owner_prev) s->owner_prev->owner_next = s->owner_next;
       else ox->scopes = s->owner_next;
       if (s->owner_next) s->owner_next->owner_prev = s->owner_prev;
       s->owner_linked = 0;
       unlinked = 1;
     }
-    art_lock_release(&ox->lock);
   }
-  scope_disarm(s);
+  art_lock_release(&ox->lock);
   if (unlinked) art_scope_unref(s);
+}
+
+void art_scope_free(art_scope *s) {
+  uint32_t f = atomic_fetch_or(&s->flags, ART_S_FREED);
+  if (!(f & ART_S_CLOSED)) art_scope_cancel(s, add_sat(core_now(s->core), s->cleanup_ns), ART_CANCEL_USER);
+  /* With live children it stays linked; the last one unlinks it
+   * (scope_child_done). */
+  if (s->owner) owner_unlink(s);
+  scope_disarm(s);
   art_scope_unref(s); /* the handle's */
 }
 

@@ -1235,6 +1235,39 @@ static void test_stronger_cancel_reaches_cancelled_children(void) {
   CHECK_OK(asyncrt_executor_free(ex));
 }
 
+/* A scope whose handle was freed early still belongs to its owner while
+ * its children live: a synchronous cancel of the owner reaches the child
+ * left in its cleanup (1 s on a test clock: never by itself), and the owner
+ * completes. Found by the fuzzer (it waited for ever). */
+static void test_owner_cancel_reaches_freed_scope(void) {
+  asyncrt_executor *ex = sf_local_test_clock();
+  sf_node parent, kid;
+  sf_node *kid_ptr = &kid;
+  asyncrt_task *task = NULL;
+  CHECK(ex != NULL);
+  sf_node_init(&parent);
+  sf_node_init(&kid);
+  parent.opens_scope = 1;
+  parent.children = &kid_ptr;
+  parent.nchildren = 1;
+  parent.keep_scope = 1;
+  kid.cleanup = SF_CLEANUP_FOREVER;
+  CHECK_OK(sf_spawn(ex, &parent, 0, &task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_OK(asyncrt_scope_free(parent.scope)); /* cancels the kid: into its cleanup */
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&kid.cleanup_calls), 1);
+  CHECK_INT(tf_get(&kid.drops), 0);
+  CHECK_OK(asyncrt_task_cancel(task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&kid.drops), 1);
+  CHECK_INT(tf_get(&parent.drops), 1);
+  CHECK(tf_get(&kid.drop_seq) < tf_get(&parent.drop_seq));
+  CHECK_STATUS(asyncrt_task_status(task), ASYNCRT_ECANCELLED);
+  CHECK_OK(asyncrt_task_release(task));
+  CHECK_OK(asyncrt_executor_free(ex));
+}
+
 int main(void) {
   CHECK_BEGIN();
   RUN(test_join_waits_for_every_child);
@@ -1259,5 +1292,6 @@ int main(void) {
   RUN(test_executor_free_cancels_top_scope);
   RUN(test_sync_cancel_of_a_completing_parent);
   RUN(test_stronger_cancel_reaches_cancelled_children);
+  RUN(test_owner_cancel_reaches_freed_scope);
   return CHECK_END("test_scopes");
 }
