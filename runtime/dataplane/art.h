@@ -937,6 +937,22 @@ struct art_group {
   _Atomic uint64_t req_len;
 };
 
+/* The executor-wide cap of a group covers every slot its cores take from
+ * task memory: headers, and the ext records of tasks with scopes or names.
+ * Charging `bytes` fails with ELIMIT (recorded) past the cap; no cap, no
+ * count. */
+static inline int art_group_charge(art_group *g, size_t bytes) {
+  if (!g->mem_limit || !bytes) return ASYNCRT_OK;
+  size_t before = atomic_fetch_add(&g->mem_in_use, bytes);
+  if (before + bytes <= g->mem_limit) return ASYNCRT_OK;
+  atomic_fetch_sub(&g->mem_in_use, bytes);
+  return art_fail(ASYNCRT_ELIMIT, "task memory limit of %zu bytes reached (%zu in use, %zu asked)", g->mem_limit,
+                  before, bytes);
+}
+static inline void art_group_uncharge(art_group *g, size_t bytes) {
+  if (g->mem_limit && bytes) atomic_fetch_sub(&g->mem_in_use, bytes);
+}
+
 /* Links n cores into a group (core i becomes worker i); memory_limit caps
  * the task memory of all of them together. */
 art_group *art_group_new(art_exec **cores, unsigned n, size_t memory_limit);

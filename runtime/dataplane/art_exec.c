@@ -599,21 +599,16 @@ static inline __attribute__((always_inline)) int spawn_impl(art_exec *e, const a
   if (on_driver && g && (flags & ASYNCRT_SPAWN_SEND) && !out && !scope && !storage && !g->mem_limit &&
       !output_size && art_group_request(e, fut))
     return ASYNCRT_OK;
-  if (g && g->mem_limit && !storage) { /* the executor-wide cap of a group */
-    size_t before = atomic_fetch_add(&g->mem_in_use, slot);
-    if (before + slot > g->mem_limit) {
-      atomic_fetch_sub(&g->mem_in_use, slot);
-      status = art_fail(ASYNCRT_ELIMIT, "task memory limit of %zu bytes reached (%zu in use, %zu asked)",
-                        g->mem_limit, before, slot);
-      goto refused;
-    }
-  }
+  /* The executor-wide cap of a group: the header (unless in caller
+   * storage) and a scope child's ext record. */
+  size_t charge = (storage ? 0 : slot) + (scope ? ART_EXT_SLOT : 0);
+  if (g && (status = art_group_charge(g, charge))) goto refused;
   art_task *t;
   art_lock_acquire(&e->lock);
   t = storage ? storage->memory : art_mem_alloc(&e->mem, slot, &status);
   if (!t) {
     art_lock_release(&e->lock);
-    if (g && g->mem_limit && !storage) atomic_fetch_sub(&g->mem_in_use, slot);
+    if (g) art_group_uncharge(g, charge);
     goto refused;
   }
   /* The header is whole before it joins the live list or a scope: a
@@ -660,7 +655,7 @@ static inline __attribute__((always_inline)) int spawn_impl(art_exec *e, const a
     if (!x) {
       if (!storage) art_mem_release(&e->mem, t, slot);
       art_lock_release(&e->lock);
-      if (g && g->mem_limit && !storage) atomic_fetch_sub(&g->mem_in_use, slot);
+      if (g) art_group_uncharge(g, charge);
       goto refused;
     }
   }

@@ -104,10 +104,12 @@ art_task_ext *art_task_ext_get(art_task *t) {
   if (x) return x;
   art_exec *home = t->home;
   int status = ASYNCRT_ENOMEM;
+  if (home->group && art_group_charge(home->group, ART_EXT_SLOT)) return NULL;
   art_lock_acquire(&home->lock);
   x = art_mem_alloc(&home->mem, ART_EXT_SLOT, &status);
   art_lock_release(&home->lock);
   if (!x) {
+    if (home->group) art_group_uncharge(home->group, ART_EXT_SLOT);
     art_fail(status, "no task memory for the task's scope record");
     return NULL;
   }
@@ -119,6 +121,7 @@ art_task_ext *art_task_ext_get(art_task *t) {
       art_lock_acquire(&home->lock);
       art_mem_release(&home->mem, x, ART_EXT_SLOT);
       art_lock_release(&home->lock);
+      if (home->group) art_group_uncharge(home->group, ART_EXT_SLOT);
       return (art_task_ext *)(w & ~(uintptr_t)1);
     }
     x->id = (uint64_t)(w >> 1);
@@ -131,6 +134,7 @@ art_task_ext *art_task_ext_get(art_task *t) {
 
 void art_task_ext_release(art_exec *home, art_task *t) {
   art_mem_release(&home->mem, art_task_ext_of(t), ART_EXT_SLOT);
+  if (home->group) art_group_uncharge(home->group, ART_EXT_SLOT);
 }
 
 art_task *art_context_task(asyncrt_context *cx) {
@@ -352,6 +356,8 @@ int art_scope_spawn(art_scope *s, const asyncrt_future *fut, unsigned flags,
   return art_exec_spawn_scoped(target, fut, flags, storage, out, s);
 }
 
+static void owner_unlink(art_scope *s);
+
 /* Child t (ext x) of s finished with status, after its drop. */
 static void scope_child_done(art_scope *s, art_task *t, art_task_ext *x, int status) {
   art_error *err = NULL;
@@ -395,6 +401,9 @@ static void scope_child_done(art_scope *s, art_task *t, art_task_ext *x, int sta
     if (!last) art_scope_unref(s);
   }
   if (last) {
+    /* A freed scope stayed in its owner's list for its children: the last
+     * one takes it out (after the live count it read under the lock). */
+    if (owner && (atomic_load(&s->flags) & ART_S_FREED)) owner_unlink(s);
     if (owner) {
       art_task_ext *ox = art_task_ext_of(owner);
       if (atomic_fetch_sub(&ox->busy, 1) == 1 && (atomic_load(&owner->state) & ART_CANCEL))
@@ -520,8 +529,11 @@ void art_scope_cancel(art_scope *s, uint64_t deadline, int reason) {
   /* Each child gets CANCEL here, and is queued on its own core after the
    * lock: a bounded number per hold, the rest from the cursor, which a
    * finishing child moves past itself. A shielded child is not queued (its
-   * shield's exit looks at CANCEL); on a rewalk, children that had CANCEL
-   * already are queued again to see the stronger deadline. */
+   * shield's exit looks at CANCEL). Children that had CANCEL already (a
+   * cancel of their own, or their future returned with live children) are
+   * queued again when this cancel lowered the deadline: each looks at it
+   * only when it runs, and one parked in a cleanup or waiting for its own
+   * children would otherwise keep the weaker one. */
   art_task *cursor = s->children;
   for (;;) {
     art_task *batch = NULL;
@@ -530,7 +542,7 @@ void art_scope_cancel(art_scope *s, uint64_t deadline, int reason) {
       art_task_ext *cxt = art_task_ext_of(c);
       cursor = cxt->sib_next;
       uint32_t old = atomic_fetch_or(&c->state, ART_CANCEL);
-      if (!(old & (ART_COMPLETE | ART_SHIELD)) && (rewalk || !(old & ART_CANCEL))) {
+      if (!(old & (ART_COMPLETE | ART_SHIELD)) && (rewalk || lowered || !(old & ART_CANCEL))) {
         art_task_ref(c);
         cxt->cancel_next = batch;
         batch = c;
@@ -569,24 +581,37 @@ out_locked:
 
 /* ---- free --------------------------------------------------------------------------- */
 
-void art_scope_free(art_scope *s) {
-  uint32_t f = atomic_fetch_or(&s->flags, ART_S_FREED);
-  if (!(f & ART_S_CLOSED)) art_scope_cancel(s, add_sat(core_now(s->core), s->cleanup_ns), ART_CANCEL_USER);
+/* Takes s out of its owner's list, dropping the link's reference, unless it
+ * has live children: a scope stays in the list even after its handle is
+ * freed while they live, for they are the owner's subtree, which the
+ * owner's cancels must reach. */
+static void owner_unlink(art_scope *s) {
+  art_task_ext *ox = art_task_ext_of(s->owner);
   int unlinked = 0;
-  if (s->owner) {
-    art_task_ext *ox = art_task_ext_of(s->owner);
-    art_lock_acquire(&ox->lock);
-    if (s->owner_linked) {
+  art_lock_acquire(&ox->lock);
+  if (s->owner_linked) {
+    art_lock_acquire(&s->lock);
+    int empty = !s->live;
+    art_lock_release(&s->lock);
+    if (empty) {
       if (s->owner_prev) s->owner_prev->owner_next = s->owner_next;
       else ox->scopes = s->owner_next;
       if (s->owner_next) s->owner_next->owner_prev = s->owner_prev;
       s->owner_linked = 0;
       unlinked = 1;
     }
-    art_lock_release(&ox->lock);
   }
-  scope_disarm(s);
+  art_lock_release(&ox->lock);
   if (unlinked) art_scope_unref(s);
+}
+
+void art_scope_free(art_scope *s) {
+  uint32_t f = atomic_fetch_or(&s->flags, ART_S_FREED);
+  if (!(f & ART_S_CLOSED)) art_scope_cancel(s, add_sat(core_now(s->core), s->cleanup_ns), ART_CANCEL_USER);
+  /* With live children it stays linked; the last one unlinks it
+   * (scope_child_done). */
+  if (s->owner) owner_unlink(s);
+  scope_disarm(s);
   art_scope_unref(s); /* the handle's */
 }
 
@@ -716,6 +741,10 @@ int art_task_before_finish(art_exec *e, art_task *t, int status, art_requeue_fn 
   x->final_status = status;
   x->completing = 1;
   x->phase = ART_PHASE_COMPLETING;
+  /* Its children get their scopes' own cleanup time below; a cancel of the
+   * task that comes later and asks for less (a synchronous one: none) is
+   * still sent to them (art_task_cancel_slow). */
+  if (!x->cancel_seen) x->sent_deadline = UINT64_MAX;
   x->cancel_seen = 1;
   atomic_store_explicit(&x->cancel_flag, 1, memory_order_release);
   /* Its future has returned: a shield section left open has nothing to
@@ -742,13 +771,16 @@ int art_task_cancel_slow(art_exec *e, art_task *t, asyncrt_context *cx, art_requ
     uint64_t sd = atomic_load(&x->scope->cancel_deadline);
     if (sd < d) d = sd;
   }
-  if (d == UINT64_MAX || imm) d = 1; /* nobody offered time: drop now */
+  /* Nobody offered time: drop now. A task completing (its future returned
+   * with live children) carries CANCEL for its own sake, so there only a
+   * cancel someone asked for counts. */
+  if (imm || (d == UINT64_MAX && !x->completing)) d = 1;
   if (!x->cancel_seen) {
     x->cancel_seen = 1;
     atomic_store_explicit(&x->cancel_flag, 1, memory_order_release);
     x->sent_deadline = d;
     cancel_scopes(x, d, imm);
-  } else if (imm || (!x->completing && d < x->sent_deadline)) {
+  } else if (imm || d < x->sent_deadline) {
     /* A stronger cancel came: its subtree learns the earlier deadline. */
     x->sent_deadline = d;
     cancel_scopes(x, d, imm); /* with imm, shielded scopes too */

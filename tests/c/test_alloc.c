@@ -90,6 +90,54 @@ static void test_memory_limit(void) {
   CHECK_OK(asyncrt_executor_free(ex));
 }
 
+/* The cap counts all the task memory an executor holds, the record a
+ * scope's child gets (the header's "Memory": the runtime's per-task memory)
+ * included, on a local executor and on a thread-per-core one alike: spawns
+ * into a scope stop with ELIMIT before memory_in_use passes the cap. (On
+ * thread-per-core executors the records were not counted against the cap;
+ * found by the fuzzer.) */
+static void test_memory_limit_counts_scope_children(void) {
+  enum { MAX = 200, LIMIT = 2048 };
+  static tf_state st[MAX + 1];
+  unsigned kinds[2] = {ASYNCRT_EXECUTOR_LOCAL, ASYNCRT_EXECUTOR_THREADS};
+  int k, n, i, rc;
+  for (k = 0; k < 2; k++) {
+    asyncrt_executor_config cfg;
+    asyncrt_executor *ex = NULL;
+    asyncrt_scope *scope = NULL;
+    asyncrt_executor_stats s;
+    asyncrt_executor_config_init(&cfg);
+    cfg.kind = kinds[k];
+    cfg.workers = 2;
+    cfg.memory_limit = LIMIT;
+    CHECK_OK(asyncrt_executor_new(&cfg, &ex));
+    CHECK_OK(asyncrt_scope_open_top(ex, NULL, &scope));
+    rc = ASYNCRT_OK;
+    for (n = 0; n < MAX; n++) {
+      asyncrt_future f;
+      tf_init(&st[n]);
+      st[n].park = 1;
+      st[n].pendings = 1;
+      f = tf_future(&st[n]);
+      rc = asyncrt_scope_spawn(scope, &f, 0, NULL);
+      if (rc != ASYNCRT_OK) {
+        break;
+      }
+    }
+    CHECK_STATUS(rc, ASYNCRT_ELIMIT);
+    CHECK(n >= 1);
+    s = tf_stats(ex);
+    CHECK(s.memory_in_use <= LIMIT);
+    printf("  (%s: %d scope children under a %d-byte cap, %llu bytes in use)\n", k ? "thread-per-core" : "local", n,
+           LIMIT, (unsigned long long)s.memory_in_use);
+    CHECK_OK(asyncrt_scope_free(scope));
+    CHECK_OK(asyncrt_executor_free(ex));
+    for (i = 0; i <= n; i++) {
+      CHECK_INT(tf_get(&st[i].drops), 1);
+    }
+  }
+}
+
 /* An allocator hook that can be told to fail, and checks what it is given. */
 enum { HOOK_MAX_LIVE = 8192 };
 typedef struct hook_alloc {
@@ -529,6 +577,7 @@ static void test_spawn_in_ignores_memory_limit(void) {
 int main(void) {
   CHECK_BEGIN();
   RUN(test_memory_limit);
+  RUN(test_memory_limit_counts_scope_children);
   RUN(test_allocator_hook);
   RUN(test_storage_size);
   RUN(test_spawn_in_release_after_last_reference);

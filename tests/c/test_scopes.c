@@ -1151,6 +1151,148 @@ static void test_block_on_reports_the_failure_message(void) {
     }
     CHECK_OK(asyncrt_executor_free(exs[k]));
   }
+
+/* A parent whose future returned while its child was still there is
+ * completing: the child was cancelled with its scope's cleanup time (1 s,
+ * which a test clock never reaches by itself). A synchronous cancel of the
+ * parent asks for less -- no cleanup at all -- and the strongest cancel
+ * wins: the child is dropped at once and the parent completes. So does a
+ * block_on whose timeout passes on such a root (found by the fuzzer: it
+ * waited for the test clock forever). */
+static void test_sync_cancel_of_a_completing_parent(void) {
+  asyncrt_executor *ex = sf_local_test_clock();
+  sf_node parent, kid, root, root_kid;
+  sf_node *kid_ptr = &kid, *root_kid_ptr = &root_kid;
+  asyncrt_task *task = NULL;
+  asyncrt_future f;
+  CHECK(ex != NULL);
+  sf_node_init(&parent);
+  sf_node_init(&kid);
+  parent.opens_scope = 1;
+  parent.children = &kid_ptr;
+  parent.nchildren = 1;
+  parent.then = SF_READY;
+  kid.cleanup = SF_CLEANUP_FOREVER;
+  CHECK_OK(sf_spawn(ex, &parent, 0, &task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&parent.drops), 0); /* completing: waits for the child */
+  CHECK_INT(tf_get(&kid.cleanup_calls), 1);
+  CHECK_INT(tf_get(&kid.drops), 0);
+  CHECK_STATUS(asyncrt_task_status(task), ASYNCRT_EAGAIN);
+  CHECK_OK(asyncrt_task_cancel(task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&kid.drops), 1);
+  CHECK_INT(tf_get(&kid.cleanup_calls), 1);
+  CHECK_INT(tf_get(&parent.drops), 1);
+  CHECK(tf_get(&kid.drop_seq) < tf_get(&parent.drop_seq));
+  CHECK_STATUS(asyncrt_task_status(task), ASYNCRT_ESCOPE); /* it had returned with a live child */
+  CHECK_OK(asyncrt_task_release(task));
+
+  sf_node_init(&root);
+  sf_node_init(&root_kid);
+  root.opens_scope = 1;
+  root.children = &root_kid_ptr;
+  root.nchildren = 1;
+  root.then = SF_READY;
+  root_kid.cleanup = SF_CLEANUP_FOREVER;
+  f = sf_future(&root);
+  CHECK_STATUS(asyncrt_block_on(ex, &f, NULL, 1000000), ASYNCRT_ESCOPE);
+  CHECK_INT(tf_get(&root_kid.drops), 1);
+  CHECK_INT(tf_get(&root.drops), 1);
+  CHECK_OK(asyncrt_executor_free(ex));
+}
+
+/* A cancel reaches children that were cancelled already, when it asks for
+ * less time: the strongest cancel wins. (1) A grandchild in its cleanup
+ * (its parent returned with it alive, so it got its scope's 1 s) is dropped
+ * at once when the grandparent is cancelled synchronously. (2) A child in a
+ * 10 s cleanup (asyncrt_task_cancel_ex) is dropped once its scope's cancel,
+ * with a 1 ms cleanup time, has its 1 ms. Found by the fuzzer. */
+static void test_stronger_cancel_reaches_cancelled_children(void) {
+  asyncrt_executor *ex = sf_local_test_clock();
+  sf_node root, mid, leaf, kid;
+  sf_node *mid_ptr = &mid, *leaf_ptr = &leaf;
+  asyncrt_task *task = NULL, *kid_task = NULL;
+  asyncrt_scope_config cfg;
+  asyncrt_scope *top = NULL;
+  CHECK(ex != NULL);
+  sf_node_init(&root);
+  sf_node_init(&mid);
+  sf_node_init(&leaf);
+  root.opens_scope = 1;
+  root.children = &mid_ptr;
+  root.nchildren = 1;
+  mid.opens_scope = 1;
+  mid.children = &leaf_ptr;
+  mid.nchildren = 1;
+  mid.then = SF_READY;
+  leaf.cleanup = SF_CLEANUP_FOREVER;
+  CHECK_OK(sf_spawn(ex, &root, 0, &task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&leaf.cleanup_calls), 1);
+  CHECK_INT(tf_get(&leaf.drops), 0);
+  CHECK_OK(asyncrt_task_cancel(task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&leaf.drops), 1);
+  CHECK_INT(tf_get(&mid.drops), 1);
+  CHECK_INT(tf_get(&root.drops), 1);
+  CHECK(tf_get(&leaf.drop_seq) < tf_get(&mid.drop_seq));
+  CHECK(tf_get(&mid.drop_seq) < tf_get(&root.drop_seq));
+  CHECK_STATUS(asyncrt_task_status(task), ASYNCRT_ECANCELLED);
+  CHECK_OK(asyncrt_task_release(task));
+
+  asyncrt_scope_config_init(&cfg);
+  cfg.cleanup_timeout_ns = 1000000;
+  CHECK_OK(asyncrt_scope_open_top(ex, &cfg, &top));
+  sf_node_init(&kid);
+  kid.cleanup = SF_CLEANUP_FOREVER;
+  CHECK_OK(sf_scope_spawn(top, &kid, 0, &kid_task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_OK(asyncrt_task_cancel_ex(kid_task, 10 * TF_SECOND_NS));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&kid.cleanup_calls), 1);
+  CHECK_OK(asyncrt_scope_cancel(top));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_OK(asyncrt_clock_advance(ex, 2000000));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&kid.drops), 1);
+  CHECK_STATUS(asyncrt_task_status(kid_task), ASYNCRT_ECANCELLED);
+  CHECK_OK(asyncrt_task_release(kid_task));
+  CHECK_OK(asyncrt_scope_free(top));
+  CHECK_OK(asyncrt_executor_free(ex));
+}
+
+/* A scope whose handle was freed early still belongs to its owner while
+ * its children live: a synchronous cancel of the owner reaches the child
+ * left in its cleanup (1 s on a test clock: never by itself), and the owner
+ * completes. Found by the fuzzer (it waited for ever). */
+static void test_owner_cancel_reaches_freed_scope(void) {
+  asyncrt_executor *ex = sf_local_test_clock();
+  sf_node parent, kid;
+  sf_node *kid_ptr = &kid;
+  asyncrt_task *task = NULL;
+  CHECK(ex != NULL);
+  sf_node_init(&parent);
+  sf_node_init(&kid);
+  parent.opens_scope = 1;
+  parent.children = &kid_ptr;
+  parent.nchildren = 1;
+  parent.keep_scope = 1;
+  kid.cleanup = SF_CLEANUP_FOREVER;
+  CHECK_OK(sf_spawn(ex, &parent, 0, &task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_OK(asyncrt_scope_free(parent.scope)); /* cancels the kid: into its cleanup */
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&kid.cleanup_calls), 1);
+  CHECK_INT(tf_get(&kid.drops), 0);
+  CHECK_OK(asyncrt_task_cancel(task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&kid.drops), 1);
+  CHECK_INT(tf_get(&parent.drops), 1);
+  CHECK(tf_get(&kid.drop_seq) < tf_get(&parent.drop_seq));
+  CHECK_STATUS(asyncrt_task_status(task), ASYNCRT_ECANCELLED);
+  CHECK_OK(asyncrt_task_release(task));
+  CHECK_OK(asyncrt_executor_free(ex));
 }
 
 int main(void) {
@@ -1176,5 +1318,8 @@ int main(void) {
   RUN(test_misuse);
   RUN(test_executor_free_cancels_top_scope);
   RUN(test_block_on_reports_the_failure_message);
+  RUN(test_sync_cancel_of_a_completing_parent);
+  RUN(test_stronger_cancel_reaches_cancelled_children);
+  RUN(test_owner_cancel_reaches_freed_scope);
   return CHECK_END("test_scopes");
 }
