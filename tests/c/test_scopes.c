@@ -1151,6 +1151,7 @@ static void test_block_on_reports_the_failure_message(void) {
     }
     CHECK_OK(asyncrt_executor_free(exs[k]));
   }
+}
 
 /* A parent whose future returned while its child was still there is
  * completing: the child was cancelled with its scope's cleanup time (1 s,
