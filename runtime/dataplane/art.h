@@ -447,7 +447,22 @@ typedef struct art_exec {
 
   uint64_t handle;  /* this executor's asyncrt_executor value (first core) */
   uintptr_t go_ref; /* the Go control plane's object (a cgo.Handle) */
+
+  /* Counters for the stats (asyncrt_worker_stats). At the end, so the
+   * lines above keep their layout. */
+  /* Under lock: tasks homed here that ended failed or cancelled, counted as
+   * they leave the live list (the others that left it completed). */
+  _Alignas(ART_CACHELINE) uint64_t tasks_failed, tasks_cancelled;
+  _Atomic uint64_t stalls;         /* polls here that the watchdog reported */
+  /* Written by the driver, read by the stats. */
+  _Alignas(ART_CACHELINE) _Atomic uint64_t wakes_local; /* tasks queued by a wake on the driver's thread */
+  _Atomic uint64_t budget_yields; /* ticks forced by the budget in a busy run */
 } art_exec;
+
+/* Adds n to a counter that only the driver writes (readers see it whole). */
+static inline void art_count(_Atomic uint64_t *c, uint64_t n) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
 
 /* Creates the core. Takes ownership of eventfd (closed when the last task
  * memory is gone). Returns NULL and records the error on failure. */
@@ -613,6 +628,7 @@ struct art_subsys_inst {
   int watched;    /* its fd is in the core's epoll set (under the core's subs_lock) */
   _Atomic int fd_ready; /* epoll reported its fd: poll it at the next tick */
   _Atomic uint64_t polls, completions, empty_polls, submits;
+  _Atomic uint64_t cancels, failures; /* cancellations sent; completions that were not OK */
 };
 struct art_subsys {
   asyncrt_subsystem_vtable vt;

@@ -137,6 +137,7 @@ static void complete_locked(art_subsys_inst *inst, asyncrt_op *op, int status, i
   uint64_t left = atomic_fetch_sub_explicit(&inst->waiters, 1, memory_order_relaxed) - 1;
   atomic_fetch_sub_explicit(&inst->core->subs_waiters, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&inst->completions, 1, memory_order_relaxed);
+  if (status != ASYNCRT_OK) atomic_fetch_add_explicit(&inst->failures, 1, memory_order_relaxed);
   op->status = status;
   op->result = result;
   asyncrt_waker w = p->waker;
@@ -163,6 +164,7 @@ static void send_cancel(art_subsys_inst *inst, asyncrt_op *op) {
   art_op_priv *p = priv(op);
   uint32_t s = atomic_fetch_or_explicit(&p->state, OP_CANCEL_SENT, memory_order_acq_rel);
   if (s & OP_CANCEL_SENT) return;
+  atomic_fetch_add_explicit(&inst->cancels, 1, memory_order_relaxed);
   if (!inst->sub->vt.cancel) {
     complete_locked(inst, op, ASYNCRT_ECANCELLED, 0);
     return;
