@@ -265,24 +265,12 @@ int asyncrt_executor_stats_get(asyncrt_executor *ex, asyncrt_executor_stats *sta
   art_exec *e;
   int rc = resolve_exec(ex, &e);
   if (rc) return rc;
+  /* 0.1's struct ended at memory_limit; later fields are filled if there is room. */
   if (!stats || stats->size < offsetof(asyncrt_executor_stats, workers))
     return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_stats_get: stats is NULL or its size is too small");
-  asyncrt_executor_stats sum = {0};
-  unsigned n = e->group ? e->group->nworkers : 1;
-  for (unsigned i = 0; i < n; i++) {
-    asyncrt_executor_stats one;
-    art_exec_stats(e->group ? e->group->workers[i] : e, &one);
-    sum.tasks_spawned += one.tasks_spawned;
-    sum.tasks_live += one.tasks_live;
-    sum.polls += one.polls;
-    sum.memory_in_use += one.memory_in_use;
-    sum.memory_limit = one.memory_limit;
-  }
-  if (e->group) { /* the cap, and its count, live in the group */
-    sum.memory_limit = e->group->mem_limit;
-  }
-  sum.workers = n;
-  art_copy_sized(stats, stats->size, &sum, sizeof sum);
+  asyncrt_executor_stats all;
+  art_executor_stats(e, &all);
+  art_copy_sized(stats, stats->size, &all, sizeof all);
   return ASYNCRT_OK;
 }
 
@@ -294,10 +282,10 @@ int asyncrt_worker_stats_get(asyncrt_executor *ex, unsigned worker, asyncrt_work
   /* 0.2's struct ended at parked_ns; newer fields are filled if there is room. */
   if (!stats || stats->size < offsetof(asyncrt_worker_stats, ticks))
     return art_fail(ASYNCRT_EINVAL, "asyncrt_worker_stats_get: stats is NULL or its size is too small");
-  unsigned n = e->group ? e->group->nworkers : 1;
+  unsigned n = art_exec_workers(e);
   if (worker >= n) return art_fail(ASYNCRT_EINVAL, "worker %u: the executor has %u", worker, n);
-  asyncrt_worker_stats all = {.size = sizeof all};
-  art_worker_stats(e->group ? e->group->workers[worker] : e, &all);
+  asyncrt_worker_stats all;
+  art_core_stats(art_exec_worker(e, worker), &all);
   art_copy_sized(stats, stats->size, &all, sizeof all);
   return ASYNCRT_OK;
 }
@@ -760,16 +748,8 @@ int asyncrt_timer_stats_get(asyncrt_executor *ex, asyncrt_subsystem_stats *stats
   if (rc) return rc;
   if (!stats || stats->size < offsetof(asyncrt_subsystem_stats, submits))
     return art_fail(ASYNCRT_EINVAL, "asyncrt_timer_stats_get: stats is NULL or its size is too small");
-  asyncrt_subsystem_stats sum = {.size = sizeof sum};
-  unsigned n = e->group ? e->group->nworkers : 1;
-  for (unsigned i = 0; i < n; i++) {
-    art_exec *c = e->group ? e->group->workers[i] : e;
-    sum.polls += atomic_load(&c->timer_polls);
-    sum.completions += atomic_load(&c->timer_fired);
-    sum.empty_polls += atomic_load(&c->timer_empty);
-    sum.waiters += atomic_load(&c->timers_armed);
-  }
-  sum.submits = sum.completions + sum.waiters; /* timers are not counted when disarmed early */
+  asyncrt_subsystem_stats sum;
+  art_timer_stats(e, &sum);
   art_copy_sized(stats, stats->size, &sum, sizeof sum);
   return ASYNCRT_OK;
 }

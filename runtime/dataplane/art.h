@@ -523,9 +523,16 @@ void art_exec_refuse_spawns(art_exec *e);
 /* Refuses new spawns, then asks every live task spawned on this core to
  * cancel; the cores that own them drop them as they run. Any thread. */
 void art_exec_cancel_all(art_exec *e);
-void art_exec_stats(art_exec *e, asyncrt_executor_stats *out);
-void art_worker_stats(art_exec *e, asyncrt_worker_stats *out);
 uint64_t art_now_ns(void);
+
+/* The executor's workers: a group's cores, or the one core (art_stats.c). */
+unsigned art_exec_workers(const art_exec *e);
+art_exec *art_exec_worker(art_exec *e, unsigned i);
+/* Counters as the public structs, whole (their size set to the library's):
+ * one core's, the executor's sums (e: any core of it), its timers'. */
+void art_core_stats(art_exec *e, asyncrt_worker_stats *out);
+void art_executor_stats(art_exec *e, asyncrt_executor_stats *out);
+void art_timer_stats(art_exec *e, asyncrt_subsystem_stats *out);
 
 /* Queues a task whose OWNED bit the caller just set. */
 void art_exec_push(art_exec *e, art_task *t);

@@ -904,25 +904,6 @@ void art_exec_cancel_all(art_exec *e) {
   pthread_mutex_unlock(&one_walk);
 }
 
-void art_exec_stats(art_exec *e, asyncrt_executor_stats *out) {
-  art_lock_acquire(&e->lock);
-  out->tasks_spawned = e->spawned;
-  out->tasks_live = e->live_count;
-  out->memory_in_use = e->mem.in_use;
-  out->memory_limit = e->mem.limit;
-  art_lock_release(&e->lock);
-  out->polls = atomic_load_explicit(&e->polls, memory_order_relaxed);
-}
-
-void art_worker_stats(art_exec *e, asyncrt_worker_stats *out) {
-  out->polls = atomic_load_explicit(&e->polls, memory_order_relaxed);
-  out->wakes = atomic_load_explicit(&e->wakes, memory_order_relaxed);
-  out->steals = atomic_load_explicit(&e->steals, memory_order_relaxed);
-  out->parks = atomic_load_explicit(&e->parks, memory_order_relaxed);
-  out->parked_ns = atomic_load_explicit(&e->parked_ns, memory_order_relaxed);
-  out->ticks = atomic_load_explicit(&e->ticks, memory_order_relaxed);
-}
-
 /* ---- block_on on a local executor ------------------------------------------ */
 
 /* The caller's thread runs the executor until the root completes, parking on

@@ -267,7 +267,10 @@ int art_subsys_stats(art_subsys *s, asyncrt_subsystem_stats *out) {
     sum.empty_polls += atomic_load_explicit(&inst->empty_polls, memory_order_relaxed);
     sum.waiters += atomic_load_explicit(&inst->waiters, memory_order_relaxed);
     sum.submits += atomic_load_explicit(&inst->submits, memory_order_relaxed);
+    sum.cancels += atomic_load_explicit(&inst->cancels, memory_order_relaxed);
+    sum.failures += atomic_load_explicit(&inst->failures, memory_order_relaxed);
   }
+  sum.workers = s->ninst;
   art_copy_sized(out, out->size, &sum, sizeof sum);
   return ASYNCRT_OK;
 }
