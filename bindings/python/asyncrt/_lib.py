@@ -190,6 +190,8 @@ class asyncrt_thread_hooks(Structure):
     ]
 
 
+# The stats structs grow at the end (the header's "Metrics"); these are the
+# 0.6 structs, passed with their ctypes size.
 class asyncrt_executor_stats(Structure):
     _fields_ = [
         ("size", c_size_t),
@@ -199,7 +201,9 @@ class asyncrt_executor_stats(Structure):
         ("memory_in_use", c_uint64),
         ("memory_limit", c_uint64),
         ("workers", c_uint64),
-    ]
+    ] + [(name, c_uint64) for name in (  # 0.6
+        "tasks_completed", "tasks_failed", "tasks_cancelled", "wakes_local", "wakes_remote", "steals", "parks",
+        "parked_ns", "ticks", "budget_yields", "timers_armed", "timers_fired", "ops_in_flight", "stalls")]
 
 
 class asyncrt_worker_stats(Structure):
@@ -211,7 +215,9 @@ class asyncrt_worker_stats(Structure):
         ("parks", c_uint64),
         ("parked_ns", c_uint64),
         ("ticks", c_uint64),  # 0.3
-    ]
+    ] + [(name, c_uint64) for name in (  # 0.6
+        "wakes_local", "budget_yields", "timers_armed", "timers_fired", "ops_in_flight", "stalls", "tasks_spawned",
+        "tasks_live", "tasks_completed", "tasks_failed", "tasks_cancelled", "memory_in_use")]
 
 
 class asyncrt_foreign_vtable(Structure):
@@ -316,6 +322,9 @@ class asyncrt_subsystem_stats(Structure):
         ("empty_polls", c_uint64),
         ("waiters", c_uint64),
         ("submits", c_uint64),
+        ("cancels", c_uint64),  # 0.6
+        ("failures", c_uint64),
+        ("workers", c_uint64),
     ]
 
 

@@ -18,23 +18,58 @@ from .timers import duration_ns, positive_ns
 
 
 class Stats(NamedTuple):
+    """An executor's counters: its workers' summed (see WorkerStats), and its
+    settings. For every reading, tasks_spawned == tasks_completed +
+    tasks_failed + tasks_cancelled + tasks_live."""
+
     tasks_spawned: int
-    tasks_live: int
+    tasks_live: int  # not yet ended (now)
     polls: int
-    memory_in_use: int
-    memory_limit: int
+    memory_in_use: int  # bytes of task memory held now
+    memory_limit: int  # the cap, 0 for none
     workers: int  # threads that run its tasks: 1 for a local executor
+    tasks_completed: int  # ended with their value
+    tasks_failed: int  # ended with an exception or another failure (not a cancellation)
+    tasks_cancelled: int  # ended cancelled
+    wakes_local: int
+    wakes_remote: int  # the workers' `wakes`
+    steals: int
+    parks: int
+    parked_ns: int
+    ticks: int
+    budget_yields: int
+    timers_armed: int  # now
+    timers_fired: int
+    ops_in_flight: int  # subsystem operations in flight now
+    stalls: int  # polls the stall watchdog reported
 
 
 class WorkerStats(NamedTuple):
-    """One worker's counters; exact once the executor is shut down."""
+    """One worker's counters (asyncrt_worker_stats); exact once the executor
+    is shut down. A local executor's worker 0 is the thread that drives it."""
 
     polls: int  # polls this worker made
-    wakes: int  # tasks queued to it by other threads
+    wakes: int  # tasks queued to it by other threads (their wakes, spawns from outside)
     steals: int  # Send tasks it took from other workers
-    parks: int  # times it slept in the kernel
+    parks: int  # times it slept in the kernel (a worker; block_on of a local executor)
     parked_ns: int  # time it spent asleep
     ticks: int  # ticks of its timers and subsystems
+    wakes_local: int  # tasks queued by a wake on its own thread (a task waking itself: once per poll)
+    budget_yields: int  # ticks forced by its budget while tasks kept it busy
+    timers_armed: int  # now
+    timers_fired: int
+    ops_in_flight: int  # subsystem operations in flight on it now
+    stalls: int  # its polls that the stall watchdog reported
+    tasks_spawned: int  # tasks spawned onto it (a stolen Send task stays counted here)
+    tasks_live: int
+    tasks_completed: int
+    tasks_failed: int
+    tasks_cancelled: int
+    memory_in_use: int
+
+
+def _read(cls, stats):
+    return cls(*(getattr(stats, name) for name in cls._fields))
 
 
 class Capability(enum.IntFlag):
@@ -105,15 +140,14 @@ class BaseExecutor:
     def stats(self):
         stats = _lib.asyncrt_executor_stats(size=sizeof(_lib.asyncrt_executor_stats))
         check(lib.asyncrt_executor_stats_get(self._live(), byref(stats)))
-        return Stats(stats.tasks_spawned, stats.tasks_live, stats.polls, stats.memory_in_use, stats.memory_limit,
-                     stats.workers)
+        return _read(Stats, stats)
 
     def worker_stats(self, worker):
         """Worker `worker`'s counters, read while it runs (a local executor has
         worker 0 only). InvalidArgument past the last worker."""
         stats = _lib.asyncrt_worker_stats(size=sizeof(_lib.asyncrt_worker_stats))
         check(lib.asyncrt_worker_stats_get(self._live(), worker, byref(stats)))
-        return WorkerStats(stats.polls, stats.wakes, stats.steals, stats.parks, stats.parked_ns, stats.ticks)
+        return _read(WorkerStats, stats)
 
     def capabilities(self):
         caps = c_uint()
