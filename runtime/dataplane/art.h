@@ -448,16 +448,35 @@ typedef struct art_exec {
   uint64_t handle;  /* this executor's asyncrt_executor value (first core) */
   uintptr_t go_ref; /* the Go control plane's object (a cgo.Handle) */
 
-  /* Counters for the stats (asyncrt_worker_stats). At the end, so the
-   * lines above keep their layout. */
+  /* Counters for the stats (asyncrt_worker_stats), and stall detection
+   * (art_watch.c). At the end, so the lines above keep their layout. */
   /* Under lock: tasks homed here that ended failed or cancelled, counted as
    * they leave the live list (the others that left it completed). */
   _Alignas(ART_CACHELINE) uint64_t tasks_failed, tasks_cancelled;
   _Atomic uint64_t stalls;         /* polls here that the watchdog reported */
-  /* Written by the driver, read by the stats. */
-  _Alignas(ART_CACHELINE) _Atomic uint64_t wakes_local; /* tasks queued by a wake on the driver's thread */
+  struct art_watch *_Atomic watch; /* first core: the stall watchdog, NULL until set up */
+  /* Written by the driver, read by the watchdog and the stats. watch_seq
+   * changes at every poll (and drop) the run loop makes, at the start of a
+   * run and at every tick; watch_task and watch_fn say which poll (NULL for
+   * a run's start or a tick). See art_watch_enter. */
+  _Alignas(ART_CACHELINE) _Atomic uint64_t watch_seq;
+  const art_task *_Atomic watch_task;
+  int (*_Atomic watch_fn)(void *, asyncrt_context *, void *);
+  _Atomic uint64_t wakes_local;   /* tasks queued by a wake on the driver's thread */
   _Atomic uint64_t budget_yields; /* ticks forced by the budget in a busy run */
 } art_exec;
+
+/* What the run loop is in, for the watchdog: plain stores (a release store
+ * is a plain one on x86), no clock, no read-modify-write. The sequence
+ * number goes first and the rest with release, so a watchdog that reads the
+ * rest (acquire) and then the same number again knows the rest is not from
+ * a later poll (art_watch.c). */
+static inline void art_watch_enter(art_exec *e, const art_task *t, int (*fn)(void *, asyncrt_context *, void *)) {
+  atomic_store_explicit(&e->watch_seq, atomic_load_explicit(&e->watch_seq, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  atomic_store_explicit(&e->watch_task, t, memory_order_release);
+  atomic_store_explicit(&e->watch_fn, fn, memory_order_release);
+}
 
 /* Adds n to a counter that only the driver writes (readers see it whole). */
 static inline void art_count(_Atomic uint64_t *c, uint64_t n) {

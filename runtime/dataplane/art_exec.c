@@ -642,6 +642,8 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
    * here) has them; for those tasks NOTIFIED belongs to the remote stack.
    * Worked out only off the yield loop's path. */
 #define LW() (requeue == driver_push && art_task_lw(t, e))
+  /* The run loop says which poll (or drop) it is in, for the watchdog. */
+  if (requeue == driver_push) art_watch_enter(e, t, t->fut.vtable->poll);
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   if (ART_UNLIKELY(s & (ART_NOTIFIED | ART_CANCEL))) {
     const int lw = LW();
@@ -745,6 +747,9 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
   asyncrt_context *outer = art_tls_cx;
   art_tls_cx = &e->cx;
   e->batching = 1;
+  /* A new run: not the poll the last one ended in (before `running`, which
+   * the watchdog reads first). */
+  art_watch_enter(e, NULL, NULL);
   atomic_store(&e->running, 1);
   exec_drain_signal(e);
   uint64_t n = 0, tick_n = 0, self_wakes = 0;

@@ -465,6 +465,7 @@ uint64_t art_core_tick(art_exec *e) {
   asyncrt_context *outer = art_tls_cx;
   art_tls_cx = &e->cx; /* wakes from here queue locally */
   e->cx.waker.data = NULL; /* no task is being polled: a wake is a wake */
+  art_watch_enter(e, NULL, NULL); /* timers' wakers and subsystems' callbacks run: no task's poll */
   uint64_t real = art_now_ns();
   uint64_t now = e->clock->test ? atomic_load_explicit(&e->clock->now, memory_order_acquire) : real;
   if (now > atomic_load_explicit(&e->tick_now, memory_order_relaxed))
