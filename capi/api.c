@@ -203,7 +203,12 @@ int asyncrt_executor_new(const asyncrt_executor_config *cfg, asyncrt_executor **
 
 int asyncrt_executor_free(asyncrt_executor *ex) {
   REFUSE_IN_CHILD();
-  return ex ? art_go_executor_free((uintptr_t)ex) : ASYNCRT_OK;
+  if (!ex) return ASYNCRT_OK;
+  /* The watchdog's free waits for its thread, which would be this one. */
+  art_exec *e = art_handle_get((uint64_t)(uintptr_t)ex, ART_H_EXEC);
+  if (e && art_watch_reporting(e))
+    return art_fail(ASYNCRT_EREENTRANT, "asyncrt_executor_free: called from a stall report of the same executor");
+  return art_go_executor_free((uintptr_t)ex);
 }
 
 static int resolve_exec(asyncrt_executor *ex, art_exec **e) {
@@ -287,6 +292,69 @@ int asyncrt_worker_stats_get(asyncrt_executor *ex, unsigned worker, asyncrt_work
   asyncrt_worker_stats all;
   art_core_stats(art_exec_worker(e, worker), &all);
   art_copy_sized(stats, stats->size, &all, sizeof all);
+  return ASYNCRT_OK;
+}
+
+/* ---- stall detection ------------------------------------------------------ */
+
+#define STALL_DEFAULT_THRESHOLD_NS 100000000ull
+#define STALL_PERIOD_MIN_NS 1000000ull
+#define STALL_PERIOD_MAX_NS 1000000000ull
+
+void asyncrt_stall_config_init_size(asyncrt_stall_config *cfg, size_t size) {
+  if (!cfg || size < sizeof cfg->size) return;
+  asyncrt_stall_config d = {.size = sizeof d, .threshold_ns = STALL_DEFAULT_THRESHOLD_NS};
+  memcpy(cfg, &d, size < sizeof d ? size : sizeof d);
+  cfg->size = size < sizeof d ? size : sizeof d;
+}
+
+/* The executor of a watch or check call: a live one that is not foreign,
+ * and not the one whose report runs on this thread. */
+static int resolve_watched(asyncrt_executor *ex, const char *who, art_exec **e) {
+  int rc = resolve_exec(ex, e);
+  if (rc) return rc;
+  if ((*e)->is_foreign) return art_fail(ASYNCRT_ENOTSUP, "%s: a foreign executor's polls are its host's to watch", who);
+  if (art_watch_reporting(*e)) return art_fail(ASYNCRT_EREENTRANT, "%s: called from a stall report of the same executor", who);
+  return ASYNCRT_OK;
+}
+
+int asyncrt_executor_watch_stalls(asyncrt_executor *ex, const asyncrt_stall_config *cfg) {
+  REFUSE_IN_CHILD();
+  if (!cfg) return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_watch_stalls: cfg is NULL");
+  if (cfg->size < sizeof(asyncrt_stall_config)) {
+    /* Too small to be sure where finalize is: it cannot be called. */
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_watch_stalls: config size %zu is too small (set it to sizeof)",
+                    cfg->size);
+  }
+  art_exec *e;
+  int rc = resolve_watched(ex, "asyncrt_executor_watch_stalls", &e);
+  if (rc) {
+    if (cfg->finalize) cfg->finalize(cfg->user_data); /* handed over either way */
+    return rc;
+  }
+  uint64_t threshold = cfg->threshold_ns, period = cfg->period_ns;
+  if (!period) {
+    period = threshold / 4;
+    period = period < STALL_PERIOD_MIN_NS ? STALL_PERIOD_MIN_NS : period > STALL_PERIOD_MAX_NS ? STALL_PERIOD_MAX_NS : period;
+  }
+  if (!threshold || period == ASYNCRT_STALL_MANUAL) period = 0; /* no thread */
+  /* Off: the thread stops before the handler goes. On: the handler is in
+   * place before the thread starts. */
+  if (!threshold && (rc = art_go_executor_watch((uintptr_t)ex, 0))) {
+    if (cfg->finalize) cfg->finalize(cfg->user_data);
+    return rc;
+  }
+  if ((rc = art_watch_set(e, threshold, cfg->report, cfg->user_data, cfg->finalize))) return rc;
+  return threshold ? art_go_executor_watch((uintptr_t)ex, period) : ASYNCRT_OK;
+}
+
+int asyncrt_executor_check_stalls(asyncrt_executor *ex, unsigned *reported) {
+  REFUSE_IN_CHILD();
+  art_exec *e;
+  int rc = resolve_watched(ex, "asyncrt_executor_check_stalls", &e);
+  if (rc) return rc;
+  unsigned n = art_watch_check(e);
+  if (reported) *reported = n;
   return ASYNCRT_OK;
 }
 

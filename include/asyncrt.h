@@ -98,13 +98,13 @@ extern "C" {
  * ======================================================================== */
 
 #define ASYNCRT_VERSION_MAJOR 0
-#define ASYNCRT_VERSION_MINOR 5
+#define ASYNCRT_VERSION_MINOR 6
 #define ASYNCRT_VERSION_PATCH 0
 /** The version as one number, 0xMMmmpp: comparable with < and >. */
 #define ASYNCRT_VERSION_HEX                                                   \
   ((ASYNCRT_VERSION_MAJOR << 16) | (ASYNCRT_VERSION_MINOR << 8) |             \
    ASYNCRT_VERSION_PATCH)
-#define ASYNCRT_VERSION_STRING "0.5.0"
+#define ASYNCRT_VERSION_STRING "0.6.0"
 
 /** \brief The loaded library's version, as ASYNCRT_VERSION_HEX. */
 ASYNCRT_API unsigned asyncrt_version(void);
@@ -696,6 +696,123 @@ typedef struct asyncrt_executor_stats {
  *         stop it. EINVAL for a `size` smaller than asyncrt 0.1's struct (the
  *         one that ends at memory_limit). */
 ASYNCRT_API int asyncrt_executor_stats_get(asyncrt_executor *ex, asyncrt_executor_stats *stats);
+
+/* ---------------------------------------------------------------------------
+ * Stall detection
+ *
+ * A poll that runs long holds up every other task of its worker. A watchdog
+ * reports such polls while they still run: the task's id and name, the
+ * worker, how long it has run, and its poll function's symbol.
+ *
+ * How.  Each worker's run loop publishes which poll it is in -- a sequence
+ * number that changes at every poll, and the task and its poll function --
+ * with plain stores: no clock read, no atomic read-modify-write. The
+ * watchdog samples these words every `period_ns`; a poll whose sequence
+ * number has not changed across samples that span at least `threshold_ns`
+ * is reported, once. Its duration is counted from the first sample that saw
+ * it, so the poll has run at least that long (at most one period more).
+ * Time is the executor's clock: under ASYNCRT_CLOCK_TEST a poll "runs long"
+ * when the test advances the clock, so a test needs no real waiting (call
+ * asyncrt_executor_check_stalls before and after the advance). Reading a
+ * stalled task's id and name walks the live tasks of the executor under
+ * each worker's lock, at most 256 at a time, as a dump does.
+ *
+ * What is watched: the polls, and the drops, of tasks run by local and
+ * thread-per-core executors, and their workers' ticks (timers firing, a
+ * subsystem's callbacks), which are reported with task_id 0. A local
+ * executor is watched while a thread runs it (run, run_step, block_on).
+ * Foreign executors are not watched: their host runs the polls (ENOTSUP).
+ *
+ * The report.  With a callback (asyncrt_stall_config.report), it is called
+ * on the watchdog's thread -- a thread of the runtime's own, never a worker
+ * -- or on the thread that calls asyncrt_executor_check_stalls, one report
+ * at a time per executor. It may call any asyncrt function except, for the
+ * same executor, asyncrt_executor_watch_stalls, asyncrt_executor_check_stalls
+ * and asyncrt_executor_free (EREENTRANT). It must not wait for the stalled
+ * task: that task's worker is stuck until the poll returns, and the
+ * watchdog waits for the callback. Without a callback the report is one
+ * line on standard error:
+ *
+ *   asyncrt: stall: executor 0x100000001 worker 1: task 42 "fetch" has been
+ *   in its poll for 212.0 ms; poll function fetch_poll (/usr/lib/libapp.so)
+ * ------------------------------------------------------------------------ */
+
+/** A stalled poll, as the watchdog reports it (see "Stall detection"). */
+typedef struct asyncrt_stall_info {
+  /** sizeof(asyncrt_stall_info) as this library has it: a callback built
+   *  against a newer header reads no field past it. */
+  size_t size;
+  asyncrt_executor *executor; /**< the executor (borrowed) */
+  unsigned worker;            /**< the stuck worker (0 for a local executor) */
+  /** The task whose poll (or drop) runs; 0 when the worker runs no task's
+   *  poll (timers, a subsystem's callbacks: `poll` is NULL), or when the
+   *  task ended before the watchdog could name it. */
+  uint64_t task_id;
+  const char *task_name;      /**< its name (asyncrt_task_set_name) or NULL; valid during the call */
+  uint64_t duration_ns;       /**< how long the poll has run, at least, on the executor's clock */
+  /** The task's poll function (its vtable's); NULL when the worker runs no
+   *  task's poll. */
+  int (*poll)(void *self, asyncrt_context *cx, void *out);
+  /** The poll function's symbol as dladdr() names it, or NULL: a static
+   *  function of a program not linked with -rdynamic, a JIT-made thunk. */
+  const char *poll_symbol;
+  const char *poll_object;    /**< the file that holds it, or NULL; valid during the call */
+} asyncrt_stall_info;
+
+/** Receives a stall report; see "Stall detection" for its thread and what
+ *  it may call. `info` is borrowed for the call. */
+typedef void (*asyncrt_stall_fn)(const asyncrt_stall_info *info, void *user_data);
+
+/** period_ns value: no watchdog thread; only asyncrt_executor_check_stalls
+ *  samples. */
+#define ASYNCRT_STALL_MANUAL UINT64_MAX
+
+/** How an executor watches for stalls. Fill it with asyncrt_stall_config_init. */
+typedef struct asyncrt_stall_config {
+  size_t size;           /**< sizeof(asyncrt_stall_config) as the caller compiled it */
+  /** Report a poll that has run at least this long (default 100 ms); 0 turns
+   *  the watchdog off. */
+  uint64_t threshold_ns;
+  /** How often the watchdog thread samples, in real (CLOCK_MONOTONIC) time;
+   *  0 (the default): threshold_ns / 4, within 1 ms .. 1 s;
+   *  ASYNCRT_STALL_MANUAL: no thread. */
+  uint64_t period_ns;
+  asyncrt_stall_fn report; /**< NULL (the default): a line on standard error */
+  void *user_data;         /**< passed to report and finalize */
+  /** Called once when report and user_data are no longer used: after a
+   *  later asyncrt_executor_watch_stalls replaced them, or the executor's
+   *  free; on the thread of that call. May be NULL. */
+  void (*finalize)(void *user_data);
+} asyncrt_stall_config;
+
+/** \brief Fills the first `size` bytes of *cfg with the defaults above and
+ *         sets cfg->size. From C use the macro. NULL is a no-op. */
+ASYNCRT_API void asyncrt_stall_config_init_size(asyncrt_stall_config *cfg, size_t size);
+#define asyncrt_stall_config_init(cfg) asyncrt_stall_config_init_size((cfg), sizeof *(cfg))
+
+/**
+ * \brief Starts, changes or stops (threshold_ns 0) the stall watchdog of
+ *        `ex`. The config is copied; the previous report and user_data are
+ *        finalized. Any thread, any time (also inside a poll); it waits for
+ *        a report in progress to return. No worker is stopped.
+ * \return ASYNCRT_OK; EINVAL (NULL cfg, a size smaller than the struct);
+ *         EHANDLE; ENOTSUP (a foreign executor); EREENTRANT (inside this
+ *         executor's report); ENOMEM. On failure the finalizer, if any, has
+ *         been called: user_data is handed over either way.
+ */
+ASYNCRT_API int asyncrt_executor_watch_stalls(asyncrt_executor *ex, const asyncrt_stall_config *cfg);
+
+/**
+ * \brief Samples `ex`'s workers once, on the calling thread, as the watchdog
+ *        thread does, and makes the reports that are due (calling the report
+ *        callback on this thread). For tests under ASYNCRT_CLOCK_TEST and for
+ *        hosts that sample from their own loop (ASYNCRT_STALL_MANUAL). Does
+ *        nothing while the watchdog is off.
+ * \param reported if not NULL, receives the number of reports made.
+ * \return ASYNCRT_OK; EHANDLE; ENOTSUP (a foreign executor); EREENTRANT
+ *         (inside this executor's report).
+ */
+ASYNCRT_API int asyncrt_executor_check_stalls(asyncrt_executor *ex, unsigned *reported);
 
 /* ===========================================================================
  * Tasks

@@ -857,6 +857,9 @@ art_task *art_context_task(asyncrt_context *cx);
  * name and the opcode. Not from inside a subsystem callback. */
 void art_subsys_dump_ops(art_exec *e, void (*fn)(void *, uint64_t, const char *, uint32_t), void *user,
                          unsigned max_per_inst);
+/* Finds a live task of executor e (any of its cores) by address: 1 with its
+ * id and name (cap bytes, "" for none) if it is on a live list, else 0. */
+int art_exec_find_task(art_exec *e, const art_task *want, uint64_t *id, char *name, size_t cap);
 /* Writes the dump of the cores through write. */
 int art_exec_dump(art_exec **cores, unsigned n, unsigned format,
                   void (*write)(const char *, size_t, void *), void *user);
@@ -953,6 +956,23 @@ size_t art_hostq_take(art_hostq *q, uint64_t *events, size_t cap);
 void art_hostq_complete(art_hostq *q, const uint64_t *tags, const int *statuses, size_t n);
 void art_hostq_wake(art_hostq *q, const uint64_t *tags, size_t n);
 int art_hostq_waker(art_hostq *q, uint64_t tag, asyncrt_waker *out);
+
+/* ---- the stall watchdog (art_watch.c) ------------------------------------ */
+
+typedef struct art_watch art_watch;
+/* Sets the watchdog of executor e (its first core) up or changes it; the
+ * previous handler is finalized. On failure (ENOMEM, recorded) finalize has
+ * run. threshold 0: off. */
+int art_watch_set(art_exec *e, uint64_t threshold, asyncrt_stall_fn report, void *user,
+                  void (*finalize)(void *));
+/* One sample of every worker of e, and the reports that are due; returns
+ * how many. Any thread; one check at a time. */
+unsigned art_watch_check(art_exec *e);
+/* Whether this thread is inside a report of e's watchdog. */
+int art_watch_reporting(art_exec *e);
+/* Finalizes the handler and frees the watchdog (the executor's free, after
+ * the last check). */
+void art_watch_free(art_exec *e);
 
 /* ==== synchronization and combinators (art_sync.c, art_comb.c) ============ */
 

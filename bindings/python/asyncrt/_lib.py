@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .errors import VersionMismatch, error
 
-VERSION = (0, 5, 0)
+VERSION = (0, 6, 0)
 VERSION_HEX = (VERSION[0] << 16) | (VERSION[1] << 8) | VERSION[2]
 LIBRARY_ENV = "ASYNCRT_LIBRARY"
 LIBRARY_NAME = "libasyncrt.so"
@@ -218,6 +218,35 @@ class asyncrt_worker_stats(Structure):
     ] + [(name, c_uint64) for name in (  # 0.6
         "wakes_local", "budget_yields", "timers_armed", "timers_fired", "ops_in_flight", "stalls", "tasks_spawned",
         "tasks_live", "tasks_completed", "tasks_failed", "tasks_cancelled", "memory_in_use")]
+
+
+class asyncrt_stall_info(Structure):  # 0.6
+    _fields_ = [
+        ("size", c_size_t),
+        ("executor", executor_p),
+        ("worker", c_uint),
+        ("task_id", c_uint64),
+        ("task_name", c_char_p),
+        ("duration_ns", c_uint64),
+        ("poll", c_void_p),
+        ("poll_symbol", c_char_p),
+        ("poll_object", c_char_p),
+    ]
+
+
+STALL_FN = CFUNCTYPE(None, POINTER(asyncrt_stall_info), c_void_p)
+STALL_MANUAL = UINT64_MAX  # asyncrt_stall_config.period_ns: no watchdog thread
+
+
+class asyncrt_stall_config(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("threshold_ns", c_uint64),
+        ("period_ns", c_uint64),
+        ("report", STALL_FN),
+        ("user_data", c_void_p),
+        ("finalize", FINALIZE_FN),
+    ]
 
 
 class asyncrt_foreign_vtable(Structure):
@@ -437,6 +466,9 @@ SIGNATURES = {
     "asyncrt_executor_fd": (c_int, [executor_p, POINTER(c_int)]),
     "asyncrt_worker_stats_get": (c_int, [executor_p, c_uint, POINTER(asyncrt_worker_stats)]),
     "asyncrt_executor_stats_get": (c_int, [executor_p, POINTER(asyncrt_executor_stats)]),
+    "asyncrt_stall_config_init_size": (None, [POINTER(asyncrt_stall_config), c_size_t]),
+    "asyncrt_executor_watch_stalls": (c_int, [executor_p, POINTER(asyncrt_stall_config)]),
+    "asyncrt_executor_check_stalls": (c_int, [executor_p, POINTER(c_uint)]),
     "asyncrt_spawn": (c_int, [executor_p, future_p, c_uint, POINTER(task_p)]),
     "asyncrt_task_storage_size": (c_size_t, [c_size_t]),
     "asyncrt_spawn_in": (c_int, [executor_p, future_p, c_uint, POINTER(asyncrt_task_storage), POINTER(task_p)]),
