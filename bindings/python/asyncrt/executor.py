@@ -7,7 +7,7 @@ import weakref
 from ctypes import byref, c_uint, c_uint64, create_string_buffer, pointer, sizeof
 from typing import NamedTuple
 
-from . import _lib, hooks as thread_hooks, scopes, subsystem as subsystems_mod
+from . import _lib, hooks as thread_hooks, scopes, stalls, subsystem as subsystems_mod
 from ._host import STEP_POLLS, UNHOSTED, Host, current_host, run_step
 from ._lib import check, lib
 from .cfuture import CFuture
@@ -148,6 +148,36 @@ class BaseExecutor:
         stats = _lib.asyncrt_worker_stats(size=sizeof(_lib.asyncrt_worker_stats))
         check(lib.asyncrt_worker_stats_get(self._live(), worker, byref(stats)))
         return _read(WorkerStats, stats)
+
+    # -- stall detection ----------------------------------------------------
+
+    def watch_stalls(self, threshold=0.1, report=None, period=None, manual=False):
+        """Reports a poll (or drop) of this executor's tasks that has run
+        `threshold` seconds on the executor's clock, once, while it still runs:
+        `report(info)` gets a StallInfo (worker, task_id, task_name,
+        duration_ns, poll, poll_symbol, poll_object); without `report` the
+        library logs one line on standard error. A worker stuck in its timers
+        or a subsystem's callbacks is reported with task_id 0.
+
+        A watchdog thread samples the workers every `period` seconds of real
+        time (None: threshold/4 within 1 ms .. 1 s); `manual=True` starts no
+        thread: only check_stalls() samples. The report runs on that thread,
+        taking the GIL, or on check_stalls()'s caller; it must not wait for
+        the stalled task, nor close, re-watch or check this executor
+        (Reentrant). A call replaces the previous watch; threshold None or 0
+        turns it off. Under a test clock (``clock="test"``) a poll runs long
+        when advance_clock() moves the clock between two check_stalls().
+        Python futures are polled by the host between the executor's runs, so
+        a long Python poll is not seen: C futures' polls are. NotSupported on a
+        foreign executor."""
+        threshold_ns = 0 if not threshold else positive_ns(threshold)
+        period_ns = _lib.STALL_MANUAL if manual else (0 if period is None else positive_ns(period))
+        stalls.watch(self._live(), threshold_ns, report, period_ns)
+
+    def check_stalls(self):
+        """Samples the workers once on this thread, as the watchdog does, and
+        makes the reports that are due (on this thread); returns how many."""
+        return stalls.check_now(self._live())
 
     def capabilities(self):
         caps = c_uint()
