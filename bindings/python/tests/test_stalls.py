@@ -5,8 +5,11 @@ close or check its own executor; replaced callables are released. Polls are
 held by a Blocker (a C future with a Python poll) until the test has seen the
 report; under a test clock nothing is timed."""
 
+import subprocess
+import sys
 import threading
 import unittest
+from pathlib import Path
 
 import asyncrt
 from asyncrt import Reentrant, stalls
@@ -125,6 +128,16 @@ class StallTest(unittest.TestCase):
         with self.assertRaises(asyncrt.NotSupported):
             foreign.watch_stalls(report=Reports())
         self.assertEqual(len(stalls._live), before)  # handed over and released
+
+
+class ExampleTest(unittest.TestCase):
+    def test_stall_example_succeeds(self):
+        """examples/python/stall.py: a blocking C poll is reported, then the counters."""
+        example = Path(__file__).resolve().parents[3] / "examples" / "python" / "stall.py"
+        done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn("report: worker", done.stdout)
+        self.assertIn("stall: success", done.stdout)
 
 
 if __name__ == "__main__":
