@@ -615,8 +615,9 @@ ASYNCRT_API int asyncrt_executor_fd(asyncrt_executor *ex, int *fd);
 typedef struct asyncrt_worker_stats {
   size_t size;          /**< sizeof(asyncrt_worker_stats) as the caller compiled it */
   uint64_t polls;       /**< polls this worker made (a cancelled task's drop is not one) */
-  /** Tasks queued to it by other threads: their wakes, and spawns from
-   *  outside the executor. */
+  /** Tasks queued to it from outside its run loop: wakes and spawns from
+   *  other threads, and from its own thread between runs (a host that polls
+   *  its own futures between runs, as the Python binding does). */
   uint64_t wakes;
   uint64_t steals;      /**< Send tasks it took from other workers or the injector */
   /** Times it slept in the kernel: a thread-per-core worker with nothing to
@@ -628,7 +629,7 @@ typedef struct asyncrt_worker_stats {
   /* ---- asyncrt 0.3 ---- */
   uint64_t ticks;       /**< ticks of its timers and subsystems (see "Subsystems") */
   /* ---- asyncrt 0.6 ---- */
-  /** Tasks queued on its own thread by a wake: a task that woke itself
+  /** Tasks queued by a wake inside its run loop: a task that woke itself
    *  during its poll or yielded an item (once per poll, however many wakes
    *  the poll made), and a wake from another of its tasks, a timer or a
    *  subsystem that found the task idle. With `wakes`, every queueing of
@@ -680,7 +681,7 @@ typedef struct asyncrt_executor_stats {
   uint64_t tasks_failed;    /**< ended with a failure (not a cancellation) */
   uint64_t tasks_cancelled; /**< ended cancelled */
   uint64_t wakes_local;     /**< the workers' wakes_local */
-  uint64_t wakes_remote;    /**< the workers' `wakes`: tasks queued by other threads */
+  uint64_t wakes_remote;    /**< the workers' `wakes`: tasks queued from outside their run loops */
   uint64_t steals;
   uint64_t parks;
   uint64_t parked_ns;

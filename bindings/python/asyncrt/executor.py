@@ -49,12 +49,12 @@ class WorkerStats(NamedTuple):
     is shut down. A local executor's worker 0 is the thread that drives it."""
 
     polls: int  # polls this worker made
-    wakes: int  # tasks queued to it by other threads (their wakes, spawns from outside)
+    wakes: int  # tasks queued from outside its run loop (other threads; Python futures' wakes)
     steals: int  # Send tasks it took from other workers
-    parks: int  # times it slept in the kernel (a worker; block_on of a local executor)
+    parks: int  # times it slept in the kernel (a thread-per-core worker)
     parked_ns: int  # time it spent asleep
     ticks: int  # ticks of its timers and subsystems
-    wakes_local: int  # tasks queued by a wake on its own thread (a task waking itself: once per poll)
+    wakes_local: int  # tasks queued by a wake inside its run loop (a C task waking itself: once per poll)
     budget_yields: int  # ticks forced by its budget while tasks kept it busy
     timers_armed: int  # now
     timers_fired: int

@@ -48,6 +48,17 @@ class TaskCountersTest(unittest.TestCase):
             self.assertEqual((worker.tasks_spawned, worker.tasks_completed, worker.tasks_failed,
                               worker.tasks_cancelled), (7, 3, 2, 2))
 
+    def test_python_futures_are_woken_from_outside_the_run_loop(self):
+        # The host polls Python futures between the executor's runs, so
+        # their wakes reach the worker as `wakes`, never `wakes_local`.
+        with asyncrt.Executor() as ex:
+            ex.spawn(Counter(3)).close()
+            ex.run()
+            worker = ex.worker_stats(0)
+        self.assertEqual(worker.wakes_local, 0)
+        self.assertGreaterEqual(worker.wakes, 1 + 3)  # the spawn, and each wake
+        self.assertEqual(worker.tasks_completed, 1)
+
     def test_fields_are_the_structs(self):
         # Every field of the C structs reaches Python, in their order.
         self.assertEqual(asyncrt.Stats._fields, tuple(name for name, _ in _lib.asyncrt_executor_stats._fields_[1:]))
