@@ -313,8 +313,10 @@ void asyncrt_stall_config_init_size(asyncrt_stall_config *cfg, size_t size) {
 static int resolve_watched(asyncrt_executor *ex, const char *who, art_exec **e) {
   int rc = resolve_exec(ex, e);
   if (rc) return rc;
-  if ((*e)->is_foreign) return art_fail(ASYNCRT_ENOTSUP, "%s: a foreign executor's polls are its host's to watch", who);
-  if (art_watch_reporting(*e)) return art_fail(ASYNCRT_EREENTRANT, "%s: called from a stall report of the same executor", who);
+  if ((*e)->is_foreign)
+    return art_fail(ASYNCRT_ENOTSUP, "%s: a foreign executor's polls are its host's to watch", who);
+  if (art_watch_reporting(*e))
+    return art_fail(ASYNCRT_EREENTRANT, "%s: called from a stall report of the same executor", who);
   return ASYNCRT_OK;
 }
 
@@ -333,9 +335,10 @@ int asyncrt_executor_watch_stalls(asyncrt_executor *ex, const asyncrt_stall_conf
     return rc;
   }
   uint64_t threshold = cfg->threshold_ns, period = cfg->period_ns;
-  if (!period) {
+  if (!period) { /* threshold / 4, within 1 ms .. 1 s */
     period = threshold / 4;
-    period = period < STALL_PERIOD_MIN_NS ? STALL_PERIOD_MIN_NS : period > STALL_PERIOD_MAX_NS ? STALL_PERIOD_MAX_NS : period;
+    if (period < STALL_PERIOD_MIN_NS) period = STALL_PERIOD_MIN_NS;
+    if (period > STALL_PERIOD_MAX_NS) period = STALL_PERIOD_MAX_NS;
   }
   if (!threshold || period == ASYNCRT_STALL_MANUAL) period = 0; /* no thread */
   /* Off: the thread stops before the handler goes. On: the handler is in

@@ -43,12 +43,20 @@ struct art_watch {
   watch_worker workers[];
 };
 
-/* The watch whose report runs on this thread: its executor may not be
- * freed, watched or checked from inside it. */
-static __thread const art_watch *reporting;
+/* The watches whose reports run on this thread, innermost first (a report
+ * may check another executor, whose report checks a third...): their
+ * executors may not be freed, watched or checked from inside. */
+typedef struct report_frame {
+  const art_watch *watch;
+  const struct report_frame *outer;
+} report_frame;
+static __thread const report_frame *reporting;
 
 int art_watch_reporting(art_exec *e) {
-  return reporting && reporting == atomic_load_explicit(&e->watch, memory_order_acquire);
+  const art_watch *w = atomic_load_explicit(&e->watch, memory_order_acquire);
+  for (const report_frame *f = reporting; w && f; f = f->outer)
+    if (f->watch == w) return 1;
+  return 0;
 }
 
 static art_watch *watch_get(art_exec *e) {
@@ -171,10 +179,11 @@ unsigned art_watch_check(art_exec *e) {
     stall s;
     describe(e, i, task, fn, now - ww->since, &s);
     reports++;
-    reporting = w;
+    report_frame frame = {w, reporting};
+    reporting = &frame;
     if (w->report) w->report(&s.info, w->user);
     else log_stall(&s.info);
-    reporting = NULL;
+    reporting = frame.outer;
   }
 out:
   pthread_mutex_unlock(&w->mutex);

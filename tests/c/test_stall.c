@@ -110,6 +110,8 @@ typedef struct reports {
   /* what the report tried on its own executor */
   int try_reentry;
   int reentry_check, reentry_watch, reentry_free, reentry_watch_finalized;
+  asyncrt_executor *nested; /* checked from inside the report */
+  int nested_status, nested_reports;
 } reports;
 
 static void reports_init(reports *r) {
@@ -130,6 +132,11 @@ static void on_stall(const asyncrt_stall_info *info, void *user) {
     r->reentry_check = asyncrt_executor_check_stalls(info->executor, NULL);
     r->reentry_watch = asyncrt_executor_watch_stalls(info->executor, &again);
     r->reentry_free = asyncrt_executor_free(info->executor);
+  }
+  if (r->nested) {
+    unsigned n = 0;
+    r->nested_status = asyncrt_executor_check_stalls(r->nested, &n);
+    r->nested_reports = (int)n;
   }
   pthread_mutex_lock(&r->mu);
   r->last = *info;
@@ -608,6 +615,43 @@ static void test_a_report_cannot_reenter(void) {
   free(sc);
 }
 
+/* A report may check another executor, whose report may not come back to
+ * the first: it is still inside its report. */
+static void test_nested_reports(void) {
+  asyncrt_executor *a = test_clock_executor(ASYNCRT_EXECUTOR_LOCAL, 0);
+  asyncrt_executor *b = test_clock_executor(ASYNCRT_EXECUTOR_LOCAL, 0);
+  CHECK(a != NULL && b != NULL);
+  scene *sa = scene_new(), *sb = scene_new();
+  CHECK(sa != NULL && sb != NULL);
+  sa->r.nested = b;
+  sb->r.nested = a;
+  CHECK_OK(watch(a, &sa->r, ASYNCRT_STALL_MANUAL));
+  CHECK_OK(watch(b, &sb->r, ASYNCRT_STALL_MANUAL));
+  scene *scenes[2] = {sa, sb};
+  asyncrt_executor *exs[2] = {a, b};
+  for (int i = 0; i < 2; i++) {
+    scenes[i]->t = (gated){&scenes[i]->g, 1};
+    asyncrt_future f = {&scenes[i]->t, &gate_vtable};
+    CHECK_OK(asyncrt_spawn(exs[i], &f, 0, NULL));
+    driver_start(&scenes[i]->d, exs[i]);
+    CHECK(gate_wait_entered(&scenes[i]->g, 1));
+    CHECK_INT(check(exs[i]), 0);
+    CHECK_OK(asyncrt_clock_advance(exs[i], THRESHOLD_NS));
+  }
+  CHECK_INT(check(a), 1); /* a's report checks b: b's report checks a, refused */
+  for (int i = 0; i < 2; i++) {
+    gate_open(&scenes[i]->g, 1);
+    pthread_join(scenes[i]->d.thread, NULL);
+  }
+  CHECK_OK(sa->r.nested_status);
+  CHECK_INT(sa->r.nested_reports, 1);
+  CHECK_STATUS(sb->r.nested_status, ASYNCRT_EREENTRANT);
+  CHECK_OK(asyncrt_executor_free(a));
+  CHECK_OK(asyncrt_executor_free(b));
+  free(sa);
+  free(sb);
+}
+
 int main(void) {
   CHECK_BEGIN();
   RUN(test_a_stuck_poll_is_reported_once);
@@ -619,5 +663,6 @@ int main(void) {
   RUN(test_handlers_are_finalized);
   RUN(test_foreign_executors_are_not_watched);
   RUN(test_a_report_cannot_reenter);
+  RUN(test_nested_reports);
   return CHECK_END("test_stall");
 }
