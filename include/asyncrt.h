@@ -602,8 +602,8 @@ ASYNCRT_API int asyncrt_executor_fd(asyncrt_executor *ex, int *fd);
  * asyncrt_executor_shutdown every counter is final. A local executor has
  * one worker, index 0: the thread that drives it. A foreign executor has
  * one worker too, whose task and timer counters work and whose run-loop
- * counters (polls, wakes_local, parks, budget_yields, stalls) stay 0: its
- * host runs the tasks.
+ * counters (polls, wakes, wakes_local, parks, budget_yields, stalls) stay
+ * 0: its host runs the tasks and queues them.
  *
  * Counting costs the run loop no atomic read-modify-write and no clock read
  * per poll: the driver keeps its counters in plain words that only it

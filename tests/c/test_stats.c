@@ -431,6 +431,44 @@ static void test_subsystem_counters(void) {
   CHECK_OK(asyncrt_executor_free(ex));
 }
 
+/* A foreign executor: its host queues and runs the tasks, so only the task
+ * counts move. */
+typedef struct fifo {
+  asyncrt_runnable *queue[64];
+  int head, tail;
+} fifo;
+
+static void fifo_schedule(void *user, asyncrt_runnable *r) {
+  fifo *q = user;
+  q->queue[q->tail++ % 64] = r;
+}
+
+static void test_foreign_counts_tasks_only(void) {
+  fifo q = {.head = 0};
+  asyncrt_foreign_vtable vt = {sizeof vt, fifo_schedule, NULL};
+  asyncrt_executor *ex = NULL;
+  CHECK_OK(asyncrt_executor_new_foreign(&vt, &q, &ex));
+  tf_state ok, bad;
+  tf_init(&ok);
+  ok.pendings = 3;
+  tf_init(&bad);
+  bad.fail = ASYNCRT_EFAILED;
+  spawn_detached(ex, &ok);
+  spawn_detached(ex, &bad);
+  while (q.head < q.tail) CHECK_OK(asyncrt_runnable_run(q.queue[q.head++ % 64]));
+  CHECK_INT(tf_get(&ok.polls), 4);
+  asyncrt_worker_stats w = worker_stats(ex, 0);
+  CHECK_INT(w.tasks_spawned, 2);
+  CHECK_INT(w.tasks_completed, 1);
+  CHECK_INT(w.tasks_failed, 1);
+  CHECK_INT(w.tasks_live, 0);
+  CHECK_INT(w.polls, 0);
+  CHECK_INT(w.wakes, 0);
+  CHECK_INT(w.wakes_local, 0);
+  CHECK_INT(tf_stats(ex).workers, 1);
+  CHECK_OK(asyncrt_executor_free(ex));
+}
+
 int main(void) {
   CHECK_BEGIN();
   RUN(test_task_outcomes);
@@ -441,5 +479,6 @@ int main(void) {
   RUN(test_threads_after_shutdown);
   RUN(test_older_struct_sizes);
   RUN(test_subsystem_counters);
+  RUN(test_foreign_counts_tasks_only);
   return CHECK_END("test_stats");
 }
