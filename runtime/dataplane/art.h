@@ -472,6 +472,11 @@ typedef struct art_exec {
  * rest (acquire) and then the same number again knows the rest is not from
  * a later poll (art_watch.c). */
 static inline void art_watch_enter(art_exec *e, const art_task *t, int (*fn)(void *, asyncrt_context *, void *)) {
+  /* e opaque to the optimizer: otherwise GCC hoists the three words'
+   * addresses out of the run loop, which has no registers to spare, and
+   * reloads them from the stack at every poll. Now each store addresses
+   * them from e (spawn_many: +4.5% against +6.5%, min of 25 runs). */
+  __asm__("" : "+r"(e));
   atomic_store_explicit(&e->watch_seq, atomic_load_explicit(&e->watch_seq, memory_order_relaxed) + 1,
                         memory_order_relaxed);
   atomic_store_explicit(&e->watch_task, t, memory_order_release);
