@@ -139,3 +139,18 @@ func art_go_run(ex C.uintptr_t, maxPolls C.uint64_t, maxNs C.uint64_t, polls *C.
 	}
 	return
 }
+
+// art_go_executor_watch starts the executor's stall watchdog goroutine, which
+// samples every periodNs, or stops it (0). The C side (art_watch.c) holds
+// the threshold and the report.
+//
+//export art_go_executor_watch
+func art_go_executor_watch(ex C.uintptr_t, periodNs C.uint64_t) (rc C.int) {
+	var err error
+	defer guard("asyncrt_executor_watch_stalls", &rc, &err)
+	var e *executor.Executor
+	if e, err = lookup(ex); err == nil {
+		e.WatchStalls(time.Duration(periodNs))
+	}
+	return
+}

@@ -124,6 +124,10 @@ static inline void live_unlink(art_exec *home, art_task *t) {
   else home->live_head = t->live_next;
   if (t->live_next) t->live_next->live_prev = t->live_prev;
   home->live_count--;
+  if (ART_UNLIKELY(t->status)) { /* the final status: the stats count the rest as completed */
+    if (t->status == ASYNCRT_ECANCELLED) home->tasks_cancelled++;
+    else home->tasks_failed++;
+  }
 }
 
 static inline void retire(art_task *t, int free_header) {
@@ -213,7 +217,11 @@ void art_exec_release_slots(art_exec *home, art_task *const *slots, unsigned n, 
   art_lock_acquire(&home->lock);
   for (unsigned i = 0; i < n; i++) art_mem_release(&home->mem, slots[i], ART_TASK_SLOT_BASE);
   home->headers -= n;
-  if (requests) home->req_done += n; /* dropped requests: no longer tasks to be */
+  if (requests) { /* dropped requests: tasks that were spawned, and cancelled */
+    home->req_done += n;
+    home->spawned += n;
+    home->tasks_cancelled += n;
+  }
   int last = !home->headers && home->closed;
   art_lock_release(&home->lock);
   if (last) exec_destroy(home);
@@ -460,6 +468,7 @@ void art_exec_push(art_exec *e, art_task *t) {
     return;
   }
   if (driven_core() == e) {
+    art_count(&e->wakes_local, 1);
     driver_push(e, t);
     return;
   }
@@ -497,8 +506,12 @@ static inline void lw_local(art_exec *e, art_task *t) {
 
 void art_exec_wake_lw(art_exec *e, art_task *t) {
   if (atomic_load_explicit(&t->state, memory_order_acquire) & ART_COMPLETE) return;
-  if (driven_core() == e) lw_local(e, t);
-  else lw_remote(e, t);
+  if (driven_core() == e) {
+    if (art_ls_get(t) == ART_LS_IDLE) art_count(&e->wakes_local, 1);
+    lw_local(e, t);
+  } else {
+    lw_remote(e, t);
+  }
 }
 
 void art_exec_park_lw(art_exec *e, art_task *t) {
@@ -736,7 +749,8 @@ int art_task_park_cancelled(art_exec *e, art_task *t, int status) {
 
 /* Polls t once with context cx and settles what the poll asked for: done,
  * queued again (through `requeue`), or parked. Returns 0 if the task was
- * only dropped (cancelled), 1 if it was polled, 2 if it also completed.
+ * only dropped (cancelled), 1 if it was polled, 2 if it also completed, 3
+ * if it was polled and queued again because it woke itself (or yielded).
  * Always inlined, so each caller gets its own copy with `requeue` fixed. */
 static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task *t, asyncrt_context *cx,
                                                            void (*requeue)(art_exec *, art_task *)) {
@@ -744,6 +758,8 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
    * here) has them; for those tasks NOTIFIED belongs to the remote stack.
    * Worked out only off the yield loop's path. */
 #define LW() (requeue == driver_push && art_task_lw(t, e))
+  /* The run loop says which poll (or drop) it is in, for the watchdog. */
+  if (requeue == driver_push) art_watch_enter(e, t, t->fut.vtable->poll);
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   if (ART_UNLIKELY(s & (ART_NOTIFIED | ART_CANCEL))) {
     const int lw = LW();
@@ -765,11 +781,11 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
   if (ART_LIKELY(r == ASYNCRT_POLL_PENDING)) {
     if (cx->notified) { /* woke itself: the yield loop's whole cost */
       requeue(e, t);
-      return 1;
+      return 3;
     }
   } else if (r == ASYNCRT_POLL_YIELDED) {
     requeue(e, t);
-    return 1;
+    return 3;
   } else {
     int status = r == ASYNCRT_POLL_READY ? ASYNCRT_OK
                  : r == ASYNCRT_POLL_ERROR ? (cx->failure ? cx->failure : ASYNCRT_EFAILED)
@@ -847,9 +863,12 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
   asyncrt_context *outer = art_tls_cx;
   art_tls_cx = &e->cx;
   e->batching = 1;
+  /* A new run: not the poll the last one ended in (before `running`, which
+   * the watchdog reads first). */
+  art_watch_enter(e, NULL, NULL);
   atomic_store(&e->running, 1);
   exec_drain_signal(e);
-  uint64_t n = 0, tick_n = 0;
+  uint64_t n = 0, tick_n = 0, self_wakes = 0;
   /* A turn: every 64 polls, or every budget_polls if that is fewer, and
    * sooner when a tick falls due inside one (below). */
   const unsigned turn_len = e->budget_polls < 64 ? (unsigned)e->budget_polls : 64;
@@ -883,6 +902,7 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
     idle = 0;
     int polled = poll_task(e, t, &e->cx, driver_push);
     n += polled != 0;
+    self_wakes += polled == 3;
     if (ART_UNLIKELY(polled == 2) && t == until) { /* `until` is alive: its caller holds a reference */
       exit = ART_RUN_UNTIL;
       break;
@@ -905,6 +925,7 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
       if (ART_UNLIKELY(waiting)) {
         if (n - tick_n >= e->budget_polls || art_now_ns() >= e->next_tick_ns) {
           art_core_tick(e); /* the budget: timers and subsystems are not starved */
+          art_count(&e->budget_yields, 1);
           tick_n = n;
         }
         /* The next look falls on the poll the budget names. */
@@ -916,6 +937,7 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
   }
   atomic_store_explicit(&e->polls, atomic_load_explicit(&e->polls, memory_order_relaxed) + n,
                         memory_order_relaxed);
+  art_count(&e->wakes_local, self_wakes);
   e->cx.waker.data = NULL;
   if (ART_UNLIKELY(e->cx.rich_err)) { /* named by a poll that did not end its task */
     art_error_unref(e->cx.rich_err);
@@ -1005,27 +1027,6 @@ void art_exec_cancel_all(art_exec *e) {
   pthread_mutex_unlock(&one_walk);
 }
 
-void art_exec_stats(art_exec *e, asyncrt_executor_stats *out) {
-  art_lock_acquire(&e->lock);
-  /* Spawn requests are tasks without a header yet (art_group.c). */
-  uint64_t requests = atomic_load_explicit(&e->req_pushed, memory_order_acquire) - e->req_done;
-  out->tasks_spawned = e->spawned + requests;
-  out->tasks_live = e->live_count + requests;
-  out->memory_in_use = e->mem.in_use;
-  out->memory_limit = e->mem.limit;
-  art_lock_release(&e->lock);
-  out->polls = atomic_load_explicit(&e->polls, memory_order_relaxed);
-}
-
-void art_worker_stats(art_exec *e, asyncrt_worker_stats *out) {
-  out->polls = atomic_load_explicit(&e->polls, memory_order_relaxed);
-  out->wakes = atomic_load_explicit(&e->wakes, memory_order_relaxed);
-  out->steals = atomic_load_explicit(&e->steals, memory_order_relaxed);
-  out->parks = atomic_load_explicit(&e->parks, memory_order_relaxed);
-  out->parked_ns = atomic_load_explicit(&e->parked_ns, memory_order_relaxed);
-  out->ticks = atomic_load_explicit(&e->ticks, memory_order_relaxed);
-}
-
 /* ---- block_on on a local executor ------------------------------------------ */
 
 /* The caller's thread runs the executor until the root completes, parking on
@@ -1080,7 +1081,11 @@ int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t
       if (saved_slack >= 0) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
       else saved_slack = 0; /* cannot read it: leave it alone */
     }
-    art_core_park(e, art_core_sleep_bound(e, deadline && !timed_out ? (int64_t)(deadline - now) : -1));
+    int64_t bound = art_core_sleep_bound(e, deadline && !timed_out ? (int64_t)(deadline - now) : -1);
+    uint64_t parked_at = art_now_ns();
+    art_core_park(e, bound);
+    atomic_fetch_add_explicit(&e->parks, 1, memory_order_relaxed); /* as a worker counts its parks */
+    atomic_fetch_add_explicit(&e->parked_ns, art_now_ns() - parked_at, memory_order_relaxed);
   }
   if (saved_slack > 0) prctl(PR_SET_TIMERSLACK, (unsigned long)saved_slack, 0, 0, 0);
   status = root->status;

@@ -34,6 +34,7 @@ from .foreign import ForeignExecutor
 from .futures import PENDING, Context, Future, Poll, Ready, yield_now
 from .hooks import ThreadHooks
 from .scopes import Scope, ScopeErrorRecord, scope, shield
+from .stalls import StallInfo
 from .sync import Barrier, Mutex, Notify, Semaphore
 from .subsystem import Op, OpFuture, Subsystem, SubsystemContext, SubsystemStats
 from .timers import sleep, timeout

@@ -190,6 +190,8 @@ class asyncrt_thread_hooks(Structure):
     ]
 
 
+# The stats structs grow at the end (the header's "Metrics"); these are the
+# 0.6 structs, passed with their ctypes size.
 class asyncrt_executor_stats(Structure):
     _fields_ = [
         ("size", c_size_t),
@@ -199,7 +201,9 @@ class asyncrt_executor_stats(Structure):
         ("memory_in_use", c_uint64),
         ("memory_limit", c_uint64),
         ("workers", c_uint64),
-    ]
+    ] + [(name, c_uint64) for name in (  # 0.6
+        "tasks_completed", "tasks_failed", "tasks_cancelled", "wakes_local", "wakes_remote", "steals", "parks",
+        "parked_ns", "ticks", "budget_yields", "timers_armed", "timers_fired", "ops_in_flight", "stalls")]
 
 
 class asyncrt_worker_stats(Structure):
@@ -211,6 +215,37 @@ class asyncrt_worker_stats(Structure):
         ("parks", c_uint64),
         ("parked_ns", c_uint64),
         ("ticks", c_uint64),  # 0.3
+    ] + [(name, c_uint64) for name in (  # 0.6
+        "wakes_local", "budget_yields", "timers_armed", "timers_fired", "ops_in_flight", "stalls", "tasks_spawned",
+        "tasks_live", "tasks_completed", "tasks_failed", "tasks_cancelled", "memory_in_use")]
+
+
+class asyncrt_stall_info(Structure):  # 0.6
+    _fields_ = [
+        ("size", c_size_t),
+        ("executor", executor_p),
+        ("worker", c_uint),
+        ("task_id", c_uint64),
+        ("task_name", c_char_p),
+        ("duration_ns", c_uint64),
+        ("poll", c_void_p),
+        ("poll_symbol", c_char_p),
+        ("poll_object", c_char_p),
+    ]
+
+
+STALL_FN = CFUNCTYPE(None, POINTER(asyncrt_stall_info), c_void_p)
+STALL_MANUAL = UINT64_MAX  # asyncrt_stall_config.period_ns: no watchdog thread
+
+
+class asyncrt_stall_config(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("threshold_ns", c_uint64),
+        ("period_ns", c_uint64),
+        ("report", STALL_FN),
+        ("user_data", c_void_p),
+        ("finalize", FINALIZE_FN),
     ]
 
 
@@ -316,6 +351,9 @@ class asyncrt_subsystem_stats(Structure):
         ("empty_polls", c_uint64),
         ("waiters", c_uint64),
         ("submits", c_uint64),
+        ("cancels", c_uint64),  # 0.6
+        ("failures", c_uint64),
+        ("workers", c_uint64),
     ]
 
 
@@ -428,6 +466,9 @@ SIGNATURES = {
     "asyncrt_executor_fd": (c_int, [executor_p, POINTER(c_int)]),
     "asyncrt_worker_stats_get": (c_int, [executor_p, c_uint, POINTER(asyncrt_worker_stats)]),
     "asyncrt_executor_stats_get": (c_int, [executor_p, POINTER(asyncrt_executor_stats)]),
+    "asyncrt_stall_config_init_size": (None, [POINTER(asyncrt_stall_config), c_size_t]),
+    "asyncrt_executor_watch_stalls": (c_int, [executor_p, POINTER(asyncrt_stall_config)]),
+    "asyncrt_executor_check_stalls": (c_int, [executor_p, POINTER(c_uint)]),
     "asyncrt_spawn": (c_int, [executor_p, future_p, c_uint, POINTER(task_p)]),
     "asyncrt_task_storage_size": (c_size_t, [c_size_t]),
     "asyncrt_spawn_in": (c_int, [executor_p, future_p, c_uint, POINTER(asyncrt_task_storage), POINTER(task_p)]),

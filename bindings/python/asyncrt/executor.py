@@ -14,7 +14,7 @@ from ctypes import byref, c_uint, c_uint64, create_string_buffer, pointer, sizeo
 from collections.abc import Generator
 from typing import Any, NamedTuple
 
-from . import _lib, hooks as thread_hooks, scopes, subsystem as subsystems_mod
+from . import _lib, hooks as thread_hooks, scopes, stalls, subsystem as subsystems_mod
 from ._current import current_host, running_asyncio_loop
 from ._host import STEP_POLLS, UNHOSTED, Host, report_ignored, run_step
 from ._lib import check, lib
@@ -26,25 +26,58 @@ from .timers import duration_ns, positive_ns
 
 
 class Stats(NamedTuple):
-    """An executor's counters (asyncrt_executor_stats)."""
+    """An executor's counters: its workers' summed (see WorkerStats), and its
+    settings. For every reading, tasks_spawned == tasks_completed +
+    tasks_failed + tasks_cancelled + tasks_live."""
 
     tasks_spawned: int
-    tasks_live: int
+    tasks_live: int  # not yet ended (now)
     polls: int
-    memory_in_use: int
-    memory_limit: int
+    memory_in_use: int  # bytes of task memory held now
+    memory_limit: int  # the cap, 0 for none
     workers: int  # threads that run its tasks: 1 for a local executor
+    tasks_completed: int  # ended with their value
+    tasks_failed: int  # ended with an exception or another failure (not a cancellation)
+    tasks_cancelled: int  # ended cancelled
+    wakes_local: int
+    wakes_remote: int  # the workers' `wakes`
+    steals: int
+    parks: int
+    parked_ns: int
+    ticks: int
+    budget_yields: int
+    timers_armed: int  # now
+    timers_fired: int
+    ops_in_flight: int  # subsystem operations in flight now
+    stalls: int  # polls the stall watchdog reported
 
 
 class WorkerStats(NamedTuple):
-    """One worker's counters; exact once the executor is shut down."""
+    """One worker's counters (asyncrt_worker_stats); exact once the executor
+    is shut down. A local executor's worker 0 is the thread that drives it."""
 
     polls: int  # polls this worker made
-    wakes: int  # tasks queued to it by other threads
+    wakes: int  # tasks queued from outside its run loop (other threads; Python futures' wakes)
     steals: int  # Send tasks it took from other workers
-    parks: int  # times it slept in the kernel
+    parks: int  # times it slept in the kernel (a thread-per-core worker)
     parked_ns: int  # time it spent asleep
     ticks: int  # ticks of its timers and subsystems
+    wakes_local: int  # tasks queued by a wake inside its run loop (a C task waking itself: once per poll)
+    budget_yields: int  # ticks forced by its budget while tasks kept it busy
+    timers_armed: int  # now
+    timers_fired: int
+    ops_in_flight: int  # subsystem operations in flight on it now
+    stalls: int  # its polls that the stall watchdog reported
+    tasks_spawned: int  # tasks spawned onto it (a stolen Send task stays counted here)
+    tasks_live: int
+    tasks_completed: int
+    tasks_failed: int
+    tasks_cancelled: int
+    memory_in_use: int
+
+
+def _read(cls, stats):
+    return cls(*(getattr(stats, name) for name in cls._fields))
 
 
 class Capability(enum.IntFlag):
@@ -119,15 +152,44 @@ class BaseExecutor:
         """The executor's counters, read while it runs."""
         stats = _lib.asyncrt_executor_stats(size=sizeof(_lib.asyncrt_executor_stats))
         check(lib.asyncrt_executor_stats_get(self._live(), byref(stats)))
-        return Stats(stats.tasks_spawned, stats.tasks_live, stats.polls, stats.memory_in_use, stats.memory_limit,
-                     stats.workers)
+        return _read(Stats, stats)
 
     def worker_stats(self, worker: int) -> WorkerStats:
         """Worker `worker`'s counters, read while it runs (a local executor has
         worker 0 only). InvalidArgument past the last worker."""
         stats = _lib.asyncrt_worker_stats(size=sizeof(_lib.asyncrt_worker_stats))
         check(lib.asyncrt_worker_stats_get(self._live(), worker, byref(stats)))
-        return WorkerStats(stats.polls, stats.wakes, stats.steals, stats.parks, stats.parked_ns, stats.ticks)
+        return _read(WorkerStats, stats)
+
+    # -- stall detection ----------------------------------------------------
+
+    def watch_stalls(self, threshold=0.1, report=None, period=None, manual=False):
+        """Reports a poll (or drop) of this executor's tasks that has run
+        `threshold` seconds on the executor's clock, once, while it still runs:
+        `report(info)` gets a StallInfo (worker, task_id, task_name,
+        duration_ns, poll, poll_symbol, poll_object); without `report` the
+        library logs one line on standard error. A worker stuck in its timers
+        or a subsystem's callbacks is reported with task_id 0.
+
+        A watchdog thread samples the workers every `period` seconds of real
+        time (None: threshold/4 within 1 ms .. 1 s); `manual=True` starts no
+        thread: only check_stalls() samples. The report runs on that thread,
+        taking the GIL, or on check_stalls()'s caller; it must not wait for
+        the stalled task, nor close, re-watch or check this executor
+        (Reentrant). A call replaces the previous watch; threshold None or 0
+        turns it off. Under a test clock (``clock="test"``) a poll runs long
+        when advance_clock() moves the clock between two check_stalls().
+        Python futures are polled by the host between the executor's runs, so
+        a long Python poll is not seen: C futures' polls are. NotSupported on a
+        foreign executor."""
+        threshold_ns = 0 if not threshold else positive_ns(threshold)
+        period_ns = _lib.STALL_MANUAL if manual else (0 if period is None else positive_ns(period))
+        stalls.watch(self._live(), threshold_ns, report, period_ns)
+
+    def check_stalls(self):
+        """Samples the workers once on this thread, as the watchdog does, and
+        makes the reports that are due (on this thread); returns how many."""
+        return stalls.check_now(self._live())
 
     def capabilities(self) -> Capability:
         """What this executor can do (asyncrt_executor_capabilities)."""

@@ -73,10 +73,13 @@ class SubsystemStats(NamedTuple):
     empty_polls: int  # polls that completed nothing
     waiters: int  # ops in flight now (timers: armed)
     submits: int  # ops ever submitted
+    cancels: int  # ops whose cancellation was sent (once per submission; timers: 0)
+    failures: int  # completions with a status other than OK, cancellations included (timers: 0)
+    workers: int  # workers it is registered on
 
 
 def read_stats(stats):
-    return SubsystemStats(stats.polls, stats.completions, stats.empty_polls, stats.waiters, stats.submits)
+    return SubsystemStats(*(getattr(stats, name) for name in SubsystemStats._fields))
 
 
 _live: dict[int, _Registration] = {}  # user_data key -> _Registration, from registration until finalize

@@ -118,10 +118,11 @@ static void test_yield_and_join(void) {
     art_task_unref(tasks[i]);
     CHECK(ps[i].drops == 1 && ps[i].polls == i + 1, "task %d drops %d polls %d", i, ps[i].drops, ps[i].polls);
   }
-  asyncrt_executor_stats st;
-  art_exec_stats(e, &st);
-  CHECK(st.tasks_live == 0 && st.memory_in_use == 0 && st.tasks_spawned == T, "stats live %llu mem %llu",
-        (unsigned long long)st.tasks_live, (unsigned long long)st.memory_in_use);
+  asyncrt_worker_stats st;
+  art_core_stats(e, &st);
+  CHECK(st.tasks_live == 0 && st.memory_in_use == 0 && st.tasks_spawned == T && st.tasks_completed == T,
+        "stats live %llu mem %llu completed %llu", (unsigned long long)st.tasks_live,
+        (unsigned long long)st.memory_in_use, (unsigned long long)st.tasks_completed);
   exec_free(e);
   puts("PASS yield_and_join");
 }
@@ -1606,8 +1607,8 @@ static void test_scope_spawn_vs_cancel(void) {
   driver_stop(&d[0]);
   driver_stop(&d[1]);
   for (int i = 0; i < 2; i++) {
-    asyncrt_executor_stats st;
-    art_exec_stats(cores[i], &st);
+    asyncrt_worker_stats st;
+    art_core_stats(cores[i], &st);
     CHECK(st.tasks_live == 0 && st.memory_in_use == 0, "core %d: live %llu mem %llu", i,
           (unsigned long long)st.tasks_live, (unsigned long long)st.memory_in_use);
     clocked_free(cores[i]);
@@ -1704,8 +1705,8 @@ static void test_scope_owner_waits_for_children(void) {
   driver_stop(&d[0]);
   driver_stop(&d[1]);
   for (int i = 0; i < 2; i++) {
-    asyncrt_executor_stats st;
-    art_exec_stats(cores[i], &st);
+    asyncrt_worker_stats st;
+    art_core_stats(cores[i], &st);
     CHECK(st.tasks_live == 0 && st.memory_in_use == 0, "core %d: live %llu mem %llu", i,
           (unsigned long long)st.tasks_live, (unsigned long long)st.memory_in_use);
     clocked_free(cores[i]);
@@ -1799,8 +1800,8 @@ static void test_deadline_vs_close(void) {
     art_scope_free(s);
   }
   driver_stop(&d);
-  asyncrt_executor_stats st;
-  art_exec_stats(e, &st);
+  asyncrt_worker_stats st;
+  art_core_stats(e, &st);
   CHECK(st.tasks_live == 0 && st.memory_in_use == 0, "live %llu mem %llu", (unsigned long long)st.tasks_live,
         (unsigned long long)st.memory_in_use);
   clocked_free(e);
