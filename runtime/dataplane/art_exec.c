@@ -758,8 +758,10 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
    * here) has them; for those tasks NOTIFIED belongs to the remote stack.
    * Worked out only off the yield loop's path. */
 #define LW() (requeue == driver_push && art_task_lw(t, e))
-  /* The run loop says which poll (or drop) it is in, for the watchdog. */
-  if (requeue == driver_push) art_watch_enter(e, t, t->fut.vtable->poll);
+  /* The run loop says which poll (or drop) it is in, for the watchdog. The
+   * poll function is loaded once: the stores would make it a reload. */
+  int (*const poll)(void *, asyncrt_context *, void *) = t->fut.vtable->poll;
+  if (requeue == driver_push) art_watch_enter(e, t, poll);
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   if (ART_UNLIKELY(s & (ART_NOTIFIED | ART_CANCEL))) {
     const int lw = LW();
@@ -777,7 +779,7 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
   }
   cx->waker.data = t;
   cx->poll_flags = 0;
-  int r = t->fut.vtable->poll(t->fut.self, cx, t->output_size ? art_task_output(t) : NULL);
+  int r = poll(t->fut.self, cx, t->output_size ? art_task_output(t) : NULL);
   if (ART_LIKELY(r == ASYNCRT_POLL_PENDING)) {
     if (cx->notified) { /* woke itself: the yield loop's whole cost */
       requeue(e, t);

@@ -751,7 +751,14 @@ int art_task_before_finish(art_exec *e, art_task *t, int status, art_requeue_fn 
    * shield any more, and must not get the future polled again. */
   x->shield = 0;
   atomic_fetch_and(&t->state, ~(uint32_t)ART_SHIELD);
-  atomic_fetch_or(&t->state, ART_CANCEL); /* seq_cst: pairs with busy */
+  uint32_t before = atomic_fetch_or(&t->state, ART_CANCEL); /* seq_cst: pairs with busy */
+  /* A synchronous cancel that came during the poll, while the task had no
+   * ext yet, left only CANCEL (the ext was made with no deadline asked):
+   * it asked for no cleanup, and its subtree must learn so below. Any other
+   * cancel sets a deadline first (its own, or its scope's). */
+  if ((before & ART_CANCEL) && atomic_load(&x->cancel_deadline) == UINT64_MAX &&
+      (!x->scope || atomic_load(&x->scope->cancel_deadline) == UINT64_MAX))
+    atomic_store(&x->cancel_deadline, 1);
   cancel_scopes(x, 0, 1); /* each scope's children get its own cleanup time */
   art_task_cancel_slow(e, t, cx, requeue);
   return 1;

@@ -1296,6 +1296,56 @@ static void test_owner_cancel_reaches_freed_scope(void) {
   CHECK_OK(asyncrt_executor_free(ex));
 }
 
+/* A synchronous cancel that comes during the poll in which the task opens
+ * its first scope (before the task has the record that keeps cancel
+ * deadlines), and a return with a live child: the cancel still asks for no
+ * cleanup, so the child left in its cleanup is dropped at once. (Found by
+ * the fuzzer as a race on a thread-per-core executor; here the task
+ * cancels itself at the start of that poll.) */
+static asyncrt_task *self_cancel_task;
+static asyncrt_scope *self_cancel_scope;
+static sf_node self_cancel_kid;
+
+static int self_cancel_poll(void *self, asyncrt_context *cx, void *out) {
+  asyncrt_future f;
+  (void)self;
+  (void)out;
+  asyncrt_task_cancel(self_cancel_task);
+  if (asyncrt_scope_open(cx, NULL, &self_cancel_scope) != ASYNCRT_OK) {
+    return ASYNCRT_POLL_ERROR;
+  }
+  f = sf_future(&self_cancel_kid);
+  if (asyncrt_scope_spawn(self_cancel_scope, &f, 0, NULL) != ASYNCRT_OK) {
+    return ASYNCRT_POLL_ERROR;
+  }
+  return ASYNCRT_POLL_READY;
+}
+
+static int self_cancel_drops;
+static void self_cancel_drop(void *self) {
+  (void)self;
+  tf_add(&self_cancel_drops, 1);
+  asyncrt_scope_free(self_cancel_scope);
+}
+
+static const asyncrt_future_vtable self_cancel_vt = {sizeof self_cancel_vt, 0, self_cancel_poll, self_cancel_drop,
+                                                     NULL};
+
+static void test_sync_cancel_during_the_poll_that_opens_a_scope(void) {
+  asyncrt_executor *ex = sf_local_test_clock();
+  asyncrt_future f = {NULL, &self_cancel_vt};
+  CHECK(ex != NULL);
+  sf_node_init(&self_cancel_kid);
+  self_cancel_kid.cleanup = SF_CLEANUP_FOREVER;
+  CHECK_OK(asyncrt_spawn(ex, &f, 0, &self_cancel_task));
+  CHECK_OK(asyncrt_run(ex, NULL));
+  CHECK_INT(tf_get(&self_cancel_kid.drops), 1);
+  CHECK_INT(tf_get(&self_cancel_drops), 1);
+  CHECK(asyncrt_task_status(self_cancel_task) != ASYNCRT_EAGAIN);
+  CHECK_OK(asyncrt_task_release(self_cancel_task));
+  CHECK_OK(asyncrt_executor_free(ex));
+}
+
 int main(void) {
   CHECK_BEGIN();
   RUN(test_join_waits_for_every_child);
@@ -1322,5 +1372,6 @@ int main(void) {
   RUN(test_sync_cancel_of_a_completing_parent);
   RUN(test_stronger_cancel_reaches_cancelled_children);
   RUN(test_owner_cancel_reaches_freed_scope);
+  RUN(test_sync_cancel_during_the_poll_that_opens_a_scope);
   return CHECK_END("test_scopes");
 }

@@ -182,6 +182,8 @@ class BaseExecutor:
         Python futures are polled by the host between the executor's runs, so
         a long Python poll is not seen: C futures' polls are. NotSupported on a
         foreign executor."""
+        if (threshold or 0) < 0 or (period or 0) < 0:
+            raise ValueError("threshold and period are durations in seconds, not negative")
         threshold_ns = 0 if not threshold else positive_ns(threshold)
         period_ns = _lib.STALL_MANUAL if manual else (0 if period is None else positive_ns(period))
         stalls.watch(self._live(), threshold_ns, report, period_ns)

@@ -121,6 +121,12 @@ class StallTest(unittest.TestCase):
         ex.close()
         self.assertEqual(len(stalls._live), before)
 
+    def test_negative_durations_are_refused(self):
+        ex = threads(self)
+        for options in ({"threshold": -1.0}, {"period": -0.5}):
+            with self.subTest(options=options), self.assertRaises(ValueError):
+                ex.watch_stalls(**options)
+
     def test_a_foreign_executor_is_not_watched(self):
         foreign = asyncrt.ForeignExecutor()
         self.addCleanup(foreign.close)
