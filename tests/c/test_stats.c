@@ -8,6 +8,7 @@
 #include "check.h" /* first: it sets _POSIX_C_SOURCE */
 #include "testfut.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -227,13 +228,45 @@ static void test_budget_and_timers(void) {
 }
 
 /* block_on sleeps in the kernel for a real timer: a park. */
+/* A future pending until another thread wakes it, 100 ms after its first
+ * poll: the driver has nothing else to do meanwhile, so it parks (the park
+ * counter moves when the park ends; the margin is for a loaded machine). */
+typedef struct park_gate {
+  asyncrt_executor *ex;
+  asyncrt_waker waker;
+  int has_waker, open;
+} park_gate;
+
+static int park_gate_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)out;
+  park_gate *g = self;
+  if (__atomic_load_n(&g->open, __ATOMIC_ACQUIRE)) return ASYNCRT_POLL_READY;
+  if (!__atomic_load_n(&g->has_waker, __ATOMIC_ACQUIRE)) {
+    asyncrt_waker_clone(asyncrt_context_waker(cx), &g->waker);
+    __atomic_store_n(&g->has_waker, 1, __ATOMIC_RELEASE);
+  }
+  return ASYNCRT_POLL_PENDING;
+}
+static const asyncrt_future_vtable park_gate_vtable = {sizeof(asyncrt_future_vtable), 0, park_gate_poll, NULL, NULL};
+
+static void *park_gate_opener(void *arg) {
+  park_gate *g = arg;
+  int polled = tf_wait_flag(&g->has_waker, 10000);
+  if (polled) tf_sleep_ms(100);
+  __atomic_store_n(&g->open, 1, __ATOMIC_RELEASE);
+  if (polled) asyncrt_waker_wake(&g->waker);
+  return NULL;
+}
+
 static void test_local_parks(void) {
   asyncrt_executor *ex = tf_executor();
   CHECK(ex != NULL);
-  asyncrt_sleep sleep;
-  asyncrt_future sleeper;
-  CHECK_OK(asyncrt_sleep_for(&sleep, TF_MS_NS, &sleeper));
-  CHECK_OK(asyncrt_block_on(ex, &sleeper, NULL, TF_TIMEOUT_NS));
+  park_gate gate = {.ex = ex};
+  asyncrt_future fut = {&gate, &park_gate_vtable};
+  pthread_t opener;
+  CHECK(pthread_create(&opener, NULL, park_gate_opener, &gate) == 0);
+  CHECK_OK(asyncrt_block_on(ex, &fut, NULL, TF_TIMEOUT_NS));
+  pthread_join(opener, NULL);
   asyncrt_worker_stats w = worker_stats(ex, 0);
   CHECK(w.parks >= 1);
   CHECK(w.parked_ns > 0);
