@@ -983,7 +983,7 @@ struct art_group {
    * copies under req_lock, with emptied chunks kept for reuse. */
   art_lock req_lock;
   struct art_req_chunk *req_head, *req_tail, *req_free;
-  unsigned req_nfree;
+  struct art_req_slab *req_slabs; /* every slab, unmapped with the group */
   _Atomic uint64_t req_len;
 };
 

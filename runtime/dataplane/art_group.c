@@ -16,6 +16,8 @@
  */
 #include <stdlib.h>
 
+#include <sys/mman.h>
+
 #include "art.h"
 
 #define STEAL_BATCH 128u
@@ -180,12 +182,14 @@ static unsigned take_reqs(art_exec *victim, art_req *out, uint64_t max, int half
   }
 }
 
-/* The group's overflow for requests: chunks of copies. A chunk is a few
- * pages' worth of the heap, and an emptied one is kept for the next burst
- * (up to REQ_FREE_MAX of them), so a burst of spawns does not page-fault
- * its way through fresh memory each time. */
+/* The group's overflow for requests: chunks of copies. Chunks come in
+ * slabs mapped with MAP_POPULATE (one call fills a slab's pages, instead of
+ * a page fault per 4 KiB on first touch, which on virtual machines costs
+ * the spawner more than its spawns do), and an emptied chunk goes back to
+ * the free list for the next burst. Like task memory, the overflow keeps
+ * what its largest burst needed until the executor is freed. */
 #define REQ_CHUNK (ART_REQ_RING / 2)
-#define REQ_FREE_MAX 1024u
+#define REQ_SLAB_CHUNKS 16u
 
 typedef struct art_req_chunk {
   struct art_req_chunk *next;
@@ -193,16 +197,40 @@ typedef struct art_req_chunk {
   art_req r[REQ_CHUNK];
 } art_req_chunk;
 
+/* A slab: its header, then REQ_SLAB_CHUNKS chunks. */
+typedef struct art_req_slab {
+  struct art_req_slab *next;
+  size_t size;
+  _Alignas(16) art_req_chunk chunks[REQ_SLAB_CHUNKS];
+} art_req_slab;
+
 void art_group_free_chunks(art_group *g) {
-  for (art_req_chunk *c = g->req_head, *next; c; c = next) {
-    next = c->next;
-    free(c);
+  for (art_req_slab *s = g->req_slabs, *next; s; s = next) {
+    next = s->next;
+    munmap(s, s->size);
   }
-  for (art_req_chunk *c = g->req_free, *next; c; c = next) {
-    next = c->next;
-    free(c);
-  }
+  g->req_slabs = NULL;
   g->req_head = g->req_tail = g->req_free = NULL;
+}
+
+/* Under req_lock: a free chunk, from a new slab if none is left; NULL if
+ * there is no memory. */
+static art_req_chunk *req_chunk_get(art_group *g) {
+  if (!g->req_free) {
+    art_req_slab *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (s == MAP_FAILED) return NULL;
+    s->size = sizeof *s;
+    s->next = g->req_slabs;
+    g->req_slabs = s;
+    for (unsigned i = 0; i < REQ_SLAB_CHUNKS; i++) {
+      s->chunks[i].next = g->req_free;
+      g->req_free = &s->chunks[i];
+    }
+  }
+  art_req_chunk *c = g->req_free;
+  g->req_free = c->next;
+  return c;
 }
 
 /* Moves the older half of e's full ring to the group's overflow, so the
@@ -211,11 +239,8 @@ void art_group_free_chunks(art_group *g) {
 static int req_spill(art_exec *e) {
   art_group *g = e->group;
   art_lock_acquire(&g->req_lock);
-  art_req_chunk *c = g->req_free;
-  if (c) {
-    g->req_free = c->next;
-    g->req_nfree--;
-  } else if (!(c = malloc(sizeof *c))) {
+  art_req_chunk *c = req_chunk_get(g);
+  if (!c) {
     art_lock_release(&g->req_lock);
     return 0;
   }
@@ -225,7 +250,6 @@ static int req_spill(art_exec *e) {
   if (!c->n) { /* thieves emptied the ring meanwhile: room enough */
     c->next = g->req_free;
     g->req_free = c;
-    g->req_nfree++;
     art_lock_release(&g->req_lock);
     return 1;
   }
@@ -241,7 +265,6 @@ static int req_spill(art_exec *e) {
 /* Takes a fair share of the overflow (at most max), from its oldest chunk. */
 static unsigned take_spilled(art_group *g, art_req *out, uint64_t max) {
   if (!atomic_load_explicit(&g->req_len, memory_order_relaxed)) return 0;
-  art_req_chunk *done = NULL;
   art_lock_acquire(&g->req_lock);
   art_req_chunk *c = g->req_head;
   unsigned n = 0;
@@ -254,18 +277,12 @@ static unsigned take_spilled(art_group *g, art_req *out, uint64_t max) {
     c->n -= n;
     if (!c->n) {
       if (!(g->req_head = c->next)) g->req_tail = NULL;
-      if (g->req_nfree < REQ_FREE_MAX) {
-        c->next = g->req_free;
-        g->req_free = c;
-        g->req_nfree++;
-      } else {
-        done = c;
-      }
+      c->next = g->req_free;
+      g->req_free = c;
     }
     atomic_fetch_sub(&g->req_len, n);
   }
   art_lock_release(&g->req_lock);
-  free(done);
   return n;
 }
 
