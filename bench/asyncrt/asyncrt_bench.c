@@ -43,7 +43,11 @@ typedef struct fan_out {
   size_t child_stride;
   unsigned child_flags;
   size_t children;
-  size_t remaining; /* atomic for Send children (child_done_send) */
+  /* Written by every child as it finishes, on any worker: on a cache line
+   * of its own, so that the spawner's loop does not miss on the fields
+   * above each time a child on another worker counts down (the peers'
+   * counters are separate allocations too). */
+  _Alignas(64) size_t remaining; /* atomic for Send children (child_done_send) */
   int done;         /* set by the last child once it no longer reads the group */
   int spawned;
   asyncrt_waker root; /* a clone, woken by the last child */
@@ -56,9 +60,13 @@ static int fan_out_poll(void *self, asyncrt_context *cx, void *out) {
     f->spawned = 1;
     asyncrt_waker_clone(asyncrt_context_waker(cx), &f->root);
     asyncrt_executor *ex = asyncrt_context_executor(cx);
-    for (size_t i = 0; i < f->children; i++) {
-      asyncrt_future child = {f->child_states + i * f->child_stride, f->child_vtable};
-      check(asyncrt_spawn(ex, &child, f->child_flags, NULL), "asyncrt_spawn");
+    const asyncrt_future_vtable *vt = f->child_vtable;
+    char *states = f->child_states;
+    size_t stride = f->child_stride, n = f->children;
+    unsigned flags = f->child_flags;
+    for (size_t i = 0; i < n; i++) {
+      asyncrt_future child = {states + i * stride, vt};
+      check(asyncrt_spawn(ex, &child, flags, NULL), "asyncrt_spawn");
     }
   }
   return __atomic_load_n(&f->done, __ATOMIC_ACQUIRE) ? ASYNCRT_POLL_READY : ASYNCRT_POLL_PENDING;
