@@ -23,6 +23,7 @@ from ctypes import (
     c_int64,
     c_size_t,
     c_uint,
+    c_uint16,
     c_uint32,
     c_uint64,
     c_void_p,
@@ -431,6 +432,70 @@ class asyncrt_stream_next_state(Structure):
     _fields_ = [("stream", asyncrt_future), ("item", c_void_p), ("flags", c_uint64)]
 
 
+# ---- asyncrt 0.7: IO ------------------------------------------------------------
+
+
+class asyncrt_io(Structure):
+    pass
+
+
+io_p = POINTER(asyncrt_io)
+
+IO_AUTO = 0
+IO_EPOLL = 1
+IO_URING = 2
+
+
+class asyncrt_io_config(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("backend", c_uint),
+        ("ring_entries", c_uint32),
+        ("priority", c_uint32),
+        ("pool_threads", c_uint32),
+        ("pool_queue", c_uint32),
+        ("pool_idle_ns", c_uint64),
+    ]
+
+
+class asyncrt_io_future_state(Structure):
+    _fields_ = [("op", op_p), ("io", io_p), ("flags", c_uint64)]
+
+
+class asyncrt_io_stats(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("backend", c_uint32),
+        ("workers", c_uint32),
+        ("submits", c_uint64),
+        ("completions", c_uint64),
+        ("failures", c_uint64),
+        ("cancels", c_uint64),
+        ("in_flight", c_uint64),
+        ("syscalls", c_uint64),
+        ("ticks", c_uint64),
+        ("pool_threads", c_uint64),
+        ("pool_queued", c_uint64),
+        ("pool_jobs", c_uint64),
+        ("pool_rejected", c_uint64),
+    ]
+
+
+class asyncrt_process_config(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("argv", POINTER(c_char_p)),
+        ("envp", POINTER(c_char_p)),
+        ("stdin_fd", c_int),
+        ("stdout_fd", c_int),
+        ("stderr_fd", c_int),
+        ("cwd", c_char_p),
+    ]
+
+
+BLOCKING_FN = CFUNCTYPE(c_int64, c_void_p)
+
+
 future_p = POINTER(asyncrt_future)
 waker_p = POINTER(asyncrt_waker)
 u64_p = POINTER(c_uint64)
@@ -584,6 +649,52 @@ SIGNATURES = {
     "asyncrt_select": (c_int, [c_void_p, future_p, c_size_t, c_void_p, future_p]),
     "asyncrt_select_index": (c_size_t, [c_void_p]),
     "asyncrt_stream_next": (c_int, [POINTER(asyncrt_stream_next_state), future_p, c_void_p, future_p]),
+    # IO (0.7)
+    "asyncrt_io_config_init_size": (None, [POINTER(asyncrt_io_config), c_size_t]),
+    "asyncrt_io_open": (c_int, [executor_p, POINTER(asyncrt_io_config), POINTER(io_p)]),
+    "asyncrt_io_close": (c_int, [io_p]),
+    "asyncrt_io_backend": (c_int, [io_p]),
+    "asyncrt_io_backend_name": (c_char_p, [c_uint]),
+    "asyncrt_io_fd": (c_int, [io_p, POINTER(c_int)]),
+    "asyncrt_io_submit": (c_int, [context_p, io_p, op_p]),
+    "asyncrt_io_future": (c_int, [POINTER(asyncrt_io_future_state), io_p, op_p, future_p]),
+    "asyncrt_io_stats_get": (c_int, [io_p, POINTER(asyncrt_io_stats)]),
+    "asyncrt_io_prep_nop": (None, [op_p]),
+    "asyncrt_io_prep_read": (None, [op_p, c_int, c_void_p, c_size_t, c_int64]),
+    "asyncrt_io_prep_write": (None, [op_p, c_int, c_void_p, c_size_t, c_int64]),
+    "asyncrt_io_prep_readv": (None, [op_p, c_int, c_void_p, c_int, c_int64]),
+    "asyncrt_io_prep_writev": (None, [op_p, c_int, c_void_p, c_int, c_int64]),
+    "asyncrt_io_prep_recv": (None, [op_p, c_int, c_void_p, c_size_t, c_int]),
+    "asyncrt_io_prep_send": (None, [op_p, c_int, c_void_p, c_size_t, c_int]),
+    "asyncrt_io_prep_recvmsg": (None, [op_p, c_int, c_void_p, c_int]),
+    "asyncrt_io_prep_sendmsg": (None, [op_p, c_int, c_void_p, c_int]),
+    "asyncrt_io_prep_accept": (None, [op_p, c_int, c_void_p, POINTER(c_uint32)]),
+    "asyncrt_io_prep_connect": (None, [op_p, c_int, c_void_p, c_uint32]),
+    "asyncrt_io_prep_close": (None, [op_p, c_int]),
+    "asyncrt_io_prep_fsync": (None, [op_p, c_int, c_uint]),
+    "asyncrt_io_prep_poll": (None, [op_p, c_int, c_uint]),
+    "asyncrt_io_prep_timeout": (None, [op_p, c_uint64]),
+    "asyncrt_io_prep_openat": (None, [op_p, c_int, c_char_p, c_int, c_uint]),
+    "asyncrt_io_prep_shutdown": (None, [op_p, c_int, c_int]),
+    "asyncrt_io_prep_blocking": (None, [op_p, BLOCKING_FN, c_void_p]),
+    "asyncrt_io_prep_signal": (None, [op_p, c_int]),
+    "asyncrt_io_prep_waitpid": (None, [op_p, c_int]),
+    "asyncrt_last_errno": (c_int, []),
+    "asyncrt_sockaddr": (c_int, [c_char_p, c_uint16, c_void_p, POINTER(c_uint32)]),
+    "asyncrt_unix_sockaddr": (c_int, [c_char_p, c_void_p, POINTER(c_uint32)]),
+    "asyncrt_socket": (c_int, [c_int, c_int, POINTER(c_int)]),
+    "asyncrt_tcp_listen": (c_int, [c_char_p, c_uint16, c_int, c_uint, POINTER(c_int)]),
+    "asyncrt_udp_bind": (c_int, [c_char_p, c_uint16, POINTER(c_int)]),
+    "asyncrt_unix_listen": (c_int, [c_char_p, c_int, POINTER(c_int)]),
+    "asyncrt_local_port": (c_int, [c_int, POINTER(c_uint16)]),
+    "asyncrt_socket_set_option": (c_int, [c_int, c_int, c_int]),
+    "asyncrt_socket_get_option": (c_int, [c_int, c_int, POINTER(c_int)]),
+    "asyncrt_pipe": (c_int, [POINTER(c_int)]),
+    "asyncrt_fd_set_nonblock": (c_int, [c_int]),
+    "asyncrt_process_config_init_size": (None, [POINTER(asyncrt_process_config), c_size_t]),
+    "asyncrt_process_spawn": (c_int, [POINTER(asyncrt_process_config), POINTER(c_int), POINTER(c_int)]),
+    "asyncrt_process_kill": (c_int, [c_int, c_int]),
+    "asyncrt_io_signal_release": (c_int, [io_p, c_int]),
 }
 
 
