@@ -641,14 +641,6 @@ SIGNATURES = {
     "asyncrt_barrier_new": (c_int, [c_uint, c_uint32, POINTER(barrier_p)]),
     "asyncrt_barrier_wait": (c_int, [barrier_p, wait_p, future_p]),
     "asyncrt_barrier_free": (c_int, [barrier_p]),
-    # combinators and streams (0.5)
-    "asyncrt_join_all_size": (c_size_t, [c_size_t]),
-    "asyncrt_join_all": (c_int, [c_void_p, future_p, c_size_t, c_void_p, future_p]),
-    "asyncrt_join_all_index": (c_size_t, [c_void_p]),
-    "asyncrt_select_size": (c_size_t, [c_size_t]),
-    "asyncrt_select": (c_int, [c_void_p, future_p, c_size_t, c_void_p, future_p]),
-    "asyncrt_select_index": (c_size_t, [c_void_p]),
-    "asyncrt_stream_next": (c_int, [POINTER(asyncrt_stream_next_state), future_p, c_void_p, future_p]),
     # IO (0.7)
     "asyncrt_io_config_init_size": (None, [POINTER(asyncrt_io_config), c_size_t]),
     "asyncrt_io_open": (c_int, [executor_p, POINTER(asyncrt_io_config), POINTER(io_p)]),
@@ -695,6 +687,14 @@ SIGNATURES = {
     "asyncrt_process_spawn": (c_int, [POINTER(asyncrt_process_config), POINTER(c_int), POINTER(c_int)]),
     "asyncrt_process_kill": (c_int, [c_int, c_int]),
     "asyncrt_io_signal_release": (c_int, [io_p, c_int]),
+    # combinators and streams (0.5)
+    "asyncrt_join_all_size": (c_size_t, [c_size_t]),
+    "asyncrt_join_all": (c_int, [c_void_p, future_p, c_size_t, c_void_p, future_p]),
+    "asyncrt_join_all_index": (c_size_t, [c_void_p]),
+    "asyncrt_select_size": (c_size_t, [c_size_t]),
+    "asyncrt_select": (c_int, [c_void_p, future_p, c_size_t, c_void_p, future_p]),
+    "asyncrt_select_index": (c_size_t, [c_void_p]),
+    "asyncrt_stream_next": (c_int, [POINTER(asyncrt_stream_next_state), future_p, c_void_p, future_p]),
 }
 
 
