@@ -28,6 +28,7 @@ no lookup. Failures are the OSError subclasses Python uses
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import socket
@@ -37,8 +38,10 @@ from typing import Any, Callable
 from ._host import report_ignored
 from .errors import Cancelled
 from .io import IO, READ_CHUNK, current
+from .timers import sleep
 
 DEFAULT_LIMIT = 64 * 1024  # as asyncio's: a line or separator search looks this far at most
+ACCEPT_BACKOFF = 0.1  # seconds a server waits after running out of fds before it accepts again
 
 
 class IncompleteReadError(EOFError):
@@ -450,7 +453,19 @@ class Server:
     async def _accept_loop(self):
         io = self.io
         while True:
-            fd, peer = await io.accept(self._fd)
+            try:
+                fd, peer = await io.accept(self._fd)
+            except (ConnectionAbortedError, InterruptedError):
+                continue  # that client gave up before we took it
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                # Out of fds or memory: the connection waits in the backlog;
+                # accepting again at once would only spin.
+                self.errors.append(exc)
+                del self.errors[:-100]
+                await sleep(ACCEPT_BACKOFF)
+                continue
             if self._family != socket.AF_UNIX:
                 _SocketView(fd).setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             task = io.executor.spawn(self._serve(fd, peer))
