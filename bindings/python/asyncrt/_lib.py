@@ -432,7 +432,52 @@ class asyncrt_stream_next_state(Structure):
     _fields_ = [("stream", asyncrt_future), ("item", c_void_p), ("flags", c_uint64)]
 
 
-# ---- asyncrt 0.7: IO ------------------------------------------------------------
+future_p = POINTER(asyncrt_future)
+waker_p = POINTER(asyncrt_waker)
+u64_p = POINTER(c_uint64)
+error_info_p = POINTER(asyncrt_error_info)
+scope_config_p = POINTER(asyncrt_scope_config)
+chan_op_p = POINTER(asyncrt_chan_op)
+wait_p = POINTER(asyncrt_wait)
+
+
+# ---- asyncrt 0.7: IO drivers, sockets, processes ------------------------------
+# (The Pythonic layer, asyncrt.io and asyncrt.net, is built on these.)
+
+IO_AUTO = 0
+IO_EPOLL = 1
+IO_URING = 2
+IO_OP_NOP = 1
+IO_OP_READ = 2
+IO_OP_WRITE = 3
+IO_OP_READV = 4
+IO_OP_WRITEV = 5
+IO_OP_RECV = 6
+IO_OP_SEND = 7
+IO_OP_ACCEPT = 8
+IO_OP_CONNECT = 9
+IO_OP_CLOSE = 10
+IO_OP_FSYNC = 11
+IO_OP_POLL = 12
+IO_OP_TIMEOUT = 13
+IO_OP_OPENAT = 14
+IO_OP_SHUTDOWN = 15
+IO_OP_BLOCKING = 16
+IO_OP_SIGNAL = 17
+IO_OP_WAITPID = 18
+IO_OP_RECVMSG = 19
+IO_OP_SENDMSG = 20
+IO_FSYNC_DATASYNC = 1
+LISTEN_REUSEPORT = 1
+LISTEN_V6ONLY = 2
+SOCKOPT_NODELAY = 1
+SOCKOPT_KEEPALIVE = 2
+SOCKOPT_REUSEADDR = 3
+SOCKOPT_RCVBUF = 4
+SOCKOPT_SNDBUF = 5
+SOCKOPT_LINGER = 6
+SOCKOPT_REUSEPORT = 7
+SOCKOPT_ERROR = 8
 
 
 class asyncrt_io(Structure):
@@ -440,10 +485,6 @@ class asyncrt_io(Structure):
 
 
 io_p = POINTER(asyncrt_io)
-
-IO_AUTO = 0
-IO_EPOLL = 1
-IO_URING = 2
 
 
 class asyncrt_io_config(Structure):
@@ -463,21 +504,12 @@ class asyncrt_io_future_state(Structure):
 
 
 class asyncrt_io_stats(Structure):
-    _fields_ = [
-        ("size", c_size_t),
-        ("backend", c_uint32),
-        ("workers", c_uint32),
-        ("submits", c_uint64),
-        ("completions", c_uint64),
-        ("failures", c_uint64),
-        ("cancels", c_uint64),
-        ("in_flight", c_uint64),
-        ("syscalls", c_uint64),
-        ("ticks", c_uint64),
-        ("pool_threads", c_uint64),
-        ("pool_queued", c_uint64),
-        ("pool_jobs", c_uint64),
-        ("pool_rejected", c_uint64),
+    _fields_ = [("size", c_size_t), ("backend", c_uint32), ("workers", c_uint32)] + [
+        (name, c_uint64)
+        for name in (
+            "submits", "completions", "failures", "cancels", "in_flight", "syscalls", "ticks",
+            "pool_threads", "pool_queued", "pool_jobs", "pool_rejected",
+        )
     ]
 
 
@@ -494,15 +526,7 @@ class asyncrt_process_config(Structure):
 
 
 BLOCKING_FN = CFUNCTYPE(c_int64, c_void_p)
-
-
-future_p = POINTER(asyncrt_future)
-waker_p = POINTER(asyncrt_waker)
-u64_p = POINTER(c_uint64)
-error_info_p = POINTER(asyncrt_error_info)
-scope_config_p = POINTER(asyncrt_scope_config)
-chan_op_p = POINTER(asyncrt_chan_op)
-wait_p = POINTER(asyncrt_wait)
+io_config_p = POINTER(asyncrt_io_config)
 
 # name: (restype, argtypes). Every function of asyncrt.h, in the header's order.
 SIGNATURES = {
@@ -641,9 +665,9 @@ SIGNATURES = {
     "asyncrt_barrier_new": (c_int, [c_uint, c_uint32, POINTER(barrier_p)]),
     "asyncrt_barrier_wait": (c_int, [barrier_p, wait_p, future_p]),
     "asyncrt_barrier_free": (c_int, [barrier_p]),
-    # IO (0.7)
-    "asyncrt_io_config_init_size": (None, [POINTER(asyncrt_io_config), c_size_t]),
-    "asyncrt_io_open": (c_int, [executor_p, POINTER(asyncrt_io_config), POINTER(io_p)]),
+    # IO (0.7); struct sockaddr, iovec and msghdr are passed as void pointers
+    "asyncrt_io_config_init_size": (None, [io_config_p, c_size_t]),
+    "asyncrt_io_open": (c_int, [executor_p, io_config_p, POINTER(io_p)]),
     "asyncrt_io_close": (c_int, [io_p]),
     "asyncrt_io_backend": (c_int, [io_p]),
     "asyncrt_io_backend_name": (c_char_p, [c_uint]),
