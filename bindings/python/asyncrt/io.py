@@ -75,7 +75,7 @@ from ._lib import (
 )
 from ._sockaddr import SOCKADDR_MAX, decode_sockaddr, encode_sockaddr
 from .cfuture import OwnedCFuture
-from .errors import BadHandle, Cancelled, Status, TimedOut, error
+from .errors import BadHandle, Cancelled, Status, TimedOut, error, to_status
 
 BACKENDS = {"auto": _lib.IO_AUTO, "epoll": _lib.IO_EPOLL, "io_uring": _lib.IO_URING}
 BACKEND_NAMES = {value: name for name, value in BACKENDS.items()}
@@ -227,8 +227,6 @@ class IOFuture(OwnedCFuture):
     @property
     def status(self) -> Status | int:
         """The op's status once it is done (Status.EOS: see ``result``)."""
-        from .errors import to_status
-
         return to_status(self._state.op.status)
 
     @property
@@ -248,7 +246,11 @@ class IOFuture(OwnedCFuture):
             return failure
         if exc.status == Status.ECANCELLED:
             return Cancelled(f"asyncrt: the {self._what or 'IO'} operation was cancelled")
-        return exc
+        status = to_status(op.status) if op.status else exc.status
+        failure = error(status, f"asyncrt: the {self._what or 'IO'} operation failed with "
+                                f"{getattr(status, 'name', status)}")
+        failure.__cause__ = exc
+        return failure
 
     def __repr__(self):
         return f"<asyncrt.IOFuture {self._what or self.opcode}>"

@@ -36,7 +36,7 @@ from collections import deque
 from typing import Any, Callable
 
 from ._host import report_ignored
-from .errors import Cancelled
+from .errors import AsyncrtError, Cancelled
 from .io import IO, READ_CHUNK, current
 from .timers import sleep
 
@@ -252,7 +252,10 @@ class StreamWriter:
         if conn.closing:
             return
         conn.closing = True
-        conn.closer = conn.io.executor.spawn(self._close())
+        try:
+            conn.closer = conn.io.executor.spawn(self._close())
+        except AsyncrtError:  # the executor is closing: its driver, and the driver's hold on the fd, are gone
+            os.close(conn.fd)
 
     async def _close(self):
         conn = self._conn
@@ -495,7 +498,10 @@ class Server:
         if self._closing:
             return
         self._closing = True
-        self._closed_task = self.io.executor.spawn(self._close())
+        try:
+            self._closed_task = self.io.executor.spawn(self._close())
+        except AsyncrtError:  # the executor is closing (see StreamWriter.close)
+            os.close(self._fd)
 
     async def _close(self):
         accepting = self._accepting

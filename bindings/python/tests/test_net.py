@@ -128,7 +128,10 @@ class Streams:
                 self.run_coro(main())
 
     def test_cancelling_a_pending_read(self):
+        handlers = []
+
         async def silent_until_told(reader, writer):
+            handlers.append(writer)
             await reader.readexactly(1)  # the client's go-ahead
             writer.write(b"late")
             await writer.drain()
@@ -137,7 +140,9 @@ class Streams:
         async def main():
             async with await net.start_server(silent_until_told, "127.0.0.1", 0) as server:
                 reader, writer = await net.open_connection("127.0.0.1", server.port)
-                in_flight = self.io.stats().in_flight
+                # Steady: the server's next accept and its handler's read wait.
+                await self.wait_for(lambda: handlers and self.io.stats().in_flight == 2, "the server waits")
+                in_flight = 2
                 pending = asyncrt.spawn(reader.read(10))
                 await self.wait_for(lambda: self.io.stats().in_flight > in_flight, "the read is in flight")
                 pending.cancel()
