@@ -44,13 +44,14 @@ const (
 	featNodrop       = 1 << 1 // IORING_FEAT_NODROP (5.5)
 	featSubmitStable = 1 << 2 // IORING_FEAT_SUBMIT_STABLE (5.5)
 	featRwCurPos     = 1 << 3 // IORING_FEAT_RW_CUR_POS (5.6)
+	featFastPoll     = 1 << 5 // IORING_FEAT_FAST_POLL (5.7): a read on an empty socket waits, not EAGAIN
 	offSqRing        = 0      // IORING_OFF_SQ_RING
 	offSqes          = 0x10000000
 	registerProbe    = 8 // IORING_REGISTER_PROBE (5.6)
 	probeOpSupported = 1 // IO_URING_OP_SUPPORTED
 	sqeSize          = 64
 	cqeSize          = 16
-	requiredFeatures = featSingleMmap | featNodrop | featSubmitStable | featRwCurPos
+	requiredFeatures = featSingleMmap | featNodrop | featSubmitStable | featRwCurPos | featFastPoll
 	preferredSetup   = setupClamp | setupSubmitAll | setupCoopTaskrun | setupTaskrunFlag
 	fallbackSetup    = setupClamp
 )
@@ -83,6 +84,10 @@ type Ring struct {
 	RingSize uintptr
 	SqesAddr uintptr
 	SqesSize uintptr
+	// CancelFD: the kernel took the 5.19 setup flags, so it also has
+	// IORING_ASYNC_CANCEL_FD (5.19), which a CLOSE uses to end the ops
+	// waiting on its fd.
+	CancelFD bool
 }
 
 // RefusedError says why io_uring cannot be used here; Errno is the cause
@@ -138,8 +143,12 @@ func SetupRing(entries uint32) (*Ring, error) {
 	}
 	r := &Ring{Fd: -1}
 	fd, errno := setup(entries, preferredSetup, &r.Params)
+	r.CancelFD = errno == 0
 	if errno == unix.EINVAL { // a kernel older than 5.19 rejects the newer flags
 		fd, errno = setup(entries, fallbackSetup, &r.Params)
+	}
+	if errno == unix.EMFILE || errno == unix.ENFILE {
+		return nil, fmt.Errorf("io_uring_setup: %w", errno) // a failure, not a refusal: epoll would fail too
 	}
 	if errno != 0 {
 		reason := "io_uring_setup failed"
@@ -184,7 +193,7 @@ func setup(entries uint32, flags uint32, p *uringParams) (int, unix.Errno) {
 // relies on.
 func (r *Ring) check() error {
 	if missing := requiredFeatures &^ r.Params.Features; missing != 0 {
-		return &RefusedError{unix.ENOTSUP, fmt.Sprintf("the kernel lacks io_uring features %#x (needs Linux 5.6)", missing)}
+		return &RefusedError{unix.ENOTSUP, fmt.Sprintf("the kernel lacks io_uring features %#x (needs Linux 5.7)", missing)}
 	}
 	// struct io_uring_probe: 16 bytes of header, then 8 bytes per opcode.
 	const nops = 64
