@@ -59,5 +59,5 @@ def __getattr__(name):
     # asyncrt.aio imports asyncio; io and net declare the IO API: loaded when
     # first used, not with asyncrt.
     if name in ("aio", "io", "net"):
-        return importlib.import_module(".aio", __name__)
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'asyncrt' has no attribute {name!r}")

@@ -320,6 +320,19 @@ class Processes:
             self.io.spawn(["/nonexistent/program"])
 
 
+class LazyModules(unittest.TestCase):
+    def test_asyncrt_io_and_net_load_on_first_use(self):
+        import subprocess
+
+        from tests.test_processes import script_env
+
+        code = "import asyncrt, sys; print(asyncrt.io.IO.__name__, asyncrt.net.start_server.__name__, 'asyncio' in sys.modules)"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT,
+                              env=script_env())
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout.split(), ["IO", "start_server", "False"])
+
+
 # Signals change the process's dispositions: each test runs in a child
 # interpreter, so the test runner never meets a stray SIGUSR1.
 SIGNAL_SCRIPT = """
