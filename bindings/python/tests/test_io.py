@@ -320,6 +320,59 @@ class Processes:
             self.io.spawn(["/nonexistent/program"])
 
 
+FALLBACK_SCRIPT = """
+    import asyncrt, asyncrt.io, asyncrt.net
+
+    async def echo(reader, writer):
+        writer.write(await reader.readline())
+        await writer.drain()
+
+    async def round_trip():
+        async with await asyncrt.net.start_server(echo, "127.0.0.1", 0) as server:
+            reader, writer = await asyncrt.net.open_connection("127.0.0.1", server.port)
+            writer.write(b"still works\\n")
+            await writer.drain()
+            line = await reader.readline()
+            await writer.wait_closed()
+            return line
+
+    with asyncrt.Executor() as ex:
+        io = ex.io()                             # auto
+        print(io.backend, ex.block_on(round_trip(), timeout=10))
+        try:
+            asyncrt.io.open(ex, backend="io_uring")
+            print("io_uring opened")
+        except asyncrt.NotSupported:
+            print("io_uring refused")
+"""
+
+
+class Fallback(unittest.TestCase):
+    """auto falls back to epoll when io_uring is refused: the kernel's refusal
+    simulated with the library's test hook (ASYNCRT_IO_URING_REFUSE), in a
+    child interpreter; and ASYNCRT_IO picks the backend of an "auto" driver."""
+
+    def run_script(self, **env):
+        import subprocess
+        import textwrap
+
+        from tests.test_processes import script_env
+
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(FALLBACK_SCRIPT)], capture_output=True,
+                              text=True, timeout=WAIT * 3, env=dict(script_env(), **env))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return done.stdout.splitlines()
+
+    def test_auto_falls_back_to_epoll_when_io_uring_is_refused(self):
+        for errno_name in ("EPERM", "ENOSYS"):
+            with self.subTest(refusal=errno_name):
+                self.assertEqual(self.run_script(ASYNCRT_IO_URING_REFUSE=errno_name),
+                                 ["epoll b'still works\\n'", "io_uring refused"])
+
+    def test_the_environment_picks_the_backend_of_auto(self):
+        self.assertEqual(self.run_script(ASYNCRT_IO="epoll")[0], "epoll b'still works\\n'")
+
+
 class LazyModules(unittest.TestCase):
     def test_asyncrt_io_and_net_load_on_first_use(self):
         import subprocess
