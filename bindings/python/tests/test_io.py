@@ -5,6 +5,7 @@ bounded (WAIT); nothing is timed."""
 import errno
 import os
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -220,6 +221,78 @@ class Pipes:
 
 
 @for_each_backend
+class Sockets:
+    def test_partial_send_and_reads_in_pieces(self):
+        a, b = socket.socketpair()
+        for end in (a, b):
+            end.setblocking(False)
+        data = os.urandom(8 * 1024 * 1024)  # far more than a socket buffer holds
+
+        async def receive():
+            chunks, total = [], 0
+            while total < len(data):
+                chunk = await self.io.recv(b, 65536)
+                self.assertTrue(chunk, "end of stream before all the data")
+                chunks.append(chunk)
+                total += len(chunk)
+            return b"".join(chunks), len(chunks)
+
+        async def main():
+            first = await self.io.send(a, data)  # nobody reads yet: a partial write, as send(2)
+            self.assertGreater(first, 0)
+            self.assertLess(first, len(data))
+            reader = asyncrt.spawn(receive())
+            await self.io.sendall(a, memoryview(data)[first:])
+            return await reader
+
+        try:
+            received, pieces = self.run_coro(main(), timeout=WAIT * 3)
+        finally:
+            a.close()  # never ours to close through the driver: the driver goes with the test
+            b.close()
+        self.assertEqual(received, data)
+        self.assertGreater(pieces, 1)
+
+    def test_send_to_a_closed_peer_raises_broken_pipe_not_sigpipe(self):
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.close()
+
+        async def main():
+            return await self.io.send(a, b"nobody reads this")
+
+        try:
+            with self.assertRaises(BrokenPipeError):
+                self.run_coro(main())
+        finally:
+            a.close()
+
+
+FD_LIMIT_SCRIPT = """
+    import errno, os, resource, sys
+    import asyncrt
+    backend = sys.argv[1]
+    ex = asyncrt.Executor()
+    io = ex.io(backend=backend)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 16, hard))
+
+    async def main():
+        fds = []
+        try:
+            for _ in range(1000):
+                fds.append(await io.open("/dev/null"))
+        except OSError as exc:
+            failure = exc
+        for fd in fds:
+            await io.close(fd)
+        return type(failure).__name__, failure.errno == errno.EMFILE, len(fds) > 0
+    print(*ex.block_on(main(), timeout=10))
+    ex.close()
+"""
+
+
+@for_each_backend
 class Blocking:
     def test_run_blocking_returns_the_value_from_another_thread(self):
         async def main():
@@ -371,6 +444,31 @@ class Fallback(unittest.TestCase):
 
     def test_the_environment_picks_the_backend_of_auto(self):
         self.assertEqual(self.run_script(ASYNCRT_IO="epoll")[0], "epoll b'still works\\n'")
+
+
+class FdExhaustion(unittest.TestCase):
+    """Running out of fds is an error of the op that needed one (EMFILE), in
+    a child interpreter whose fd limit is lowered."""
+
+    def run_backend(self, backend):
+        import subprocess
+        import textwrap
+
+        from tests.test_processes import script_env
+
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(FD_LIMIT_SCRIPT), backend], capture_output=True,
+                              text=True, timeout=WAIT * 3, env=script_env())
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout.split(), ["OSError", "True", "True"])
+
+    def test_emfile_on_epoll(self):
+        self.run_backend("epoll")
+
+    def test_emfile_on_io_uring(self):
+        reason = uring_refusal()
+        if reason:
+            self.skipTest(reason)
+        self.run_backend("io_uring")
 
 
 class LazyModules(unittest.TestCase):
