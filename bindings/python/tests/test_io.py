@@ -184,6 +184,29 @@ class Pipes:
 
         self.assertEqual(self.run_coro(main()), b"after")  # the cancelled read took nothing
 
+    def test_a_buffer_stays_pinned_until_its_cancelled_read_is_reaped(self):
+        import gc
+
+        buffer = bytearray(64)
+
+        async def reader():
+            return await self.io.read_into(self.r, buffer)
+
+        async def main():
+            task = asyncrt.spawn(reader())
+            await self.wait_for(lambda: self.io.stats().in_flight == 1, "the read is in flight")
+            with self.assertRaises(BufferError):  # lent to the kernel: it cannot move
+                buffer.extend(b"x")
+            task.cancel()
+            with self.assertRaises(asyncrt.Cancelled):
+                await task
+            await self.wait_for(lambda: self.io.stats().in_flight == 0, "the cancelled read is reaped")
+
+        self.run_coro(main())
+        gc.collect()
+        buffer.extend(b"x")  # the op's state let go of it once the op was done
+        self.assertEqual(len(buffer), 65)
+
     def test_a_c_timeout_around_a_read_cancels_it(self):
         before = len(cfuture._lingering)
 
