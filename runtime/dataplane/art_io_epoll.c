@@ -398,6 +398,9 @@ static void ep_submit(void *user, asyncrt_subsystem_cx *scx, asyncrt_op *op) {
   case ASYNCRT_IO_OP_NOP: finish(op, 0); return;
   case ASYNCRT_IO_OP_TIMEOUT: timeout_add(w, op); return;
   case ASYNCRT_IO_OP_CLOSE: do_close(w, op); return;
+  /* shutdown(2) never waits; queued behind a pending recv on the fd's read
+   * list it would wait for that recv, which waits for the shutdown. */
+  case ASYNCRT_IO_OP_SHUTDOWN: finish(op, attempt(op)); return;
   case ASYNCRT_IO_OP_SIGNAL:
     tag_set(op, AT_SIGNAL);
     art_io_signal_submit(w->head.io, op);
