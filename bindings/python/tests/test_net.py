@@ -158,6 +158,21 @@ class Streams:
 
         self.assertEqual(self.run_coro(main()), b"late")
 
+    def test_closing_a_stream_ends_a_read_waiting_on_it(self):
+        async def silent(reader, writer):
+            await reader.read()
+
+        async def main():
+            async with await net.start_server(silent, "127.0.0.1", 0) as server:
+                reader, writer = await net.open_connection("127.0.0.1", server.port)
+                waiting = asyncrt.spawn(reader.read(10))
+                await asyncrt.yield_now()
+                writer.close()
+                await writer.wait_closed()
+                return await waiting, reader.at_eof()
+
+        self.assertEqual(self.run_coro(main()), (b"", True))
+
     def test_extra_info(self):
         async def main():
             async with await net.start_server(echo, "127.0.0.1", 0) as server:
