@@ -2468,29 +2468,100 @@ typedef struct asyncrt_process_config {
 ASYNCRT_API void asyncrt_process_config_init_size(asyncrt_process_config *cfg, size_t size);
 #define asyncrt_process_config_init(cfg) asyncrt_process_config_init_size((cfg), sizeof *(cfg))
 /**
- * \brief Spawns a child with posix_spawn (no fork of the Go runtime) and
- *        opens a pidfd for it (close-on-exec), to await with
- *        ASYNCRT_IO_OP_WAITPID and to signal with asyncrt_process_kill.
- *        The caller owns *pidfd (close it when done). `pid` may be NULL.
- * \return ASYNCRT_OK; EINVAL; EOS (the spawn or pidfd_open failed: errno in
- *         the message and asyncrt_last_errno).
+ * \brief Spawns a child with posix_spawnp (no fork of the Go runtime: a
+ *        vfork-style clone that execs at once) and opens a pidfd for it
+ *        (close-on-exec), to await with ASYNCRT_IO_OP_WAITPID and to signal
+ *        with asyncrt_process_kill. The caller owns *pidfd (close it when
+ *        done; closing it neither kills nor reaps the child). `pid` may be
+ *        NULL. The child starts with no signal blocked and every signal at
+ *        its default action (a host's SIG_IGN of SIGPIPE is not inherited).
+ *        A stdio fd passed in shares its open file description with the
+ *        child, O_NONBLOCK included: asyncrt_pipe's ends are non-blocking,
+ *        so clear O_NONBLOCK on the end the child gets (fcntl) unless the
+ *        program copes with EAGAIN. The child is reaped only by a WAITPID
+ *        op (or the host's own waitpid); one left unreaped stays a zombie.
+ *        Any thread.
+ * \return ASYNCRT_OK; EINVAL (NULL, no argv[0], a size too small); EOS
+ *         (the spawn failed: ENOENT or EACCES when the program cannot be
+ *         run; or pidfd_open failed, before Linux 5.3, and the child was
+ *         killed and reaped): errno in the message and asyncrt_last_errno.
  */
 ASYNCRT_API int asyncrt_process_spawn(const asyncrt_process_config *cfg, int *pid, int *pidfd);
-/** \brief Sends `signo` to the process of a pidfd (pidfd_send_signal).
- *  \return ASYNCRT_OK; EINVAL; EOS (ESRCH once the child was reaped). */
+/** \brief Sends `signo` to the process of a pidfd (pidfd_send_signal); 0
+ *         checks that it still exists. Any thread.
+ *  \return ASYNCRT_OK; EINVAL (a negative fd or signal); EOS (ESRCH once
+ *          the child has exited, EBADF). */
 ASYNCRT_API int asyncrt_process_kill(int pidfd, int signo);
+/* ASYNCRT_IO_OP_WAITPID's result is the wait status as waitpid(2) gives
+ * it: WIFEXITED(r) and WEXITSTATUS(r) for a child that exited ((code &
+ * 0xff) << 8), WIFSIGNALED(r), WTERMSIG(r) and WCOREDUMP(r) for one a
+ * signal ended (the signal, | 0x80 with a core dump). It reaps the child
+ * (waitid(P_PIDFD)): a second WAITPID of the same child fails with ECHILD. */
 
 /**
- * Signals.  ASYNCRT_IO_OP_SIGNAL makes asyncrt catch that signal (through
- * Go's os/signal, which installs a handler with SA_ONSTACK) from the first
- * submit on until asyncrt_io_signal_release or the driver's close; a
- * delivery completes every op waiting for it (and is otherwise counted, so
- * a signal that arrives between two waits completes the next wait). A
- * signal the host's own handler owns should not be awaited: asyncrt's
- * handler replaces it for as long as it is caught.
- * \return ASYNCRT_OK; EINVAL (NULL, a signal number out of range); EHANDLE.
+ * Signals.  ASYNCRT_IO_OP_SIGNAL waits for one delivery of a signal to the
+ * process. asyncrt catches a signal through Go's os/signal (signal.Notify)
+ * from a driver's first wait for it -- the handler is in place when that
+ * asyncrt_io_submit returns, so a signal raised right after is caught --
+ * until asyncrt_io_signal_release or the driver's close. A delivery
+ * completes every op waiting for it, on every driver that catches it, with
+ * the signal number as result; a driver with no op waiting remembers one
+ * delivery (the kernel merges pending signals too), so the next wait
+ * completes at once. Ops still waiting at the release complete with
+ * ASYNCRT_ECANCELLED. Not SIGKILL, SIGSTOP, the crash signals (SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL, SIGTRAP: the runtime's) or glibc's own (32, 33):
+ * the op fails with ASYNCRT_EOS, -EINVAL.
+ *
+ * The host's own handler.  While asyncrt catches a signal, Go's handler is
+ * the process's handler for it (with SA_ONSTACK) and the handler that was
+ * there is not called for it: the host's handler does not run, and a
+ * default action (ending the process for SIGTERM, SIGUSR1, ...) does not
+ * happen. When the last driver catching it lets go (the release, or the
+ * close), Go's signal.Reset puts back the disposition that was there at
+ * the first wait (a handler, SIG_IGN or SIG_DFL). A handler the host
+ * installs with sigaction while asyncrt catches the signal replaces Go's
+ * (the waits then never complete) and is itself replaced at the release.
+ * So await only signals the host does not handle itself, or hand them
+ * over to asyncrt for good. Signals not awaited are untouched: a host
+ * handler installed after loading asyncrt keeps working as "Signals" near
+ * the top describes (with SA_ONSTACK). A signal blocked in every thread is
+ * never delivered, so never awaited: asyncrt's threads leave signals
+ * unblocked unless the thread that loaded the library had them blocked.
+ * \return ASYNCRT_OK (also if io did not catch signo); EINVAL (NULL, a
+ *         signal number out of 1..64); EHANDLE. Any thread.
  */
 ASYNCRT_API int asyncrt_io_signal_release(asyncrt_io *io, int signo);
+
+/* ---- Blocking calls and name lookups on the pool ----------------------------
+ * ASYNCRT_IO_OP_BLOCKING (asyncrt_io_prep_blocking) is asyncrt's
+ * spawn_blocking: fn(arg) runs on the driver's blocking pool, on either
+ * backend, and its op completes with fn's return value, waking the task;
+ * pool_threads, pool_queue and pool_idle_ns (asyncrt_io_config) bound it
+ * and asyncrt_io_stats' pool_* fields count it. */
+
+/** A name lookup (asyncrt_io_prep_getaddrinfo): caller memory, lent to the
+ *  driver from the submit until the op is done. */
+typedef struct asyncrt_io_addrinfo {
+  const char *host;  /**< in: a name or numeric address (lent too); NULL or "": the loopback address */
+  uint16_t port;     /**< in */
+  uint16_t reserved; /**< 0 */
+  int family;        /**< in: AF_UNSPEC (0: either), AF_INET or AF_INET6 */
+  uint32_t addrlen;  /**< out: the length of addr */
+  uint32_t reserved2;
+  uint64_t addr[16]; /**< out: the first address getaddrinfo(3) gives, as a struct sockaddr (128 bytes) */
+} asyncrt_io_addrinfo;
+/**
+ * \brief Prepares a BLOCKING op that runs getaddrinfo(3) on the blocking
+ *        pool for req->host and req->port, and writes the first address it
+ *        gives (the order of RFC 6724, /etc/gai.conf) to req->addr. Result:
+ *        the address's length; or status ASYNCRT_EOS with -ENOENT (no such
+ *        host, or none of that family), -EAGAIN (the name server did not
+ *        answer: try later), -ENOMEM, -EINVAL (a bad family), -EIO (the
+ *        lookup failed for good) or another -errno. A cancel before a
+ *        thread took it removes it; after, the lookup runs to its end.
+ *        Any thread (it only writes the op).
+ */
+ASYNCRT_API void asyncrt_io_prep_getaddrinfo(asyncrt_op *op, asyncrt_io_addrinfo *req);
 
 /* ===========================================================================
  * Combinators and streams

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "art_io.h"
+#include "art_pool.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -90,7 +91,7 @@ int art_io_unpublish(art_io *io) {
 
 void art_io_detach(art_io *io) {
   atomic_store(&io->closing, 1);
-  art_pool_close(io);
+  art_pool_close(io, 0); /* the control plane closed it first, with its timeout */
   for (unsigned i = 0; i < io->nworkers; i++) {
     art_subsys *s = io->subs[i];
     /* Its handle goes with the detach: nothing else could unregister it. */
@@ -101,6 +102,7 @@ void art_io_detach(art_io *io) {
 
 void art_io_free(art_io *io) {
   if (!io) return;
+  art_pool_release(io);
   for (unsigned i = 0; i < io->nworkers; i++) free(io->shared[i].forget);
   free(io->subs);
   free(io->workers);

@@ -221,9 +221,14 @@ void art_pool_submit(art_io *io, asyncrt_op *op);
 /* From the backend's cancel: 1 if op was still queued and is now completed
  * with -ECANCELED; 0 if a thread runs it (it completes when it returns). */
 int art_pool_cancel(art_io *io, asyncrt_op *op);
-/* At close (art_io_detach, before the registrations go): fails the queued
- * jobs with ECANCELLED; running ones complete when they return. */
-void art_pool_close(art_io *io);
+/* At close, before the registrations go (art_io_detach calls it with 0 if
+ * the control plane did not first; any thread but a callback's): fails the
+ * queued jobs with ECANCELLED and waits up to timeout_ns for the running
+ * ones, whose ops complete when their jobs return. Returns how many were
+ * still running then: those are orphaned (their threads will not touch
+ * their ops again; the detach completes them with ESHUTDOWN), so the close
+ * reports ETIMEDOUT. Later submits complete with ECANCELLED. */
+uint32_t art_pool_close(art_io *io, uint64_t timeout_ns);
 /* Fills the pool_* fields of the driver's stats (any thread). */
 void art_pool_stats(art_io *io, asyncrt_io_stats *st);
 

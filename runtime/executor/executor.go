@@ -225,6 +225,15 @@ func (e *Executor) runFreeHooks() {
 // and foreign executors).
 func (e *Executor) Cores() []dataplane.Core { return append([]dataplane.Core(nil), e.cores...) }
 
+// ShutdownTimeout bounds the waits of a shutdown (Config.ShutdownTimeout,
+// 5 s by default; the default for executors without workers).
+func (e *Executor) ShutdownTimeout() time.Duration {
+	if e.threads != nil {
+		return e.threads.shutdownTimeout
+	}
+	return defaultShutdownTimeout
+}
+
 // Kind is KindLocal, KindThreads or KindForeign.
 func (e *Executor) Kind() int { return e.kind }
 

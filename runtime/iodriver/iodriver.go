@@ -75,6 +75,9 @@ func Open(exHandle uint64, cfg Config) (uint64, error) {
 		return 0, err
 	}
 	backend := cfg.Backend // ASYNCRT_IO was applied by asyncrt_io_open
+	if err := StartPoolManager(); err != nil {
+		return 0, status.Errorf(status.EOS, "asyncrt_io_open: %v", err)
+	}
 	var d *Driver
 	if backend == dataplane.IOAuto {
 		d, err = open(e, dataplane.IOURing, cfg)
@@ -174,21 +177,29 @@ func (d *Driver) undo() {
 }
 
 // close detaches every registration and closes the kernel objects, once.
-// The C object stays until the executor's release.
-func (d *Driver) close() {
+// The C object stays until the executor's release. First the signal waits
+// end (ECANCELLED) and the signals go back to the host, and the blocking
+// pool fails its queued jobs and waits, up to the executor's shutdown
+// timeout, for its running ones: their ops complete with their results
+// before the registrations go. It returns how many jobs were still running
+// then (their ops complete with ESHUTDOWN; the jobs run on).
+func (d *Driver) close() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return
+		return 0
 	}
 	d.closed = true
 	d.io.Unpublish() // (a close through the handle did it already)
+	UnwatchSignals(d.io.CloseSignals())
+	orphans := d.io.ClosePool(uint64(d.exec.ShutdownTimeout()))
 	d.io.Detach()
 	for _, c := range d.cleanups {
 		if c != nil {
 			c()
 		}
 	}
+	return orphans
 }
 
 // Close closes the driver a live handle names.
@@ -202,7 +213,9 @@ func Close(handle uint64) error {
 		return status.Errorf(status.EHANDLE, "IO driver %#x was already closed", handle)
 	}
 	d.exec.DropFreeHook(d.hook)
-	d.close()
+	if n := d.close(); n > 0 {
+		return status.Errorf(status.ETIMEDOUT, "asyncrt_io_close: %d blocking job(s) still running after %v: their ops completed with ASYNCRT_ESHUTDOWN", n, d.exec.ShutdownTimeout())
+	}
 	return nil
 }
 
