@@ -61,6 +61,7 @@ static void io_start(asyncrt_context *cx, asyncrt_io *io, asyncrt_op *op) {
 typedef struct request {
   int head;       /* HEAD: no body in the response */
   int keep_alive; /* the connection stays open after the response */
+  int http10;     /* an HTTP/1.0 request: keep-alive must be said in the response */
 } request;
 
 /* Case-insensitive "does the header value contain this token". */
@@ -97,6 +98,7 @@ static long parse_request(const char *in, size_t len, request *req) {
     return -400;
   }
   http10 = sp2[8] == '0';
+  req->http10 = http10;
   req->head = (sp1 - in == 4 && memcmp(in, "HEAD", 4) == 0);
   req->keep_alive = !http10;
   /* headers: NAME ':' OWS VALUE CRLF */
@@ -136,8 +138,9 @@ static size_t respond(char *out, int code, const request *req) {
   const char *reason = code == 200 ? "OK" : code == 400 ? "Bad Request" : code == 431 ? "Request Header Fields Too Large"
                                                                                         : "Not Implemented";
   int keep = code == 200 && req->keep_alive;
+  const char *connection = !keep ? "Connection: close\r\n" : req->http10 ? "Connection: keep-alive\r\n" : "";
   int n = sprintf(out, "HTTP/1.1 %d %s\r\nServer: asyncrt\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n",
-                  code, reason, code == 200 ? (int)(sizeof BODY - 1) : 0, keep ? "" : "Connection: close\r\n");
+                  code, reason, code == 200 ? (int)(sizeof BODY - 1) : 0, connection);
   if (code == 200 && !req->head) {
     memcpy(out + n, BODY, sizeof BODY - 1);
     n += (int)(sizeof BODY - 1);
@@ -162,7 +165,7 @@ typedef struct connection {
 static void answer(connection *c) {
   size_t used = 0;
   while (!c->closing && c->out_len + 512 <= OUT_SIZE) {
-    request req = {0, 1};
+    request req = {0, 1, 0};
     long n = parse_request(c->in + used, c->in_len - used, &req);
     if (n == 0) {
       break;

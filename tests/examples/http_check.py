@@ -134,9 +134,11 @@ def closing(port):
         check_ok(c.response(), keep_alive=False)
         expect(c.closed_by_peer(), "the connection stayed open")
         c.close()
-    c = Client(port)  # HTTP/1.0 asking for keep-alive stays open
+    c = Client(port)  # HTTP/1.0 asking for keep-alive stays open, and the response says so
     c.send(request(version="1.0", headers=["Connection: keep-alive"]))
-    check_ok(c.response())
+    response = c.response()
+    check_ok(response)
+    expect(response[1].get("connection", "").lower() == "keep-alive", "no Connection: keep-alive for HTTP/1.0")
     c.send(request())
     check_ok(c.response())
     c.close()
