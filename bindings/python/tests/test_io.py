@@ -24,6 +24,12 @@ class Driver:
         self.assertEqual(self.io.backend, self.BACKEND)
         self.assertEqual(self.io.stats().backend, self.BACKEND)
         self.assertIs(self.ex.io(), self.io)  # the executor's default driver, once
+        other = "io_uring" if self.BACKEND == "epoll" else "epoll"
+        with self.assertRaises(ValueError):  # another backend is another driver: asyncrt.io.open
+            self.ex.io(backend=other)
+        with asyncrt.io.open(self.ex, backend="epoll") as second:
+            self.assertIsNot(second, self.io)
+            self.assertEqual(second.backend, "epoll")
 
     def test_nop_counts_a_submit_and_a_completion(self):
         before = self.io.stats()
