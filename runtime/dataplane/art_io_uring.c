@@ -116,6 +116,7 @@ typedef struct uring_worker {
    * and whether it came. */
   asyncrt_op *awaited;
   int awaited_done;
+  int dying; /* the registration is being torn down: the kernel may cancel ops on its own (a thread's exit) */
   uint64_t cancel_wait_ns;
 } uring_worker;
 
@@ -397,7 +398,7 @@ static void finish_op(uring_worker *w, asyncrt_op *op, int32_t res) {
     break;
   default:
     /* Cancelled without being asked: a CLOSE of its fd did it. */
-    if (res == -ECANCELED && !(st & ST_CANCELLING)) r = -EBADF;
+    if (res == -ECANCELED && !(st & ST_CANCELLING) && !w->dying) r = -EBADF;
     break;
   }
   art_io_complete(op, r);
@@ -619,7 +620,10 @@ static void uring_cancel(void *user, asyncrt_subsystem_cx *scx, asyncrt_op *op) 
       ovf_push(w, op);
     }
   }
-  if (((art_subsys_inst *)scx)->dead) await_cqe(w, op); /* the executor completes what is left next */
+  if (((art_subsys_inst *)scx)->dead) { /* the executor completes what is left next */
+    w->dying = 1;
+    await_cqe(w, op);
+  }
   else art_io_poll_again(scx);
 }
 
