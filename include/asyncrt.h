@@ -2150,7 +2150,12 @@ ASYNCRT_API int asyncrt_barrier_free(asyncrt_barrier *b);
  * ASYNCRT_IO=epoll|io_uring|auto, read at asyncrt_io_open, overrides a
  * config that says AUTO. asyncrt_io_backend says which one runs. Code that
  * uses asyncrt's IO never changes when the backend does: the same
- * operations, the same results.
+ * operations, the same results. io_uring needs Linux 5.11 (its opcodes;
+ * older kernels count as a refusal); before 5.19 a CLOSE does not end the
+ * ops still waiting on its fd. A test hook: ASYNCRT_IO_URING_REFUSE=EPERM
+ * (or another errno name), read at asyncrt_io_open, makes io_uring's setup
+ * fail as if the kernel had refused it with that errno, so that a test can
+ * prove its fallback to epoll on a kernel that allows io_uring.
  *
  * Operations are asyncrt_op requests (see "Subsystems") that the
  * asyncrt_io_prep_* functions fill (zero the op before its first use).
