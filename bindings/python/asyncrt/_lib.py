@@ -525,6 +525,18 @@ class asyncrt_process_config(Structure):
     ]
 
 
+class asyncrt_io_addrinfo(Structure):
+    _fields_ = [
+        ("host", c_char_p),
+        ("port", c_uint16),
+        ("reserved", c_uint16),
+        ("family", c_int),
+        ("addrlen", c_uint32),
+        ("reserved2", c_uint32),
+        ("addr", c_uint64 * 16),
+    ]
+
+
 BLOCKING_FN = CFUNCTYPE(c_int64, c_void_p)
 io_config_p = POINTER(asyncrt_io_config)
 
@@ -711,6 +723,7 @@ SIGNATURES = {
     "asyncrt_process_spawn": (c_int, [POINTER(asyncrt_process_config), POINTER(c_int), POINTER(c_int)]),
     "asyncrt_process_kill": (c_int, [c_int, c_int]),
     "asyncrt_io_signal_release": (c_int, [io_p, c_int]),
+    "asyncrt_io_prep_getaddrinfo": (None, [op_p, POINTER(asyncrt_io_addrinfo)]),
     # combinators and streams (0.5)
     "asyncrt_join_all_size": (c_size_t, [c_size_t]),
     "asyncrt_join_all": (c_int, [c_void_p, future_p, c_size_t, c_void_p, future_p]),
