@@ -2249,13 +2249,22 @@ ASYNCRT_API int asyncrt_io_open(asyncrt_executor *ex, const asyncrt_io_config *c
  *        cancellation on io_uring) and completed (ASYNCRT_ECANCELLED, or
  *        ESHUTDOWN for what could not be cancelled), each waking its task;
  *        the blocking pool fails its queued jobs with ASYNCRT_ECANCELLED and
- *        lets its running ones finish (it cannot interrupt them: their ops
- *        complete when they return). Then the kernel objects are closed and
+ *        waits for its running ones (it cannot interrupt them: their ops
+ *        complete when they return, so their buffers stay lent until then),
+ *        at most the executor's shutdown_timeout_ns (5 s by default); signal
+ *        waits complete with ASYNCRT_ECANCELLED and the signals go back to
+ *        the host (see "Signals"). Then the kernel objects are closed and
  *        the handle is dead: later calls fail with EHANDLE. fds the driver
  *        registered are left open (they are yours). Bounded: it waits for
- *        callbacks running on the workers, not for the blocking jobs.
+ *        callbacks running on the workers and, up to the timeout, for the
+ *        blocking jobs. The executor's free does the same for a driver
+ *        left open.
  * \return ASYNCRT_OK; EINVAL (NULL); EHANDLE; EREENTRANT (from inside a
- *         poll or a subsystem callback).
+ *         poll or a subsystem callback); ETIMEDOUT (blocking jobs were
+ *         still running at the timeout: their ops completed with
+ *         ASYNCRT_ESHUTDOWN while the jobs run on, so whatever fn or the
+ *         file call still uses -- the op's buffers too -- must outlive the
+ *         job; the driver is closed all the same).
  */
 ASYNCRT_API int asyncrt_io_close(asyncrt_io *io);
 
@@ -2481,8 +2490,9 @@ ASYNCRT_API void asyncrt_process_config_init_size(asyncrt_process_config *cfg, s
  *        vfork-style clone that execs at once) and opens a pidfd for it
  *        (close-on-exec), to await with ASYNCRT_IO_OP_WAITPID and to signal
  *        with asyncrt_process_kill. The caller owns *pidfd (close it when
- *        done; closing it neither kills nor reaps the child). `pid` may be
- *        NULL. The child starts with no signal blocked and every signal at
+ *        done -- with ASYNCRT_IO_OP_CLOSE once a WAITPID used it, see
+ *        "Descriptors"; closing it neither kills nor reaps the child).
+ *        `pid` may be NULL. The child starts with no signal blocked and every signal at
  *        its default action (a host's SIG_IGN of SIGPIPE is not inherited).
  *        A stdio fd passed in shares its open file description with the
  *        child, O_NONBLOCK included: asyncrt_pipe's ends are non-blocking,

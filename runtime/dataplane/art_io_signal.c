@@ -76,12 +76,21 @@ void art_io_signal_submit(art_io *io, asyncrt_op *op) {
     return;
   }
   pthread_mutex_lock(&sig_mu);
+  /* A close sets `closing` before it ends the watches under sig_mu: a
+   * submit racing with it either sees the flag here or has its watch
+   * ended by the close. */
+  if (atomic_load(&io->closing)) {
+    pthread_mutex_unlock(&sig_mu);
+    art_op_complete(op, ASYNCRT_ECANCELLED, -ECANCELED);
+    return;
+  }
   sig_watch *w = find(io, signo);
   if (!w) {
-    int rc = art_io_signal_watch_hook ? art_io_signal_watch_hook(signo) : -ENOTSUP;
-    if (rc == 0 && !(w = calloc(1, sizeof *w))) rc = -ENOMEM; /* the extra watch in Go is harmless */
+    int rc = (w = calloc(1, sizeof *w)) ? 0 : -ENOMEM;
+    if (!rc) rc = art_io_signal_watch_hook ? art_io_signal_watch_hook(signo) : -ENOTSUP;
     if (rc) {
       pthread_mutex_unlock(&sig_mu);
+      free(w);
       art_op_complete(op, rc == -ENOTSUP ? ASYNCRT_ENOTSUP : ASYNCRT_EOS, rc);
       return;
     }

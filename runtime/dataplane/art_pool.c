@@ -166,6 +166,12 @@ static uint64_t mono_now(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* now + ns, saturated (a huge idle time or timeout means "for ever"). */
+static uint64_t mono_after(uint64_t ns) {
+  uint64_t now = mono_now();
+  return ns > UINT64_MAX / 2 - now ? UINT64_MAX / 2 : now + ns;
+}
+
 static struct timespec mono_at(uint64_t ns) {
   struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
   return ts;
@@ -284,7 +290,7 @@ int art_pool_cancel(art_io *io, asyncrt_op *op) {
 /* Waits to be claimed. 1: claimed; 0: leave (idle for idle_ns, or the pool
  * is closing). Under mu. */
 static int wait_for_claim(art_pool *p) {
-  struct timespec at = mono_at(mono_now() + p->idle_ns);
+  struct timespec at = mono_at(mono_after(p->idle_ns));
   p->idle++;
   for (;;) {
     int rc = pthread_cond_timedwait(&p->work, &p->mu, &at);
@@ -374,7 +380,7 @@ uint32_t art_pool_close(art_io *io, uint64_t timeout_ns) {
     art_io_complete(op, -ECANCELED);
   }
 
-  struct timespec at = mono_at(mono_now() + timeout_ns);
+  struct timespec at = mono_at(mono_after(timeout_ns));
   pthread_mutex_lock(&p->mu);
   while (p->running > 0 && pthread_cond_timedwait(&p->drained, &p->mu, &at) != ETIMEDOUT) {
   }

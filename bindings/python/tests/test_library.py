@@ -111,6 +111,7 @@ STRUCT_LAYOUTS = {
     "asyncrt_io_addrinfo": (152, {"port": 8, "family": 12, "addrlen": 16, "addr": 24}),
     "asyncrt_process_config": (48, {"argv": 8, "envp": 16, "stdin_fd": 24, "stdout_fd": 28, "stderr_fd": 32,
                                     "cwd": 40}),
+    "asyncrt_io_addrinfo": (152, {"port": 8, "family": 12, "addrlen": 16, "addr": 24}),
 }
 
 HEADER = Path(__file__).resolve().parents[3] / "include" / "asyncrt.h"
