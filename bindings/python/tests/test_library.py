@@ -108,7 +108,6 @@ STRUCT_LAYOUTS = {
     "asyncrt_io_future_state": (24, {"io": 8, "flags": 16}),
     "asyncrt_io_stats": (104, {"backend": 8, "workers": 12, "submits": 16, "syscalls": 56, "ticks": 64,
                               "pool_rejected": 96}),
-    "asyncrt_io_addrinfo": (152, {"port": 8, "family": 12, "addrlen": 16, "addr": 24}),
     "asyncrt_process_config": (48, {"argv": 8, "envp": 16, "stdin_fd": 24, "stdout_fd": 28, "stderr_fd": 32,
                                     "cwd": 40}),
     "asyncrt_io_addrinfo": (152, {"port": 8, "family": 12, "addrlen": 16, "addr": 24}),
