@@ -45,6 +45,10 @@
 /* Records status and a printf-style message as this thread's last error and
  * returns status, so callers can write `return art_fail(...)`. */
 int art_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* art_fail with ASYNCRT_EOS: the message ends with strerror(err), and err
+ * is this thread's asyncrt_last_errno(). */
+int art_fail_os(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int art_last_errno(void);
 const char *art_status_str(int status);
 const char *art_last_error(void);
 int art_last_status(void);
@@ -119,6 +123,7 @@ enum art_handle_type {
   ART_H_EXEC = 1, ART_H_TASK = 2, ART_H_HOSTQ = 3, ART_H_SUBSYS = 4, ART_H_SCOPE = 5,
   ART_H_SENDER = 6, ART_H_RECEIVER = 7,
   ART_H_MUTEX = 10, ART_H_SEMAPHORE = 11, ART_H_NOTIFY = 12, ART_H_BARRIER = 13,
+  ART_H_IO = 14,
 };
 
 /* A handle is (generation << 32) | (slot index + 1). Slots live in chunks that
@@ -771,6 +776,11 @@ void art_exec_detach_subsystems(art_exec *e);
 /* Frees the registrations kept after their unregister (core destruction). */
 void art_subsys_free_dead(art_exec *e);
 int art_op_submit(asyncrt_context *cx, art_subsys *s, asyncrt_op *op);
+/* art_op_submit whose op, if the submit callback completes it at once,
+ * does not wake its submitter: the caller promises to look at the op
+ * before its poll returns (asyncrt_io_submit's contract). Saves the poll a
+ * self-wake would cost each call that did not block. */
+int art_op_submit_quiet(asyncrt_context *cx, art_subsys *s, asyncrt_op *op);
 int art_op_done(const asyncrt_op *op);
 asyncrt_op *art_op_next(asyncrt_op *op);
 void art_op_complete(asyncrt_op *op, int status, int64_t result);

@@ -22,6 +22,7 @@ from .errors import (
     ScopeError,
     Shutdown,
     Status,
+    SystemCallFailed,
     TimedOut,
     VersionMismatch,
     WouldBlock,
@@ -55,7 +56,8 @@ def library_path() -> str:
 
 
 def __getattr__(name):
-    # asyncrt.aio imports asyncio: loaded when first used, not with asyncrt.
-    if name == "aio":
-        return importlib.import_module(".aio", __name__)
+    # asyncrt.aio imports asyncio; io and net declare the IO API: loaded when
+    # first used, not with asyncrt.
+    if name in ("aio", "io", "net"):
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'asyncrt' has no attribute {name!r}")

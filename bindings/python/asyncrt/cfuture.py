@@ -132,10 +132,31 @@ def _drop_owned(address):
     entry = _owned.pop(address, None)
     if entry is None:
         return
-    _state, c_drop = entry
+    state, c_drop = entry
     if c_drop is not None:
         c_drop(address)
-    # _state goes here: asyncrt no longer touches the memory.
+    _linger(state)
+    # Otherwise the state goes here: asyncrt no longer touches the memory.
+
+
+# A future dropped inside a task that goes on (a C timeout around an op
+# future drops it when the time is up) only asks for its op's cancellation:
+# the op, and the buffers it points to, stay the driver's until the op is
+# complete. Such states (those whose `in_flight()` is true at the drop) are
+# kept here and let go once done, checked at each later drop.
+_lingering: list[Any] = []
+_lingering_lock = threading.Lock()
+
+
+def _linger(state):
+    in_flight = getattr(state, "in_flight", None)
+    keep = in_flight is not None and in_flight()
+    if not keep and not _lingering:
+        return
+    with _lingering_lock:
+        if keep:
+            _lingering.append(state)
+        _lingering[:] = [s for s in _lingering if s.in_flight()]
 
 
 def _wrapper_vtable(poll, output_size):

@@ -193,6 +193,23 @@ class BaseExecutor:
         makes the reports that are due (on this thread); returns how many."""
         return stalls.check_now(self._live())
 
+    def io(self, backend: str = "auto", **config) -> Any:
+        """This executor's default IO driver (asyncrt.io.IO), opened at the first
+        call with `backend` ("auto", "epoll" or "io_uring") and `config`
+        (see asyncrt.io.open), then the same one until it or the executor is
+        closed; asyncrt.net uses it. A later call that asks for another
+        backend or config raises ValueError: open more drivers with
+        asyncrt.io.open."""
+        from . import io as io_mod
+
+        driver = getattr(self, "_default_io", None)
+        if driver is None or driver.closed:
+            driver = self._default_io = io_mod.IO(self, backend, **config)
+        elif config or (backend != "auto" and driver.backend != backend):
+            raise ValueError(f"the executor's IO driver is already open ({driver.backend}); "
+                             f"asyncrt.io.open() opens another")
+        return driver
+
     def capabilities(self) -> Capability:
         """What this executor can do (asyncrt_executor_capabilities)."""
         caps = c_uint()

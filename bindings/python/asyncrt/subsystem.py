@@ -100,6 +100,10 @@ class _OpState:
         self.payload = payload
         self.error = None  # (callback name, exception) if a callback raised and completed it
 
+    def in_flight(self):
+        """Whether the subsystem still has the op (see cfuture._linger)."""
+        return not lib.asyncrt_op_done(byref(self.op))
+
 
 class _Registration:
     """The Python side of one registered subsystem."""

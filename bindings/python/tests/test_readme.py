@@ -52,6 +52,9 @@ class ReadmeTest(unittest.TestCase):
     def test_the_bindings_asyncio_section(self):
         self.run_blocks(PACKAGE_DIR / "README.md", "## asyncio")
 
+    def test_the_bindings_io_section(self):
+        self.run_blocks(PACKAGE_DIR / "README.md", "## IO and networking")
+
 
 if __name__ == "__main__":
     unittest.main()
