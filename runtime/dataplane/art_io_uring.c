@@ -91,6 +91,7 @@ enum {
   ST_CANCEL_OVF = 4u, /* in the kernel; its ASYNC_CANCEL waits on the overflow list */
   ST_CANCELLING = 8u, /* its cancel was asked for (so an -ECANCELED is that, not a CLOSE's) */
   ST_TEST_TIMER = 16u, /* a TIMEOUT on a test clock: on the timeout list, not in the ring */
+  ST_FD_CANCEL_SENT = 32u, /* a CLOSE whose cancel of its fd's ops went in an earlier SQE (a 1-entry ring) */
 };
 
 typedef struct uring_worker {
@@ -280,18 +281,28 @@ _Static_assert(sizeof(struct __kernel_timespec) == 2 * sizeof(uint64_t), "a time
 
 /* Writes op's SQE if there is room: 1 if written, 0 if the SQ is full, -1
  * if op was completed (with an error) instead. */
+/* The SQEs op needs at once: a CLOSE is preceded by the cancel of its fd's
+ * ops (on a 1-entry ring the two go in turn). */
+static inline uint32_t sqes_for(const uring_worker *w, const asyncrt_op *op) {
+  return op->opcode == ASYNCRT_IO_OP_CLOSE && w->cancel_fd && !(op_state(op) & ST_FD_CANCEL_SENT) &&
+                 w->sq_entries >= 2
+             ? 2u
+             : 1u;
+}
+
 static int write_op(uring_worker *w, asyncrt_op *op) {
-  if (op->opcode == ASYNCRT_IO_OP_CLOSE && w->cancel_fd) {
+  if (w->sq_entries - sq_pending(w) < sqes_for(w, op)) return 0;
+  if (op->opcode == ASYNCRT_IO_OP_CLOSE && w->cancel_fd && !(op_state(op) & ST_FD_CANCEL_SENT)) {
     /* Ops still waiting on the fd hold its file open, and closing the fd
      * would not end them: cancel them first (same batch, in order), and
      * they complete with -EBADF as they do on epoll. */
-    if (w->sq_entries - sq_pending(w) < 2) return 0;
     struct io_uring_sqe *c = sqe_get(w);
     c->opcode = IORING_OP_ASYNC_CANCEL;
     c->fd = art_io_fd(op);
     c->cancel_flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
     c->user_data = UD_CANCEL;
     sqe_push(w);
+    op_set(op, ST_FD_CANCEL_SENT, 0);
   }
   struct io_uring_sqe *sqe = sqe_get(w);
   if (!sqe) return 0;
@@ -343,7 +354,8 @@ static void ovf_unlink(uring_worker *w, asyncrt_op *op) {
  * is room. */
 static void ovf_drain(uring_worker *w) {
   asyncrt_op *op;
-  while ((op = w->ovf_head) && sq_pending(w) < w->sq_entries) {
+  while ((op = w->ovf_head) &&
+         w->sq_entries - sq_pending(w) >= ((op_state(op) & ST_CANCEL_OVF) ? 1u : sqes_for(w, op))) {
     /* Unlinked first: write_op may complete it, and then it is its
      * submitter's. */
     w->ovf_head = op_next(op);
@@ -352,8 +364,12 @@ static void ovf_drain(uring_worker *w) {
     if (op_state(op) & ST_CANCEL_OVF) {
       write_cancel(w, op);
       op_set(op, op_state(op) & ~ST_CANCEL_OVF, op_pos(op));
-    } else {
-      write_op(w, op);
+    } else if (!write_op(w, op)) { /* a CLOSE's first half went: the rest waits, first in line */
+      op_set_next(op, w->ovf_head);
+      w->ovf_head = op;
+      if (!w->ovf_tail) w->ovf_tail = op;
+      op_set(op, ST_OVERFLOW | (op_state(op) & ST_FD_CANCEL_SENT), 0);
+      return;
     }
   }
 }
@@ -369,7 +385,7 @@ static void queue_op(uring_worker *w, asyncrt_op *op) {
     }
     if (r) return;
   }
-  op_set(op, ST_OVERFLOW, 0);
+  op_set(op, ST_OVERFLOW | (op_state(op) & ST_FD_CANCEL_SENT), 0);
   ovf_push(w, op);
 }
 
@@ -391,6 +407,7 @@ static void finish_op(uring_worker *w, asyncrt_op *op, int32_t res) {
   case ASYNCRT_IO_OP_WAITPID:
     if (res < 0) break;
     r = art_io_do_sync(op); /* the pidfd is readable: reap the child */
+    if (r == -EAGAIN && st & ST_CANCELLING) r = -ECANCELED;
     if (r == -EAGAIN && !w->awaited) { /* not yet after all: wait again */
       queue_op(w, op);
       return;
@@ -512,6 +529,7 @@ static int uring_poll(void *user, asyncrt_subsystem_cx *scx, uint32_t budget) {
 
 static void uring_submit(void *user, asyncrt_subsystem_cx *scx, asyncrt_op *op) {
   uring_worker *w = user;
+  op_set(op, 0, 0); /* the private words may hold an earlier submission's */
   switch (op->opcode) {
   case ASYNCRT_IO_OP_BLOCKING:
     art_pool_submit(w->base.io, op);

@@ -2,8 +2,10 @@ package iodriver
 
 // The io_uring backend's control plane: one ring per worker, set up with
 // raw syscalls (golang.org/x/sys has the syscall numbers, not the structs)
-// and mapped into memory the data plane then owns. After SetupRing returns,
-// nothing about the ring crosses into Go again until the C side unmaps it.
+// and mapped into memory the data plane then reads and writes. After
+// SetupRing returns nothing about the ring crosses into Go again until the
+// driver's close, which unmaps and closes it (Ring.Close) once the worker's
+// registration is gone.
 
 import (
 	"errors"
@@ -18,7 +20,7 @@ import (
 )
 
 // The kernel's struct io_uring_params and its two offset tables
-// (include/uapi/linux/io_uring.h); 120 bytes, checked in uring_test.go.
+// (include/uapi/linux/io_uring.h); 120 bytes, checked in uring_setup_test.go.
 type sqringOffsets struct {
 	Head, Tail, RingMask, RingEntries, Flags, Dropped, Array, Resv1 uint32
 	UserAddr                                                        uint64
@@ -81,9 +83,9 @@ const RefuseEnv = "ASYNCRT_IO_URING_REFUSE"
 var getenv = dataplane.Getenv
 
 // Ring is one worker's io_uring: its fd, the parameters the kernel filled
-// in (entries and offsets) and the two mappings. The data plane takes it
-// over (art_io_uring_worker_new) and unmaps and closes it at its finalize;
-// Close is for a ring that was never handed over.
+// in (entries and offsets) and the two mappings. The data plane works in
+// them (art_io_uring_worker_new); Close unmaps and closes them, after the
+// worker's registration is gone (or when it never was made).
 type Ring struct {
 	Fd       int
 	Params   uringParams

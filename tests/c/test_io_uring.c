@@ -407,15 +407,16 @@ static const asyncrt_future_vtable closer_vtable = {.size = sizeof(asyncrt_futur
 
 /* A read waits on an empty socket; a CLOSE of that fd closes it and ends
  * the read with -EBADF (an in-kernel read would otherwise hold the file
- * open and wait on). */
-static void test_close_ends_waiting_ops(void) {
+ * open and wait on). The CLOSE takes two SQEs (the cancel of the fd's ops,
+ * then the close): on a ring of one entry they go in turn. */
+static void close_ends_waiting_ops(uint32_t ring_entries) {
   asyncrt_executor *ex = tf_executor();
   int refused, sv[2];
   asyncrt_io *io;
   asyncrt_future fut;
   closer c;
   CHECK(ex != NULL);
-  io = open_uring(ex, 0, &refused);
+  io = open_uring(ex, ring_entries, &refused);
   if (refused) {
     asyncrt_executor_free(ex);
     return;
@@ -437,6 +438,12 @@ static void test_close_ends_waiting_ops(void) {
   CHECK_OK(asyncrt_io_close(io));
   CHECK_OK(asyncrt_executor_free(ex));
   close(sv[1]);
+}
+
+static void test_close_ends_waiting_ops(void) {
+  close_ends_waiting_ops(0);
+  CHECK_PASSED();
+  close_ends_waiting_ops(1);
 }
 
 /* ---- TIMEOUT on a test clock ------------------------------------------------------ */
