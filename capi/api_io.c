@@ -3,10 +3,12 @@
  * (runtime/iodriver, through art_go_io_*), everything per op stays in C
  * (runtime/dataplane/art_io*.c).
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../runtime/dataplane/art_io.h"
 #include "_cgo_export.h"
@@ -113,6 +115,20 @@ int asyncrt_io_fd(asyncrt_io *io, int *fd) {
   art_io_worker *w = d->workers[0];
   if (!w) return art_fail(ASYNCRT_EHANDLE, "asyncrt_io_fd: the driver is closing");
   *fd = w->fd;
+  return ASYNCRT_OK;
+}
+
+int asyncrt_io_close_fd(asyncrt_io *io, int fd) {
+  REFUSE_IN_CHILD();
+  art_io *d;
+  int rc = resolve_io(io, &d);
+  if (rc) return rc;
+  if (fd < 0) return art_fail(ASYNCRT_EINVAL, "asyncrt_io_close_fd: fd %d is negative", fd);
+  /* The registrations forget it before the number can be reused: every
+   * submit and poll of an epoll worker takes its forget list first. */
+  if (d->backend == ASYNCRT_IO_EPOLL) art_io_epoll_forget(d, fd);
+  /* EINTR: Linux has released the fd anyway; retrying could close another. */
+  if (close(fd) < 0 && errno != EINTR) return art_fail_os(errno, "asyncrt_io_close_fd: close(%d)", fd);
   return ASYNCRT_OK;
 }
 

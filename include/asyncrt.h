@@ -2186,11 +2186,12 @@ ASYNCRT_API int asyncrt_barrier_free(asyncrt_barrier *b);
  * ASYNCRT_IO_OP_CLOSE. The fds the socket helpers below and ACCEPT return
  * are non-blocking and close-on-exec; fds of your own must be non-blocking
  * for the epoll backend (asyncrt_fd_set_nonblock). Close every fd that was
- * used with a driver through ASYNCRT_IO_OP_CLOSE (or asyncrt_io_close the
- * driver first): the epoll backend keeps each fd registered until then, and
- * an fd closed behind its back may, once its number is reused, leave ops on
- * the new file waiting forever. Ops still waiting on an fd that
- * ASYNCRT_IO_OP_CLOSE closes complete with -EBADF.
+ * used with a driver through ASYNCRT_IO_OP_CLOSE from a task, or
+ * asyncrt_io_close_fd from anywhere else (a future's drop, another thread),
+ * or asyncrt_io_close the driver first: the epoll backend keeps each fd
+ * registered until then, and an fd closed behind its back may, once its
+ * number is reused, leave ops on the new file waiting forever. Ops still
+ * waiting on an fd that either closes complete with -EBADF.
  *
  * Threads.  asyncrt_io_open, _close, _backend, _fd and _stats_get: any
  * thread. asyncrt_io_submit: from a task's poll on the executor the driver
@@ -2285,6 +2286,21 @@ ASYNCRT_API const char *asyncrt_io_backend_name(unsigned backend);
  *         thread-per-core executors watch it themselves.
  * \return ASYNCRT_OK; EINVAL (NULL); EHANDLE. */
 ASYNCRT_API int asyncrt_io_fd(asyncrt_io *io, int *fd);
+
+/**
+ * \brief Closes `fd` the way ASYNCRT_IO_OP_CLOSE does, without a task: every
+ *        registration of the driver forgets it (at its next submit or
+ *        poll, before anything else, so a new file that gets the number is
+ *        registered afresh), then close(2). For a future's drop -- a
+ *        cancelled task whose fds its cleanup could not close with ops --
+ *        and for threads outside the executor. Any thread, never blocks.
+ *        Ops still waiting on `fd` complete with -EBADF (on io_uring, as the
+ *        kernel finishes them). After the driver is closed, call close(2)
+ *        yourself: this returns EHANDLE and leaves fd open.
+ * \return ASYNCRT_OK; EINVAL (negative fd); EHANDLE (not a live driver);
+ *         EOS (close(2) failed: asyncrt_last_errno, e.g. EBADF).
+ */
+ASYNCRT_API int asyncrt_io_close_fd(asyncrt_io *io, int fd);
 
 /**
  * \brief Submits an op prepared by an asyncrt_io_prep_* function to the

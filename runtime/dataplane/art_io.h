@@ -121,6 +121,11 @@ typedef struct art_io_shared {
   uint32_t nforget, forget_cap;
 } art_io_shared;
 
+/* Every worker of an epoll driver forgets fd at its next submit or poll
+ * (asyncrt_io_close_fd, any thread): the ops still waiting on it there
+ * complete with -EBADF. */
+void art_io_epoll_forget(art_io *io, int fd);
+
 struct art_io {
   uint64_t handle;         /* ART_H_IO, generation-tagged; 0 once closed */
   unsigned backend;        /* ASYNCRT_IO_EPOLL or ASYNCRT_IO_URING */

@@ -149,29 +149,39 @@ static void take_forgets(ep_worker *w) {
   art_lock_release(&sh->forget_lock);
 }
 
+/* Puts fd on worker i's forget list and wakes it. A submit or poll there
+ * takes the list before anything else, so once fd is closed no op there can
+ * find its stale entry. */
+static void forget_on(art_io *io, unsigned i, int fd) {
+  art_io_shared *sh = &io->shared[i];
+  if (!sh->inst) return;
+  art_lock_acquire(&sh->forget_lock);
+  if (sh->nforget == sh->forget_cap) {
+    uint32_t cap = sh->forget_cap ? sh->forget_cap * 2 : 16;
+    int *grown = realloc(sh->forget, cap * sizeof *grown);
+    if (grown) {
+      sh->forget = grown;
+      sh->forget_cap = cap;
+    }
+  }
+  /* Out of memory: that worker keeps the stale entry; an op there on a
+   * new file with this number may wait for an edge that never comes. */
+  if (sh->nforget < sh->forget_cap) sh->forget[sh->nforget++] = fd;
+  atomic_store_explicit(&sh->forget_pending, 1, memory_order_release);
+  art_lock_release(&sh->forget_lock);
+  art_exec_wake_driver(sh->inst->core);
+}
+
 /* Tells the other workers to forget fd, before it is closed: a new file
  * with its number can only appear after the close. */
 static void broadcast_forget(ep_worker *w, int fd) {
   art_io *io = w->head.io;
-  for (unsigned i = 0; i < io->nworkers; i++) {
-    art_io_shared *sh = &io->shared[i];
-    if (i == w->head.index || !sh->inst) continue;
-    art_lock_acquire(&sh->forget_lock);
-    if (sh->nforget == sh->forget_cap) {
-      uint32_t cap = sh->forget_cap ? sh->forget_cap * 2 : 16;
-      int *grown = realloc(sh->forget, cap * sizeof *grown);
-      if (grown) {
-        sh->forget = grown;
-        sh->forget_cap = cap;
-      }
-    }
-    /* Out of memory: that worker keeps the stale entry; an op there on a
-     * new file with this number may wait for an edge that never comes. */
-    if (sh->nforget < sh->forget_cap) sh->forget[sh->nforget++] = fd;
-    atomic_store_explicit(&sh->forget_pending, 1, memory_order_release);
-    art_lock_release(&sh->forget_lock);
-    art_exec_wake_driver(sh->inst->core);
-  }
+  for (unsigned i = 0; i < io->nworkers; i++)
+    if (i != w->head.index) forget_on(io, i, fd);
+}
+
+void art_io_epoll_forget(art_io *io, int fd) {
+  for (unsigned i = 0; i < io->nworkers; i++) forget_on(io, i, fd);
 }
 
 /* ---- timeouts ------------------------------------------------------------------------ */

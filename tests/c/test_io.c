@@ -516,6 +516,58 @@ static void test_cancel_read(void) {
   FOR_EACH_BACKEND(v, 2, cancel_read);
 }
 
+/* ---- asyncrt_io_close_fd: a drop closes an fd whose number comes back --------------- */
+
+/* A read waits on fd N (registered in the epoll set), its task is cancelled
+ * and N is closed with asyncrt_io_close_fd, as a drop would; a new pipe's
+ * read end is put at N, and a read there must see the data written to it.
+ * With a plain close(2) the epoll worker would still think N registered and
+ * the second read would wait for an edge that never comes. */
+static void close_fd_reuse(io_env *v) {
+  int a[2], b[2];
+  CHECK_OK(asyncrt_pipe(a));
+  int n = a[0];
+  op_task *r1 = op_task_new(v->io), *r2 = op_task_new(v->io);
+  CHECK(r1 && r2);
+  char buf1[8], buf2[8];
+  asyncrt_io_prep_read(&r1->st.op, n, buf1, sizeof buf1, -1);
+  asyncrt_task *t1, *t2;
+  CHECK_OK(op_task_spawn(v->ex, r1, &t1));
+  CHECK(wait_submitted(v, r1));
+  CHECK_OK(asyncrt_task_cancel(t1));
+  CHECK_STATUS(io_join(v, t1), ASYNCRT_ECANCELLED);
+  CHECK_OK(asyncrt_io_close_fd(v->io, n));
+  close(a[1]);
+  CHECK_OK(asyncrt_pipe(b));
+  if (b[0] != n) {
+    CHECK(dup2(b[0], n) == n);
+    close(b[0]);
+    b[0] = n;
+  }
+  asyncrt_io_prep_read(&r2->st.op, n, buf2, sizeof buf2, -1);
+  CHECK_OK(op_task_spawn(v->ex, r2, &t2));
+  CHECK(wait_submitted(v, r2));
+  CHECK(write(b[1], "new", 3) == 3);
+  CHECK_OK(io_join(v, t2));
+  CHECK_INT(r2->st.op.result, 3);
+  CHECK(memcmp(buf2, "new", 3) == 0);
+  /* Misuse: a negative fd, a closed one, no driver. */
+  CHECK_STATUS(asyncrt_io_close_fd(v->io, -1), ASYNCRT_EINVAL);
+  CHECK_OK(asyncrt_io_close_fd(v->io, b[1]));
+  CHECK_STATUS(asyncrt_io_close_fd(v->io, b[1]), ASYNCRT_EOS);
+  CHECK_INT(asyncrt_last_errno(), EBADF);
+  CHECK_STATUS(asyncrt_io_close_fd(NULL, 0), ASYNCRT_EINVAL);
+  CHECK_OK(asyncrt_io_close_fd(v->io, n));
+  free(r1);
+  free(r2);
+}
+
+static void test_close_fd_reuse(void) {
+  io_env v;
+  FOR_EACH_BACKEND(v, 0, close_fd_reuse);
+  FOR_EACH_BACKEND(v, 2, close_fd_reuse);
+}
+
 /* ---- closing a driver, or freeing its executor, with ops in flight ----------------------- */
 
 static void close_with_ops(io_env *v) {
@@ -723,6 +775,7 @@ int main(void) {
   RUN(test_timeouts);
   RUN(test_cancel_read);
   RUN(test_close_with_ops);
+  RUN(test_close_fd_reuse);
   RUN(test_quiet_submit);
   RUN(test_helpers);
   CHECK_END("test_io");

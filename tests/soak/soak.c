@@ -7,15 +7,20 @@
  * one driven by its own thread through asyncrt_block_on. A spawner thread
  * keeps them loaded with tasks that yield, park until another thread wakes
  * them, sleep on timers, open scopes with children and join them, await
- * other tasks' joins, or linger until cancelled; it cancels tasks, opens
- * top scopes and cancels some of those too. A waker thread delivers the
- * wakes. Live tasks are bounded, so the load is steady.
+ * other tasks' joins, linger until cancelled, pass bytes through a socket
+ * pair with IO ops (each executor has an IO driver), or wait in a read that
+ * never completes until they are cancelled (the op is cancelled in flight,
+ * and the drop closes the fds with asyncrt_io_close_fd); it cancels tasks,
+ * opens top scopes and cancels some of those too. A waker thread delivers
+ * the wakes. Live tasks are bounded, so the load is steady.
  *
  * Errors: any status other than the one the header promises for the call, a
  * task ending other than its kind must (a cancel allows ECANCELLED), a
  * join's output or failure that does not match its task, a timer firing
- * early, and at the end any future not dropped exactly once (created !=
- * dropped after the executors are freed).
+ * early, an IO op that fails or returns other bytes than were sent, and at
+ * the end any future not dropped exactly once (created != dropped after the
+ * executors are freed) or an fd left open (the count of open fds must come
+ * back to where it started).
  *
  * RSS: sampled every second; the mean over the last tenth of the run must
  * be within the tolerance of the mean over the second tenth (for 600 s: the
@@ -23,6 +28,7 @@
  * growth past the tolerance.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -30,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,7 +123,11 @@ static void *waker_main(void *arg) {
 
 /* ---- the futures ---------------------------------------------------------------- */
 
-enum kind { K_YIELD, K_PARK, K_SLEEP, K_SCOPE, K_JOIN, K_LINGER, K_KINDS };
+enum kind { K_YIELD, K_PARK, K_SLEEP, K_SCOPE, K_JOIN, K_LINGER, K_IO, K_IO_LINGER, K_KINDS };
+
+static asyncrt_executor *execs[2]; /* thread-per-core, local */
+static asyncrt_io *ios[2];          /* an IO driver on each */
+#define IO_BYTES 256
 
 #define JOB_MAGIC 0x50a4c0deu
 
@@ -137,6 +149,13 @@ typedef struct job {
   int inner_live;
   uint64_t want;  /* JOIN: the output it must see */
   int may_cancel; /* JOIN: its task may be cancelled (ECANCELLED allowed) */
+  /* IO and IO_LINGER: a socket pair, written at [0] and read at [1] */
+  asyncrt_io *io;
+  int fds[2];
+  int io_step;
+  size_t sent, got;
+  asyncrt_op wop, rop, cop[2];
+  unsigned char wbuf[IO_BYTES], rbuf[IO_BYTES];
 } job;
 
 static const asyncrt_future_vtable job_vt;
@@ -147,6 +166,7 @@ static job *job_new(int kind, uint64_t value) {
   j->magic = JOB_MAGIC;
   j->kind = kind;
   j->value = value;
+  j->fds[0] = j->fds[1] = -1;
   atomic_fetch_add(&created, 1);
   return j;
 }
@@ -200,6 +220,90 @@ static int poll_join(job *j, asyncrt_context *cx) {
   return r;
 }
 
+/* IO: the first poll makes the pair and submits a read at [1] and a write
+ * of IO_BYTES at [0]; later polls reap them (reads and writes may be
+ * partial: each is resubmitted for the rest) and check the bytes; then both
+ * fds are closed with CLOSE ops. IO_LINGER: a read on an empty socket that
+ * only a cancel ends. */
+static int io_fail(job *j, asyncrt_context *cx, const char *what, const asyncrt_op *op) {
+  soak_error("IO: %s: status %d (%s), result %lld", what, op ? op->status : -1,
+             op ? asyncrt_status_str(op->status) : "-", op ? (long long)op->result : 0LL);
+  (void)j;
+  asyncrt_context_fail(cx, ASYNCRT_EFAILED);
+  return ASYNCRT_POLL_ERROR;
+}
+
+static int io_submit(job *j, asyncrt_context *cx, asyncrt_op *op, const char *what) {
+  int rc = asyncrt_io_submit(cx, j->io, op);
+  if (rc != ASYNCRT_OK) {
+    soak_error("IO: submit of a %s returned %d (%s): %s", what, rc, asyncrt_status_str(rc), asyncrt_last_error());
+    return 0;
+  }
+  return 1;
+}
+
+static int poll_io(job *j, asyncrt_context *cx) {
+  if (j->io_step == 0) {
+    j->io = ios[asyncrt_context_executor(cx) == execs[0] ? 0 : 1];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, j->fds) < 0) {
+      j->fds[0] = j->fds[1] = -1;
+      return io_fail(j, cx, "socketpair", NULL);
+    }
+    for (int i = 0; i < IO_BYTES; i++) j->wbuf[i] = (unsigned char)(j->value + (uint64_t)i * 7u);
+    asyncrt_io_prep_read(&j->rop, j->fds[1], j->rbuf, sizeof j->rbuf, -1);
+    if (!io_submit(j, cx, &j->rop, "read")) return io_fail(j, cx, "submit", NULL);
+    if (j->kind == K_IO_LINGER) {
+      j->io_step = 3;
+      return ASYNCRT_POLL_PENDING;
+    }
+    asyncrt_io_prep_write(&j->wop, j->fds[0], j->wbuf, sizeof j->wbuf, -1);
+    if (!io_submit(j, cx, &j->wop, "write")) return io_fail(j, cx, "submit", NULL);
+    j->io_step = 1;
+  }
+  if (j->io_step == 1) { /* the bytes, both ways */
+    if (j->sent < IO_BYTES && asyncrt_op_poll(&j->wop, cx) == ASYNCRT_POLL_READY) {
+      if (j->wop.status != ASYNCRT_OK || j->wop.result <= 0) return io_fail(j, cx, "write", &j->wop);
+      j->sent += (size_t)j->wop.result;
+      if (j->sent < IO_BYTES) {
+        asyncrt_io_prep_write(&j->wop, j->fds[0], j->wbuf + j->sent, IO_BYTES - j->sent, -1);
+        if (!io_submit(j, cx, &j->wop, "write")) return io_fail(j, cx, "submit", NULL);
+      }
+    }
+    if (j->got < IO_BYTES && asyncrt_op_poll(&j->rop, cx) == ASYNCRT_POLL_READY) {
+      if (j->rop.status != ASYNCRT_OK || j->rop.result <= 0) return io_fail(j, cx, "read", &j->rop);
+      size_t n = (size_t)j->rop.result;
+      if (memcmp(j->rbuf, j->wbuf + j->got, n) != 0) return io_fail(j, cx, "read other bytes than were written", NULL);
+      j->got += n;
+      if (j->got < IO_BYTES) {
+        asyncrt_io_prep_read(&j->rop, j->fds[1], j->rbuf, IO_BYTES - j->got, -1);
+        if (!io_submit(j, cx, &j->rop, "read")) return io_fail(j, cx, "submit", NULL);
+      }
+    }
+    if (j->sent < IO_BYTES || j->got < IO_BYTES) return ASYNCRT_POLL_PENDING;
+    for (int i = 0; i < 2; i++) {
+      asyncrt_io_prep_close(&j->cop[i], j->fds[i]);
+      if (!io_submit(j, cx, &j->cop[i], "close")) return io_fail(j, cx, "submit", NULL);
+    }
+    j->io_step = 2;
+  }
+  if (j->io_step == 2) { /* the closes */
+    int done = 1;
+    for (int i = 0; i < 2; i++) {
+      if (j->fds[i] < 0) continue;
+      if (asyncrt_op_poll(&j->cop[i], cx) != ASYNCRT_POLL_READY) {
+        done = 0;
+        continue;
+      }
+      if (j->cop[i].status != ASYNCRT_OK) return io_fail(j, cx, "close", &j->cop[i]);
+      j->fds[i] = -1;
+    }
+    return done ? ASYNCRT_POLL_READY : ASYNCRT_POLL_PENDING;
+  }
+  /* IO_LINGER: the read must not complete; a cancel ends the task. */
+  if (asyncrt_op_poll(&j->rop, cx) == ASYNCRT_POLL_READY) return io_fail(j, cx, "a read of an empty socket completed", &j->rop);
+  return ASYNCRT_POLL_PENDING;
+}
+
 static int job_poll(void *self, asyncrt_context *cx, void *out) {
   job *j = self;
   static _Thread_local uint32_t seed;
@@ -234,6 +338,8 @@ static int job_poll(void *self, asyncrt_context *cx, void *out) {
     break;
   case K_SCOPE: r = poll_scope(j, cx, &seed); break;
   case K_JOIN: r = poll_join(j, cx); break;
+  case K_IO:
+  case K_IO_LINGER: r = poll_io(j, cx); break;
   default: r = ASYNCRT_POLL_PENDING; break; /* K_LINGER: until cancelled */
   }
   if (r == ASYNCRT_POLL_READY) {
@@ -253,6 +359,14 @@ static void job_drop(void *self) {
   if (j->kind == K_SLEEP && j->polls) j->sleep_fut.vtable->drop(j->sleep_fut.self);
   if (j->inner_live) j->inner.vtable->drop(j->inner.self);
   if (j->scope) expect(asyncrt_scope_free(j->scope), ASYNCRT_OK, "scope_free in a drop");
+  /* A cancelled IO task: its ops have completed (asyncrt drops a task only
+   * after that), and the fds its CLOSE ops did not close are closed here.
+   * After an executor's free the driver is gone and close(2) does it. */
+  for (int i = 0; i < 2; i++) {
+    if (j->fds[i] < 0) continue;
+    if (!asyncrt_op_done(&j->rop) || !asyncrt_op_done(&j->wop)) soak_error("IO: dropped with an op in flight");
+    if (asyncrt_io_close_fd(j->io, j->fds[i]) != ASYNCRT_OK) close(j->fds[i]);
+  }
   free(j);
   atomic_fetch_add(&dropped, 1);
 }
@@ -286,7 +400,6 @@ typedef struct kept {
   uint64_t value;
 } kept;
 
-static asyncrt_executor *execs[2]; /* thread-per-core, local */
 static _Atomic int stop_spawning;
 
 /* Checks a kept task's outcome and releases its handle. A lingering task
@@ -294,10 +407,10 @@ static _Atomic int stop_spawning;
 static void settle_kept(kept *k) {
   if (!k->task) return;
   int st = asyncrt_task_status(k->task);
-  if (st == ASYNCRT_EAGAIN && k->kind == K_LINGER && !k->cancelled) {
+  if (st == ASYNCRT_EAGAIN && (k->kind == K_LINGER || k->kind == K_IO_LINGER) && !k->cancelled) {
     expect(asyncrt_task_cancel(k->task), ASYNCRT_OK, "task_cancel");
   } else if (st != ASYNCRT_EAGAIN) {
-    int ok = st == ASYNCRT_OK ? k->kind != K_LINGER : st == ASYNCRT_ECANCELLED ? k->cancelled : 0;
+    int ok = st == ASYNCRT_OK ? k->kind != K_LINGER && k->kind != K_IO_LINGER : st == ASYNCRT_ECANCELLED ? k->cancelled : 0;
     if (!ok) soak_error("a task of kind %d ended with %d (cancelled: %d)", k->kind, st, k->cancelled);
   }
   expect(asyncrt_task_release(k->task), ASYNCRT_OK, "task_release");
@@ -371,8 +484,10 @@ static void *spawner_main(void *arg) {
       j->steps = 1 + (int)(rnd(&seed) % 6);
       j->cancel_own = rnd(&seed) % 5 == 0;
       spawn_kept(ring, &next, ex, j, &seed);
-    } else if (r < 80) {
+    } else if (r < 78) {
       spawn_kept(ring, &next, ex, job_new(K_LINGER, 0), &seed);
+    } else if (r < 82) {
+      spawn_kept(ring, &next, ex, job_new(rnd(&seed) % 4 ? K_IO : K_IO_LINGER, rnd(&seed)), &seed);
     } else if (r < 88) { /* cancel a kept task: lingering ones must end by it */
       kept *k = &ring[rnd(&seed) % RING];
       if (k->task && !k->joined) { /* its joiner was told whether to expect a cancel */
@@ -387,8 +502,9 @@ static void *spawner_main(void *arg) {
         expect(asyncrt_task_join(k->task, &join), ASYNCRT_OK, "task_join");
         k->joined = 1;
         /* A lingering task ends only by a cancel, which may come later. */
-        spawn_joiner(ex, join, k->value, k->cancelled || k->kind == K_LINGER, NULL);
-        if (k->kind == K_LINGER && !k->cancelled) {
+        int lingers = k->kind == K_LINGER || k->kind == K_IO_LINGER;
+        spawn_joiner(ex, join, k->value, k->cancelled || lingers, NULL);
+        if (lingers && !k->cancelled) {
           expect(asyncrt_task_cancel(k->task), ASYNCRT_OK, "task_cancel");
           k->cancelled = 1;
         }
@@ -398,7 +514,7 @@ static void *spawner_main(void *arg) {
     }
   }
   for (unsigned i = 0; i < RING; i++) {
-    if (ring[i].task && ring[i].kind == K_LINGER && !ring[i].cancelled) {
+    if (ring[i].task && (ring[i].kind == K_LINGER || ring[i].kind == K_IO_LINGER) && !ring[i].cancelled) {
       expect(asyncrt_task_cancel(ring[i].task), ASYNCRT_OK, "task_cancel");
       ring[i].cancelled = 1;
     }
@@ -470,6 +586,30 @@ static double rss_mib(void) {
   return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
 }
 
+static int open_fds(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+  closedir(d);
+  return n - 1; /* the directory's own fd */
+}
+
+/* Lists the open fds (on an fd-count error, to say which ones). */
+static void list_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue;
+    char path[300], target[256];
+    snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    target[n > 0 ? n : 0] = 0;
+    fprintf(stderr, "soak:   fd %s -> %s\n", e->d_name, target);
+  }
+  closedir(d);
+}
+
 static double mean(const double *v, int from, int to) {
   double s = 0;
   for (int i = from; i < to; i++) s += v[i];
@@ -484,6 +624,28 @@ int main(int argc, char **argv) {
     fprintf(stderr, "soak: %s\n", asyncrt_last_error());
     return 1;
   }
+  /* IO tasks hold two fds each: room for every live task. */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 65536) {
+    rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  /* The Go runtime keeps a few fds of its own once it runs (its netpoller,
+   * cgroup files): a first executor with a driver, made and freed, lets
+   * them appear before the count that must come back. */
+  {
+    asyncrt_executor_config wcfg;
+    asyncrt_executor_config_init(&wcfg);
+    wcfg.kind = ASYNCRT_EXECUTOR_THREADS;
+    wcfg.workers = 2;
+    asyncrt_executor *wex = NULL;
+    asyncrt_io *wio = NULL;
+    expect(asyncrt_executor_new(&wcfg, &wex), ASYNCRT_OK, "executor_new (warm-up)");
+    expect(asyncrt_io_open(wex, NULL, &wio), ASYNCRT_OK, "io_open (warm-up)");
+    expect(asyncrt_io_close(wio), ASYNCRT_OK, "io_close (warm-up)");
+    expect(asyncrt_executor_free(wex), ASYNCRT_OK, "executor_free (warm-up)");
+  }
+  int fds_before = open_fds();
   asyncrt_executor_config cfg;
   asyncrt_executor_config_init(&cfg);
   cfg.kind = ASYNCRT_EXECUTOR_THREADS;
@@ -491,6 +653,9 @@ int main(int argc, char **argv) {
   expect(asyncrt_executor_new(&cfg, &execs[0]), ASYNCRT_OK, "executor_new (thread-per-core)");
   expect(asyncrt_executor_new(NULL, &execs[1]), ASYNCRT_OK, "executor_new (local)");
   if (!execs[0] || !execs[1]) return 1;
+  for (int i = 0; i < 2; i++) expect(asyncrt_io_open(execs[i], NULL, &ios[i]), ASYNCRT_OK, "io_open");
+  if (!ios[0] || !ios[1]) return 1;
+  printf("soak: IO backend %s\n", asyncrt_io_backend_name((unsigned)asyncrt_io_backend(ios[0])));
 
   pthread_t waker, driver, spawner;
   pthread_create(&waker, NULL, waker_main, NULL);
@@ -519,6 +684,12 @@ int main(int argc, char **argv) {
   pthread_join(spawner, NULL);
   stop_driver();
   pthread_join(driver, NULL);
+  asyncrt_io_stats ios_stats[2];
+  for (int i = 0; i < 2; i++) {
+    ios_stats[i] = (asyncrt_io_stats){.size = sizeof ios_stats[i]};
+    expect(asyncrt_io_stats_get(ios[i], &ios_stats[i]), ASYNCRT_OK, "io_stats_get");
+    expect(asyncrt_io_close(ios[i]), ASYNCRT_OK, "io_close");
+  }
   expect(asyncrt_executor_free(execs[0]), ASYNCRT_OK, "executor_free (thread-per-core)");
   expect(asyncrt_executor_free(execs[1]), ASYNCRT_OK, "executor_free (local)");
   pthread_mutex_lock(&wq_mu);
@@ -529,6 +700,16 @@ int main(int argc, char **argv) {
   if (atomic_load(&created) != atomic_load(&dropped))
     soak_error("%llu futures were made, %llu dropped", (unsigned long long)atomic_load(&created),
                (unsigned long long)atomic_load(&dropped));
+
+  int fds_after = open_fds();
+  if (fds_after != fds_before) {
+    soak_error("%d fds were open before, %d after", fds_before, fds_after);
+    list_fds();
+  }
+  printf("soak: IO ops %llu submitted, %llu failed (cancelled included), %llu cancels\n",
+         (unsigned long long)(ios_stats[0].submits + ios_stats[1].submits),
+         (unsigned long long)(ios_stats[0].failures + ios_stats[1].failures),
+         (unsigned long long)(ios_stats[0].cancels + ios_stats[1].cancels));
 
   int w = seconds / 10;
   double early = mean(rss, w, 2 * w), late = mean(rss, seconds - w, seconds);

@@ -681,6 +681,7 @@ SIGNATURES = {
     "asyncrt_io_config_init_size": (None, [io_config_p, c_size_t]),
     "asyncrt_io_open": (c_int, [executor_p, io_config_p, POINTER(io_p)]),
     "asyncrt_io_close": (c_int, [io_p]),
+    "asyncrt_io_close_fd": (c_int, [io_p, c_int]),
     "asyncrt_io_backend": (c_int, [io_p]),
     "asyncrt_io_backend_name": (c_char_p, [c_uint]),
     "asyncrt_io_fd": (c_int, [io_p, POINTER(c_int)]),
