@@ -395,6 +395,24 @@ class IO:
         fd = _fileno(fd)
         return self._op(lambda op: lib.asyncrt_io_prep_close(op, fd), convert=_none, what="close")
 
+    def close_fd(self, fd) -> None:
+        """Closes an fd at once, from anywhere (a ``finally`` of a cancelled
+        coroutine, another thread, a ``__del__``): the driver forgets it
+        before close(2), so a new file that gets its number is not taken
+        for the old one. Ops still waiting on it end with EBADF. Once the
+        driver is closed it is a plain os.close."""
+        fd = _fileno(fd)
+        if self._closed or self.executor.closed:
+            os.close(fd)
+            return
+        rc = lib.asyncrt_io_close_fd(self._handle, fd)
+        if rc == Status.EHANDLE:  # the driver was closed meanwhile (the executor's close)
+            os.close(fd)
+        elif rc == Status.EOS:
+            raise os_error(lib.asyncrt_last_errno(), "close_fd")
+        else:
+            check(rc)
+
     def close_driver(self) -> None:
         """Closes the driver: ops in flight are cancelled and complete (their
         coroutines raise Cancelled); signals it waited for are given back.

@@ -254,8 +254,8 @@ class StreamWriter:
         conn.closing = True
         try:
             conn.closer = conn.io.executor.spawn(self._close())
-        except AsyncrtError:  # the executor is closing: its driver, and the driver's hold on the fd, are gone
-            os.close(conn.fd)
+        except AsyncrtError:  # the executor is closing: no task can run the close
+            conn.io.close_fd(conn.fd)
 
     async def _close(self):
         conn = self._conn
@@ -501,7 +501,7 @@ class Server:
         try:
             self._closed_task = self.io.executor.spawn(self._close())
         except AsyncrtError:  # the executor is closing (see StreamWriter.close)
-            os.close(self._fd)
+            self.io.close_fd(self._fd)
 
     async def _close(self):
         accepting = self._accepting

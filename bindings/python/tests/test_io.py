@@ -190,6 +190,41 @@ class Pipes:
 
         self.assertEqual(self.run_coro(main()), b"after")  # the cancelled read took nothing
 
+    def test_close_fd_from_outside_a_task_lets_the_number_serve_a_new_pipe(self):
+        # A read waits on r (the epoll backend registers it), its task is
+        # cancelled, and r is closed with close_fd, as a finally would; a new
+        # pipe's read end is put at r's number: a read there must see data.
+        # After a plain os.close the epoll worker would take the number for
+        # the old, registered file and the read would wait for ever.
+        async def reader(fd):
+            return await self.io.read(fd, 100)
+
+        async def main():
+            task = asyncrt.spawn(reader(self.r))
+            await self.wait_for(lambda: self.io.stats().in_flight == 1, "the read is in flight")
+            task.cancel()
+            with self.assertRaises(asyncrt.Cancelled):
+                await task
+            number, self.r = self.r, None
+            self.io.close_fd(number)
+            r2, w2 = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            if r2 != number:
+                os.dup2(r2, number)
+                os.close(r2)
+            try:
+                task = asyncrt.spawn(reader(number))
+                await self.wait_for(lambda: self.io.stats().in_flight == 1, "the new read is in flight")
+                os.write(w2, b"new")
+                return await task
+            finally:
+                self.io.close_fd(number)
+                os.close(w2)
+
+        self.assertEqual(self.run_coro(main()), b"new")
+        with self.assertRaises(OSError) as cm:
+            self.io.close_fd(10**6)  # no such fd
+        self.assertEqual(cm.exception.errno, errno.EBADF)
+
     def test_a_buffer_stays_pinned_until_its_cancelled_read_is_reaped(self):
         import gc
 
