@@ -29,6 +29,9 @@ pub enum Status {
     Scope,
     Closed,
     Lagged,
+    /// An operating-system call failed (asyncrt 0.7's IO): the errno is in
+    /// the message, or in the op's result as -errno.
+    Os,
     Other(i32),
 }
 
@@ -54,6 +57,7 @@ impl Status {
             sys::ASYNCRT_ESCOPE => Status::Scope,
             sys::ASYNCRT_ECLOSED => Status::Closed,
             sys::ASYNCRT_ELAGGED => Status::Lagged,
+            sys::ASYNCRT_EOS => Status::Os,
             other => Status::Other(other),
         }
     }
@@ -79,6 +83,7 @@ impl Status {
             Status::Scope => sys::ASYNCRT_ESCOPE,
             Status::Closed => sys::ASYNCRT_ECLOSED,
             Status::Lagged => sys::ASYNCRT_ELAGGED,
+            Status::Os => sys::ASYNCRT_EOS,
             Status::Other(code) => code,
         }
     }

@@ -33,6 +33,7 @@ pub const ASYNCRT_ENOTSUP: c_int = 15;
 pub const ASYNCRT_ESCOPE: c_int = 16;
 pub const ASYNCRT_ECLOSED: c_int = 17;
 pub const ASYNCRT_ELAGGED: c_int = 18;
+pub const ASYNCRT_EOS: c_int = 19;
 
 // ---- polls (asyncrt_poll) ---------------------------------------------------
 

@@ -83,3 +83,19 @@ fn the_loaded_library_serves_the_header_these_bindings_follow() {
     let v = unsafe { sys::asyncrt_version() };
     assert_eq!(asyncrt::version(), format!("{}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff));
 }
+
+/// Every status the loaded library names maps to a variant of its own and
+/// back: a status added to the header without one here shows as Other.
+#[test]
+fn every_status_the_library_names_has_a_variant() {
+    use asyncrt::Status;
+    use std::ffi::CStr;
+    for code in 1..64 {
+        let name = unsafe { CStr::from_ptr(sys::asyncrt_status_str(code)) }.to_string_lossy().into_owned();
+        let known = name != "unknown asyncrt status";
+        let status = Status::from_code(code);
+        assert_eq!(known, !matches!(status, Status::Other(_)), "status {code} ({name}) maps to {status:?}");
+        assert_eq!(status.code(), code);
+    }
+    assert_eq!(Status::from_code(sys::ASYNCRT_EOS), Status::Os);
+}
