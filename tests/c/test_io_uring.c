@@ -8,6 +8,7 @@
  *  - a CLOSE ends the ops still waiting on its fd with -EBADF, as on epoll;
  *  - TIMEOUT follows the executor's test clock, not the kernel's;
  *  - each worker of a thread-per-core executor owns a ring;
+ *  - a foreign executor's host that ticks and sleeps on asyncrt_io_fd;
  *  - a refusal (ASYNCRT_IO_URING_REFUSE, a test hook read when the library
  *    loads, so ctest sets it: c_io_uring_refused) makes AUTO fall back to
  *    epoll and an explicit io_uring fail with ENOTSUP naming the errno.
@@ -661,6 +662,78 @@ static void test_ring_per_worker(void) {
   free(e);
 }
 
+/* ---- a foreign executor's host loop ------------------------------------------------ */
+
+#define HOST_QUEUE 64
+
+typedef struct host {
+  asyncrt_runnable *queue[HOST_QUEUE];
+  int n, overflow;
+} host;
+
+static void host_schedule(void *user, asyncrt_runnable *r) {
+  host *h = user;
+  if (h->n < HOST_QUEUE) h->queue[h->n++] = r;
+  else h->overflow = 1; /* not expected: one task */
+}
+
+static const asyncrt_foreign_vtable host_vtable = {.size = sizeof(asyncrt_foreign_vtable), .schedule = host_schedule};
+
+/* A host that runs its runnables, ticks, and sleeps in poll(2) on
+ * asyncrt_io_fd (the ring) when nothing is runnable: the ops a task
+ * submitted go out at the tick, and their completions wake the host. */
+static void test_foreign_host(void) {
+  asyncrt_executor *ex = NULL;
+  asyncrt_io *io;
+  asyncrt_future fut;
+  asyncrt_task *task;
+  host h;
+  echo *e = calloc(1, sizeof *e);
+  int refused, ringfd = -1, sv[2];
+  int64_t deadline;
+  memset(&h, 0, sizeof h);
+  CHECK(e != NULL);
+  CHECK_OK(asyncrt_executor_new_foreign(&host_vtable, &h, &ex));
+  io = open_uring(ex, 0, &refused);
+  if (refused) {
+    asyncrt_executor_free(ex);
+    free(e);
+    return;
+  }
+  CHECK(io != NULL);
+  CHECK_OK(asyncrt_io_fd(io, &ringfd));
+  CHECK_INT(socket_pair(sv), 0);
+  e->io = io;
+  e->out_fd = sv[0];
+  e->in_fd = sv[1];
+  fut.self = e;
+  fut.vtable = &echo_vtable;
+  CHECK_OK(asyncrt_spawn(ex, &fut, ASYNCRT_SPAWN_LOCAL, &task));
+  deadline = tf_now_ns() + (int64_t)WAIT_MS * TF_MS_NS;
+  while (asyncrt_task_status(task) == ASYNCRT_EAGAIN && tf_now_ns() < deadline) {
+    struct pollfd p;
+    while (h.n > 0) {
+      asyncrt_runnable *r = h.queue[--h.n];
+      CHECK_OK(asyncrt_runnable_run(r));
+    }
+    CHECK_OK(asyncrt_executor_tick(ex, NULL, NULL));
+    if (h.n > 0) continue;
+    p.fd = ringfd;
+    p.events = POLLIN;
+    (void)poll(&p, 1, 100); /* readable once a completion waits */
+  }
+  CHECK_STATUS(asyncrt_task_status(task), ASYNCRT_OK);
+  CHECK_INT(h.overflow, 0);
+  CHECK_INT(e->failed, 0);
+  CHECK_INT(e->round, ROUNDS);
+  CHECK_OK(asyncrt_task_release(task));
+  CHECK_OK(asyncrt_io_close(io));
+  CHECK_OK(asyncrt_executor_free(ex));
+  close(sv[0]);
+  close(sv[1]);
+  free(e);
+}
+
 /* ---- refusal and fallback ------------------------------------------------------- */
 
 typedef struct nop_task {
@@ -744,6 +817,7 @@ int main(void) {
   RUN(test_timeout_on_test_clock);
   RUN(test_timeout_in_kernel);
   RUN(test_ring_per_worker);
+  RUN(test_foreign_host);
   RUN(test_refusal_falls_back);
   return CHECK_END("io_uring");
 }
