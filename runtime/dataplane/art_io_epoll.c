@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,7 +55,17 @@ typedef struct ep_fd {
   ep_list lists[3]; /* AT_READ - 1, AT_WRITE - 1, AT_POLL - 1 */
   uint8_t registered; /* in the epoll set */
   uint8_t kind;       /* KIND_*: regular files cannot be waited for */
+  /* Read readiness, as tokio keeps it: 1 once a read came back with
+   * EAGAIN, or short on a byte stream (the receive queue was emptied),
+   * and no read event has come since. A read submitted then waits for the
+   * edge instead of trying a recv that would say EAGAIN: in a
+   * request-response loop that try is one wasted system call per request.
+   * Every new arrival of data raises an edge (EPOLLET), which clears it. */
+  uint8_t rd_drained;
+  uint8_t stream; /* STREAM_*: whether a short read means drained */
 } ep_fd;
+
+enum { STREAM_UNKNOWN = 0, STREAM_YES = 1, STREAM_NO = 2 };
 
 #define EP_EVENTS 64
 
@@ -305,11 +316,43 @@ static int list_of(const asyncrt_op *op) {
   return art_io_op_events(op) == EPOLLOUT ? AT_WRITE : AT_READ;
 }
 
+/* Whether fd is a byte stream (a stream socket, a pipe, a tty): there a
+ * read that returns less than it asked for has emptied the receive queue.
+ * Learned once per fd, on its first short read. */
+static int is_stream(ep_worker *w, ep_fd *ent, int fd) {
+  if (ent->stream == STREAM_UNKNOWN) {
+    struct stat st;
+    int type = 0;
+    socklen_t len = sizeof type;
+    count_syscall(w);
+    if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) ent->stream = STREAM_YES;
+    else if (S_ISSOCK(st.st_mode) && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM)
+      ent->stream = STREAM_YES;
+    else ent->stream = STREAM_NO;
+  }
+  return ent->stream == STREAM_YES;
+}
+
+/* After a read-side attempt on fd with result r: whether the receive queue
+ * is known to be empty now (see ep_fd.rd_drained). */
+static void note_read(ep_worker *w, ep_fd *ent, int fd, const asyncrt_op *op, int64_t r) {
+  if (r == -EAGAIN) {
+    ent->rd_drained = 1;
+  } else if (r > 0 && (op->opcode == ASYNCRT_IO_OP_RECV || op->opcode == ASYNCRT_IO_OP_READ) &&
+             (uint64_t)r < op->args[2] && !(op->flags & MSG_PEEK)) {
+    ent->rd_drained = (uint8_t)is_stream(w, ent, fd);
+  } else {
+    ent->rd_drained = 0;
+  }
+}
+
 /* Retries the ops queued on one list, in order, until one would block. */
-static unsigned retry(ep_list *l) {
+static unsigned retry(ep_worker *w, ep_fd *ent, int fd, int which) {
+  ep_list *l = &ent->lists[which - 1];
   unsigned done = 0;
   for (asyncrt_op *op; (op = l->head);) {
     int64_t r = attempt(op);
+    if (which == AT_READ) note_read(w, ent, fd, op, r);
     if (r == -EAGAIN) break;
     list_pop(l);
     finish(op, r);
@@ -377,8 +420,11 @@ static void submit_fd_op(ep_worker *w, asyncrt_op *op) {
   int which = list_of(op);
   ep_list *l = &ent->lists[which - 1];
   tag_set(op, AT_NONE);
-  if (!l->head) { /* nothing queued ahead of it: try it now */
+  /* Nothing queued ahead of it: try it now -- unless it is a read and
+   * the fd is known drained, with its edge still to come. */
+  if (!l->head && !(which == AT_READ && ent->rd_drained && ent->registered)) {
     int64_t r = attempt(op);
+    if (which == AT_READ) note_read(w, ent, fd, op, r);
     if (r != -EAGAIN) {
       finish(op, r);
       return;
@@ -439,9 +485,12 @@ static int ep_poll(void *user, asyncrt_subsystem_cx *scx, uint32_t budget) {
     uint32_t fd = (uint32_t)w->evs[i].data.fd, ev = w->evs[i].events;
     if (fd >= w->nfds) continue;
     ep_fd *ent = &w->fds[fd];
-    if (ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) done += retry(&ent->lists[AT_READ - 1]);
-    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) done += retry(&ent->lists[AT_WRITE - 1]);
-    if (ent->lists[AT_POLL - 1].head) done += retry(&ent->lists[AT_POLL - 1]);
+    if (ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+      ent->rd_drained = 0; /* new data (or an end): the next read tries */
+      done += retry(w, ent, (int)fd, AT_READ);
+    }
+    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) done += retry(w, ent, (int)fd, AT_WRITE);
+    if (ent->lists[AT_POLL - 1].head) done += retry(w, ent, (int)fd, AT_POLL);
   }
   if (n == EP_EVENTS) art_io_poll_again(scx); /* more may be ready: before the worker sleeps */
   return (int)done;
