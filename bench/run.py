@@ -7,8 +7,9 @@ bench/results/.
     python3 bench/run.py [WORKLOAD ...] [--runs N] [--runtimes a,b] [--min-seconds S]
 
 Standard library only: `make bench` runs it with whatever python3 is first on
-PATH. The Python peers and the chart run on Debian's /usr/bin/python3, the
-one python3-uvloop and python3-matplotlib install into.
+PATH. The Python peers, asyncrt_py (the Python binding) and the chart run on
+Debian's /usr/bin/python3, the one python3-uvloop and python3-matplotlib
+install into.
 """
 
 import argparse
@@ -33,8 +34,12 @@ RESULTS = os.path.join(BENCH, "results")
 LIB_DIR = os.path.join(ROOT, "build")
 SYSTEM_PYTHON = "/usr/bin/python3"
 
-RUNTIMES = ["asyncrt", "c_baseline", "libuv", "tokio_ct", "tokio_mt", "go", "asyncio", "uvloop"]
-ONE_THREAD = [r for r in RUNTIMES if r != "tokio_mt"]
+RUNTIMES = ["asyncrt", "c_baseline", "libuv", "tokio_ct", "tokio_mt", "go", "asyncio", "uvloop", "asyncrt_py"]
+ONE_THREAD = [r for r in RUNTIMES if r not in ("tokio_mt", "asyncrt_py")]
+# asyncrt's Python binding runs the workloads its program has
+# (bench/asyncrt/asyncrt_py_bench.py), against the Python peers.
+PY_ONE_THREAD = ONE_THREAD + ["asyncrt_py"]
+PYTHON_PEERS = ["asyncio", "uvloop"]
 
 
 class Workload(collections.namedtuple(
@@ -61,9 +66,9 @@ KEEP_HEAP = {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=17179869184:"
                                "glibc.malloc.mmap_threshold=33554432"}
 
 WORKLOADS = {
-    "yield_many": Workload("yield", [1000, 1000], "ns/op", ONE_THREAD, 1),
-    "yield_few": Workload("yield", [4, 1000], "ns/op", ONE_THREAD, 1),
-    "spawn_many": Workload("spawn", [1_000_000], "ns/op", ONE_THREAD, 1),
+    "yield_many": Workload("yield", [1000, 1000], "ns/op", PY_ONE_THREAD, 1),
+    "yield_few": Workload("yield", [4, 1000], "ns/op", PY_ONE_THREAD, 1),
+    "spawn_many": Workload("spawn", [1_000_000], "ns/op", PY_ONE_THREAD, 1),
     # The same children in a scope that the spawner opens and joins: what a
     # scoped task costs over a detached one (asyncrt only; peers: spawn_many's).
     "scope_spawn_many": Workload("scope_spawn", [1_000_000], "ns/op", ["asyncrt"], 1, "spawn_many"),
@@ -102,6 +107,8 @@ _IDLE = ("the per-task figure at N=1,000,000 was checked equal within 1%, but th
 SIZE_OVERRIDES = {
     ("spawn_many", "asyncio"): ([100_000], _PY_SPAWN),
     ("spawn_many", "uvloop"): ([100_000], _PY_SPAWN),
+    ("spawn_many", "asyncrt_py"): ([100_000], "the N of its Python peers, for a like-for-like ratio: "
+                                              "it keeps as many Python objects per task alive"),
     ("ping_pong", "asyncio"): ([100_000], _PY_PING_PONG),
     ("ping_pong", "uvloop"): ([100_000], _PY_PING_PONG),
     ("idle_task_memory", "go"): ([100_000], _IDLE),
@@ -170,7 +177,8 @@ def build_c(name, sources, extra):
     return [out]
 
 
-def build_asyncrt():
+@functools.cache  # asyncrt and asyncrt_py share it
+def make_lib():
     lib = os.path.join(LIB_DIR, "libasyncrt.so")
     if os.path.exists(os.path.join(ROOT, "Makefile")):
         # Cheap when the library is up to date; `make bench` has built it already.
@@ -178,6 +186,10 @@ def build_asyncrt():
                        stdout=sys.stderr, check=False)
     if not os.path.exists(lib):
         raise Skip(f"{lib} is missing (run `make lib`)")
+
+
+def build_asyncrt():
+    make_lib()
     return build_c("asyncrt_bench", ["asyncrt/asyncrt_bench.c"],
                    ["-I", os.path.join(ROOT, "include"), "-L", LIB_DIR, "-lasyncrt",
                     "-Wl,-rpath," + LIB_DIR])
@@ -205,6 +217,13 @@ def python_peer(loop):
     return [SYSTEM_PYTHON, os.path.join(BENCH, "peers", "python", "aio_bench.py"), loop]
 
 
+def build_asyncrt_py():
+    """The binding's program runs on the peers' Python; the package
+    (bindings/python) finds build/libasyncrt.so by itself."""
+    make_lib()
+    return [SYSTEM_PYTHON, os.path.join(BENCH, "asyncrt", "asyncrt_py_bench.py")]
+
+
 def build(runtimes):
     """Returns {runtime: command prefix} and {runtime: reason it is skipped}."""
     os.makedirs(BUILD, exist_ok=True)
@@ -217,6 +236,7 @@ def build(runtimes):
         "go": build_go,
         "asyncio": lambda: python_peer("asyncio"),
         "uvloop": lambda: python_peer("uvloop"),
+        "asyncrt_py": build_asyncrt_py,
     }
     commands, skipped = {}, {}
     for name in runtimes:
@@ -366,6 +386,26 @@ def machine_stamp():
     }
 
 
+def ratio_table(ours_name, peers, shown, results):
+    """Markdown lines: the ratio of `ours_name`'s medians to each of `peers`'."""
+    medians = results.medians
+    if ours_name not in shown or not peers:
+        return []
+    lines = ["", f"Ratio {ours_name} / peer (below 1: {ours_name} is faster or smaller):", "",
+             "| workload | " + " | ".join(peers) + " |",
+             "| --- |" + " --: |" * len(peers)]
+    for figure in results.figures:
+        ours = medians.get((figure, ours_name))
+        if ours is None or isinstance(ours, tuple):
+            continue
+        workload = results.figures[figure][1]
+        peer_workload = WORKLOADS[workload].part_of or workload
+        cells = [cell_ratio(ours, medians.get((peer_figure(figure), r)),
+                            r in WORKLOADS[peer_workload].runtimes) for r in peers]
+        lines.append(f"| {figure} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def render(workloads, runtimes, results, skipped, stamp, runs, chart):
     """The Markdown report: medians, ratios asyncrt/peer, then notes. A
     runtime that is not a peer in a workload shows "-"."""
@@ -391,20 +431,10 @@ def render(workloads, runtimes, results, skipped, stamp, runs, chart):
     for figure, (unit, workload) in results.figures.items():
         cells = [cell(figure, workload, r) for r in shown]
         lines.append(f"| {figure} | {unit} | " + " | ".join(cells) + " |")
-    peers = [r for r in shown if r != "asyncrt"]
-    if "asyncrt" in shown and peers:
-        lines += ["", "Ratio asyncrt / peer (below 1: asyncrt is faster or smaller):", "",
-                  "| workload | " + " | ".join(peers) + " |",
-                  "| --- |" + " --: |" * len(peers)]
-        for figure in results.figures:
-            ours = medians.get((figure, "asyncrt"))
-            if ours is None or isinstance(ours, tuple):
-                continue
-            workload = results.figures[figure][1]
-            peer_workload = WORKLOADS[workload].part_of or workload
-            cells = [cell_ratio(ours, medians.get((peer_figure(figure), r)),
-                                r in WORKLOADS[peer_workload].runtimes) for r in peers]
-            lines.append(f"| {figure} | " + " | ".join(cells) + " |")
+    # asyncrt against every peer; the Python binding against the Python peers.
+    for ours_name, candidates in (("asyncrt", [r for r in shown if r not in ("asyncrt", "asyncrt_py")]),
+                                  ("asyncrt_py", [r for r in shown if r in PYTHON_PEERS])):
+        lines += ratio_table(ours_name, candidates, shown, results)
     if chart:
         lines += ["", f"![times as a ratio to the C baseline]({chart})"]
     notes = []

@@ -203,7 +203,12 @@ int asyncrt_executor_new(const asyncrt_executor_config *cfg, asyncrt_executor **
 
 int asyncrt_executor_free(asyncrt_executor *ex) {
   REFUSE_IN_CHILD();
-  return ex ? art_go_executor_free((uintptr_t)ex) : ASYNCRT_OK;
+  if (!ex) return ASYNCRT_OK;
+  /* The watchdog's free waits for its thread, which would be this one. */
+  art_exec *e = art_handle_get((uint64_t)(uintptr_t)ex, ART_H_EXEC);
+  if (e && art_watch_reporting(e))
+    return art_fail(ASYNCRT_EREENTRANT, "asyncrt_executor_free: called from a stall report of the same executor");
+  return art_go_executor_free((uintptr_t)ex);
 }
 
 static int resolve_exec(asyncrt_executor *ex, art_exec **e) {
@@ -265,24 +270,12 @@ int asyncrt_executor_stats_get(asyncrt_executor *ex, asyncrt_executor_stats *sta
   art_exec *e;
   int rc = resolve_exec(ex, &e);
   if (rc) return rc;
+  /* 0.1's struct ended at memory_limit; later fields are filled if there is room. */
   if (!stats || stats->size < offsetof(asyncrt_executor_stats, workers))
     return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_stats_get: stats is NULL or its size is too small");
-  asyncrt_executor_stats sum = {0};
-  unsigned n = e->group ? e->group->nworkers : 1;
-  for (unsigned i = 0; i < n; i++) {
-    asyncrt_executor_stats one;
-    art_exec_stats(e->group ? e->group->workers[i] : e, &one);
-    sum.tasks_spawned += one.tasks_spawned;
-    sum.tasks_live += one.tasks_live;
-    sum.polls += one.polls;
-    sum.memory_in_use += one.memory_in_use;
-    sum.memory_limit = one.memory_limit;
-  }
-  if (e->group) { /* the cap, and its count, live in the group */
-    sum.memory_limit = e->group->mem_limit;
-  }
-  sum.workers = n;
-  art_copy_sized(stats, stats->size, &sum, sizeof sum);
+  asyncrt_executor_stats all;
+  art_executor_stats(e, &all);
+  art_copy_sized(stats, stats->size, &all, sizeof all);
   return ASYNCRT_OK;
 }
 
@@ -294,11 +287,77 @@ int asyncrt_worker_stats_get(asyncrt_executor *ex, unsigned worker, asyncrt_work
   /* 0.2's struct ended at parked_ns; newer fields are filled if there is room. */
   if (!stats || stats->size < offsetof(asyncrt_worker_stats, ticks))
     return art_fail(ASYNCRT_EINVAL, "asyncrt_worker_stats_get: stats is NULL or its size is too small");
-  unsigned n = e->group ? e->group->nworkers : 1;
+  unsigned n = art_exec_workers(e);
   if (worker >= n) return art_fail(ASYNCRT_EINVAL, "worker %u: the executor has %u", worker, n);
-  asyncrt_worker_stats all = {.size = sizeof all};
-  art_worker_stats(e->group ? e->group->workers[worker] : e, &all);
+  asyncrt_worker_stats all;
+  art_core_stats(art_exec_worker(e, worker), &all);
   art_copy_sized(stats, stats->size, &all, sizeof all);
+  return ASYNCRT_OK;
+}
+
+/* ---- stall detection ------------------------------------------------------ */
+
+#define STALL_DEFAULT_THRESHOLD_NS 100000000ull
+#define STALL_PERIOD_MIN_NS 1000000ull
+#define STALL_PERIOD_MAX_NS 1000000000ull
+
+void asyncrt_stall_config_init_size(asyncrt_stall_config *cfg, size_t size) {
+  if (!cfg || size < sizeof cfg->size) return;
+  asyncrt_stall_config d = {.size = sizeof d, .threshold_ns = STALL_DEFAULT_THRESHOLD_NS};
+  memcpy(cfg, &d, size < sizeof d ? size : sizeof d);
+  cfg->size = size < sizeof d ? size : sizeof d;
+}
+
+/* The executor of a watch or check call: a live one that is not foreign,
+ * and not the one whose report runs on this thread. */
+static int resolve_watched(asyncrt_executor *ex, const char *who, art_exec **e) {
+  int rc = resolve_exec(ex, e);
+  if (rc) return rc;
+  if ((*e)->is_foreign)
+    return art_fail(ASYNCRT_ENOTSUP, "%s: a foreign executor's polls are its host's to watch", who);
+  if (art_watch_reporting(*e))
+    return art_fail(ASYNCRT_EREENTRANT, "%s: called from a stall report of the same executor", who);
+  return ASYNCRT_OK;
+}
+
+int asyncrt_executor_watch_stalls(asyncrt_executor *ex, const asyncrt_stall_config *cfg) {
+  REFUSE_IN_CHILD();
+  if (!cfg) return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_watch_stalls: cfg is NULL");
+  if (cfg->size < sizeof(asyncrt_stall_config)) {
+    /* Too small to be sure where finalize is: it cannot be called. */
+    return art_fail(ASYNCRT_EINVAL, "asyncrt_executor_watch_stalls: config size %zu is too small (set it to sizeof)",
+                    cfg->size);
+  }
+  art_exec *e;
+  int rc = resolve_watched(ex, "asyncrt_executor_watch_stalls", &e);
+  if (rc) {
+    if (cfg->finalize) cfg->finalize(cfg->user_data); /* handed over either way */
+    return rc;
+  }
+  uint64_t threshold = cfg->threshold_ns, period = cfg->period_ns;
+  if (!period) { /* threshold / 4, within 1 ms .. 1 s */
+    period = threshold / 4;
+    if (period < STALL_PERIOD_MIN_NS) period = STALL_PERIOD_MIN_NS;
+    if (period > STALL_PERIOD_MAX_NS) period = STALL_PERIOD_MAX_NS;
+  }
+  if (!threshold || period == ASYNCRT_STALL_MANUAL) period = 0; /* no thread */
+  /* Off: the thread stops before the handler goes. On: the handler is in
+   * place before the thread starts. */
+  if (!threshold && (rc = art_go_executor_watch((uintptr_t)ex, 0))) {
+    if (cfg->finalize) cfg->finalize(cfg->user_data);
+    return rc;
+  }
+  if ((rc = art_watch_set(e, threshold, cfg->report, cfg->user_data, cfg->finalize))) return rc;
+  return threshold ? art_go_executor_watch((uintptr_t)ex, period) : ASYNCRT_OK;
+}
+
+int asyncrt_executor_check_stalls(asyncrt_executor *ex, unsigned *reported) {
+  REFUSE_IN_CHILD();
+  art_exec *e;
+  int rc = resolve_watched(ex, "asyncrt_executor_check_stalls", &e);
+  if (rc) return rc;
+  unsigned n = art_watch_check(e);
+  if (reported) *reported = n;
   return ASYNCRT_OK;
 }
 
@@ -473,7 +532,21 @@ int asyncrt_run_step(asyncrt_executor *ex, uint32_t max_polls, uint64_t max_ns, 
   if (polls) *polls = 0;
   if (!ex) return art_fail(ASYNCRT_EINVAL, "executor is NULL");
   if (!max_polls) return ASYNCRT_OK;
-  return art_go_run((uintptr_t)ex, max_polls, max_ns, polls);
+  art_exec *e;
+  int rc = resolve_exec(ex, &e);
+  if (rc) return rc;
+  /* The other kinds refuse, with the control plane's message. */
+  if (e->group || e->is_foreign) return art_go_run((uintptr_t)ex, max_polls, max_ns, polls);
+  /* A local executor's step is the data plane's run loop and nothing else,
+   * so it costs no trip through Go: a host loop (asyncio's, say) steps on
+   * every wakeup of the executor's fd, and a Go round trip cost ~1.7 us. */
+  if (art_in_poll()) return art_fail(ASYNCRT_EREENTRANT, "cannot drive an executor from inside a poll");
+  if (!art_exec_acquire_driver(e)) return art_fail(ASYNCRT_EBUSY, "executor is already driven by another thread");
+  uint64_t n = 0;
+  art_exec_run_ex(e, max_polls, max_ns ? art_now_ns() + max_ns : 0, NULL, &n);
+  art_exec_release_driver(e);
+  if (polls) *polls = n;
+  return ASYNCRT_OK;
 }
 
 /* ---- host queues ------------------------------------------------------------ */
@@ -760,16 +833,8 @@ int asyncrt_timer_stats_get(asyncrt_executor *ex, asyncrt_subsystem_stats *stats
   if (rc) return rc;
   if (!stats || stats->size < offsetof(asyncrt_subsystem_stats, submits))
     return art_fail(ASYNCRT_EINVAL, "asyncrt_timer_stats_get: stats is NULL or its size is too small");
-  asyncrt_subsystem_stats sum = {.size = sizeof sum};
-  unsigned n = e->group ? e->group->nworkers : 1;
-  for (unsigned i = 0; i < n; i++) {
-    art_exec *c = e->group ? e->group->workers[i] : e;
-    sum.polls += atomic_load(&c->timer_polls);
-    sum.completions += atomic_load(&c->timer_fired);
-    sum.empty_polls += atomic_load(&c->timer_empty);
-    sum.waiters += atomic_load(&c->timers_armed);
-  }
-  sum.submits = sum.completions + sum.waiters; /* timers are not counted when disarmed early */
+  asyncrt_subsystem_stats sum;
+  art_timer_stats(e, &sum);
   art_copy_sized(stats, stats->size, &sum, sizeof sum);
   return ASYNCRT_OK;
 }

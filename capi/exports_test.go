@@ -14,12 +14,16 @@ import (
 func TestPanicBecomesInternalError(t *testing.T) {
 	var err error
 	func() {
-		defer func() { recovered(recover(), &err) }()
+		defer func() { err = panicError("asyncrt_x", recover()) }()
 		panic("deliberate")
 	}()
 	var se *status.Error
-	if !errors.As(err, &se) || se.Code != status.EINTERNAL || !strings.Contains(se.Message, "deliberate") {
-		t.Errorf("err = %v, want EINTERNAL naming the panic", err)
+	if !errors.As(err, &se) || se.Code != status.EINTERNAL || !strings.Contains(se.Message, "deliberate") ||
+		!strings.Contains(se.Message, "asyncrt_x") {
+		t.Errorf("err = %v, want EINTERNAL naming the panic and the function", err)
+	}
+	if strings.Contains(se.Message, "task") {
+		t.Errorf("err = %v names a task, but no task was polled", err)
 	}
 }
 

@@ -54,6 +54,18 @@
  *   need no runtime still work: asyncrt_version, asyncrt_version_string,
  *   asyncrt_status_str, asyncrt_last_error and asyncrt_last_status.
  *
+ * Loading the library twice.  Loading the same file again (dlopen of the
+ *   same path or another name for the same file, a second ctypes.CDLL) hands
+ *   back the library already loaded: one runtime, the same handles. A copy of
+ *   the library -- another file, such as a second package's bundled copy --
+ *   would be a second Go runtime in the process, which Go does not support.
+ *   The copy loaded second therefore refuses: every call of it that returns a
+ *   status fails with ASYNCRT_EVERSION and a message naming both files, its
+ *   void functions do nothing, and asyncrt_version, asyncrt_version_string,
+ *   asyncrt_status_str, asyncrt_last_error and asyncrt_last_status answer.
+ *   The copy loaded first serves as before. The library is never unloaded
+ *   (dlclose leaves it mapped): Go code cannot be.
+ *
  * Memory.  asyncrt never allocates, moves or copies a future's state: the
  *   caller decides where it lives. The runtime's own per-task memory (the task
  *   header) comes from memory each executor manages, obtained from an optional
@@ -65,10 +77,42 @@
  *   reported as a status.
  *
  * Crashes.  A crash (such as a NULL dereference) inside a poll function run
- *   by an asyncrt executor is reported by asyncrt's runtime with a stack trace
- *   that names the C functions involved, then the process ends. A crash on a
- *   thread asyncrt does not run -- a foreign executor's thread, a host
- *   program's own thread -- is the host's to report.
+ *   by an asyncrt executor -- on the thread that drives it, or on a worker of
+ *   a thread-per-core executor -- is reported by asyncrt's runtime with a
+ *   stack trace that names the C functions involved, then the process ends.
+ *   A crash on a thread asyncrt does not run -- a foreign executor's thread,
+ *   a host program's own thread -- is the host's to report. So is any crash
+ *   in a process that installed its own SIGSEGV (SIGBUS, SIGFPE) handler
+ *   before loading asyncrt: the runtime passes signals of C code to that
+ *   handler (Python's faulthandler, for one, then prints Python's stacks and
+ *   no C frames); a handler installed after loading replaces asyncrt's.
+ *
+ * Signals.  The library carries the Go runtime, which installs handlers for
+ *   SIGSEGV, SIGBUS, SIGFPE (crash reports), SIGPIPE and SIGURG (it preempts
+ *   its goroutines with SIGURG) when the library loads; a handler that was
+ *   there first for a crash signal or SIGPIPE is kept and still gets those
+ *   raised by C code, and other handlers that were there first get
+ *   SA_ONSTACK added.
+ *   Process signals may land on any thread, the runtime's threads included;
+ *   those have an alternate signal stack and often run on small stacks. So a
+ *   handler installed after loading asyncrt must set SA_ONSTACK: with it the
+ *   handler runs on that alternate stack and keeps working (tested with
+ *   SIGUSR1 landing on busy workers); without it, it runs on whatever stack
+ *   the thread was on and may overflow it. Python's signal.signal sets
+ *   SA_ONSTACK (Python 3.10 and later). Leave SIGURG and the crash signals
+ *   to the runtime; SIGPIPE may be set to SIG_IGN.
+ *
+ * Go panics.  asyncrt's control plane is Go, and no Go panic escapes it: a
+ *   panic in a call becomes ASYNCRT_EINTERNAL with a message saying where.
+ *   When a task's poll made the call, the panic is that task's error: the
+ *   message names the task (`task 7 "fetch" of executor 0x...`) and the
+ *   failure is named in the poll's context (asyncrt_context_fail_info), so a
+ *   poll that passes the error on by returning ASYNCRT_POLL_ERROR fails its
+ *   task with ASYNCRT_EINTERNAL and that message; the poll may also name its
+ *   own failure or carry on. A Go fatal error, which nothing recovers, ends
+ *   the process with Go's report; when it happens in a call made from a
+ *   task's poll, the report's goroutine header names the task
+ *   (labels:{"asyncrt.task": "task 7 ..."}).
  *
  * ABI.  Structs that may grow begin with a `size` field that the caller sets
  *   to sizeof() as it was compiled. A size smaller than the struct had in
@@ -98,13 +142,13 @@ extern "C" {
  * ======================================================================== */
 
 #define ASYNCRT_VERSION_MAJOR 0
-#define ASYNCRT_VERSION_MINOR 5
+#define ASYNCRT_VERSION_MINOR 6
 #define ASYNCRT_VERSION_PATCH 0
 /** The version as one number, 0xMMmmpp: comparable with < and >. */
 #define ASYNCRT_VERSION_HEX                                                   \
   ((ASYNCRT_VERSION_MAJOR << 16) | (ASYNCRT_VERSION_MINOR << 8) |             \
    ASYNCRT_VERSION_PATCH)
-#define ASYNCRT_VERSION_STRING "0.5.0"
+#define ASYNCRT_VERSION_STRING "0.6.0"
 
 /** \brief The loaded library's version, as ASYNCRT_VERSION_HEX. */
 ASYNCRT_API unsigned asyncrt_version(void);
@@ -154,7 +198,9 @@ typedef enum asyncrt_status {
   ASYNCRT_ETIMEDOUT = 9,
   /** The process forked after the library was loaded; see "fork()". */
   ASYNCRT_EFORKED = 10,
-  /** The loaded library does not match the header (asyncrt_check_version). */
+  /** The loaded library does not match the header (asyncrt_check_version),
+   *  or it is a second copy of libasyncrt in the process and refuses every
+   *  call (see "Loading the library twice"). */
   ASYNCRT_EVERSION = 11,
   /** A defect inside asyncrt was caught and contained (for example a Go
    *  panic); the message says where. Please report it. */
@@ -581,39 +627,239 @@ ASYNCRT_API int asyncrt_executor_capabilities(asyncrt_executor *ex, unsigned *ca
  */
 ASYNCRT_API int asyncrt_executor_fd(asyncrt_executor *ex, int *fd);
 
-/** Counters of an executor. Initialize `size` to sizeof(asyncrt_executor_stats). */
+/* ---------------------------------------------------------------------------
+ * Metrics
+ *
+ * Three levels of counters, one struct each: a worker's
+ * (asyncrt_worker_stats), an executor's (asyncrt_executor_stats: the sums of
+ * its workers' counters, and its own limits), and a subsystem's
+ * (asyncrt_subsystem_stats, also for the executor's timers). Each struct
+ * begins with `size`: set it to sizeof() as you compiled it, and the library
+ * fills the fields that fit and nothing past them -- a program built against
+ * an older header gets the prefix it knows, and one built against a newer
+ * header finds the fields this library does not know untouched (zero them
+ * first to tell). Fields are only ever added at the end.
+ *
+ * Readings are taken without stopping anything: each counter is exact for
+ * some instant during the call, and counters that say "now" go up and down.
+ * A worker's task counts are read together (under its lock), so for each
+ * worker, and so for their sums, tasks_spawned = tasks_completed +
+ * tasks_failed + tasks_cancelled + tasks_live holds in every reading. After
+ * asyncrt_executor_shutdown every counter is final. A local executor has
+ * one worker, index 0: the thread that drives it. A foreign executor has
+ * one worker too, whose task and timer counters work and whose run-loop
+ * counters (polls, wakes, wakes_local, parks, budget_yields, stalls) stay
+ * 0: its host runs the tasks and queues them.
+ *
+ * Counting costs the run loop no atomic read-modify-write and no clock read
+ * per poll: the driver keeps its counters in plain words that only it
+ * writes, and tasks are counted by outcome as they leave their worker's live
+ * list, under a lock taken there anyway.
+ * ------------------------------------------------------------------------ */
+
+/** Counters of one worker (see "Metrics"). */
+typedef struct asyncrt_worker_stats {
+  size_t size;          /**< sizeof(asyncrt_worker_stats) as the caller compiled it */
+  uint64_t polls;       /**< polls this worker made (a cancelled task's drop is not one) */
+  /** Tasks queued to it from outside its run loop: wakes and spawns from
+   *  other threads, and from its own thread between runs (a host that polls
+   *  its own futures between runs, as the Python binding does). */
+  uint64_t wakes;
+  uint64_t steals;      /**< Send tasks it took from other workers or the injector */
+  /** Times it slept in the kernel: a thread-per-core worker with nothing to
+   *  do, or the thread in asyncrt_block_on of a local executor (a host that
+   *  drives a local executor through asyncrt_executor_fd sleeps on its
+   *  own: not counted). */
+  uint64_t parks;
+  uint64_t parked_ns;   /**< time it spent asleep, in CLOCK_MONOTONIC nanoseconds */
+  /* ---- asyncrt 0.3 ---- */
+  uint64_t ticks;       /**< ticks of its timers and subsystems (see "Subsystems") */
+  /* ---- asyncrt 0.6 ---- */
+  /** Tasks queued by a wake inside its run loop: a task that woke itself
+   *  during its poll or yielded an item (once per poll, however many wakes
+   *  the poll made), and a wake from another of its tasks, a timer or a
+   *  subsystem that found the task idle. With `wakes`, every queueing of
+   *  an already spawned task. */
+  uint64_t wakes_local;
+  /** Ticks forced by the budget (asyncrt_executor_config.budget_polls and
+   *  budget_ns) in a run that still had tasks to poll: how often its busy
+   *  tasks made its timers and subsystems wait a whole budget. Only while
+   *  timers or subsystems have waiters; an idle worker ticks without one. */
+  uint64_t budget_yields;
+  uint64_t timers_armed;  /**< timers armed on it now */
+  uint64_t timers_fired;  /**< timers that fired on it */
+  uint64_t ops_in_flight; /**< operations of subsystems in flight on it now */
+  uint64_t stalls;        /**< its polls that the stall watchdog reported (see "Stall detection") */
+  /** Tasks whose home is this worker: spawned onto it (a Send task another
+   *  worker steals stays counted here). The next four split them by state;
+   *  see "Metrics" for the sum they keep. */
+  uint64_t tasks_spawned;
+  uint64_t tasks_live;      /**< not yet ended (now) */
+  uint64_t tasks_completed; /**< ended with their future's READY (status ASYNCRT_OK) */
+  /** Ended with a failure: ASYNCRT_POLL_ERROR, ESCOPE, a failing cleanup --
+   *  any status but OK and ECANCELLED. */
+  uint64_t tasks_failed;
+  /** Ended cancelled (ECANCELLED): asyncrt_task_cancel, a scope's cancel,
+   *  a shutdown, an executor's free. */
+  uint64_t tasks_cancelled;
+  uint64_t memory_in_use; /**< bytes of task memory its tasks hold now (as memory_limit counts them) */
+} asyncrt_worker_stats;
+
+/** \brief Reads worker `worker`'s counters (see "Metrics"). Any thread; does
+ *         not stop the worker. EINVAL past the last worker, or for a `size`
+ *         smaller than asyncrt 0.2's struct (the one that ends at
+ *         parked_ns). */
+ASYNCRT_API int asyncrt_worker_stats_get(asyncrt_executor *ex, unsigned worker,
+                                         asyncrt_worker_stats *stats);
+
+/** Counters of an executor: its workers' counters summed, and its own
+ *  settings (see "Metrics"; asyncrt_worker_stats says what each counts). */
 typedef struct asyncrt_executor_stats {
-  size_t size;
+  size_t size;              /**< sizeof(asyncrt_executor_stats) as the caller compiled it */
   uint64_t tasks_spawned;   /**< tasks ever spawned */
-  uint64_t tasks_live;      /**< spawned and not yet completed or cancelled */
+  uint64_t tasks_live;      /**< spawned and not yet ended (now) */
   uint64_t polls;           /**< task polls performed */
   uint64_t memory_in_use;   /**< bytes of task memory held now */
   uint64_t memory_limit;    /**< the configured cap, 0 for none */
   uint64_t workers;         /**< workers (1 for local and foreign executors) */
+  /* ---- asyncrt 0.6 ---- */
+  uint64_t tasks_completed; /**< ended with status ASYNCRT_OK */
+  uint64_t tasks_failed;    /**< ended with a failure (not a cancellation) */
+  uint64_t tasks_cancelled; /**< ended cancelled */
+  uint64_t wakes_local;     /**< the workers' wakes_local */
+  uint64_t wakes_remote;    /**< the workers' `wakes`: tasks queued from outside their run loops */
+  uint64_t steals;
+  uint64_t parks;
+  uint64_t parked_ns;
+  uint64_t ticks;
+  uint64_t budget_yields;
+  uint64_t timers_armed;    /**< now */
+  uint64_t timers_fired;
+  uint64_t ops_in_flight;   /**< now */
+  uint64_t stalls;
 } asyncrt_executor_stats;
 
-/** Counters of one worker of a thread-per-core executor (a local executor
- *  has one worker, index 0). Read without stopping the worker; each counter
- *  is exact when read after asyncrt_executor_shutdown. */
-typedef struct asyncrt_worker_stats {
-  size_t size;          /**< sizeof(asyncrt_worker_stats) */
-  uint64_t polls;       /**< polls this worker made */
-  uint64_t wakes;       /**< tasks queued to it by other threads (wakes and spawns) */
-  uint64_t steals;      /**< Send tasks it took from other workers */
-  uint64_t parks;       /**< times it slept in the kernel */
-  uint64_t parked_ns;   /**< time it spent asleep */
-  /* ---- asyncrt 0.3 ---- */
-  uint64_t ticks;       /**< ticks of its timers and subsystems (see "Subsystems") */
-} asyncrt_worker_stats;
-
-/** \brief Reads worker `worker`'s counters. EINVAL past the last worker. A
- *         foreign executor has one worker, whose counters stay 0 but for
- *         `wakes`: its runnables are run by the host. */
-ASYNCRT_API int asyncrt_worker_stats_get(asyncrt_executor *ex, unsigned worker,
-                                         asyncrt_worker_stats *stats);
-
-/** \brief Reads an executor's counters. Any thread; does not stop it. */
+/** \brief Reads an executor's counters (see "Metrics"). Any thread; does not
+ *         stop it. EINVAL for a `size` smaller than asyncrt 0.1's struct (the
+ *         one that ends at memory_limit). */
 ASYNCRT_API int asyncrt_executor_stats_get(asyncrt_executor *ex, asyncrt_executor_stats *stats);
+
+/* ---------------------------------------------------------------------------
+ * Stall detection
+ *
+ * A poll that runs long holds up every other task of its worker. A watchdog
+ * reports such polls while they still run: the task's id and name, the
+ * worker, how long it has run, and its poll function's symbol.
+ *
+ * How.  Each worker's run loop publishes which poll it is in -- a sequence
+ * number that changes at every poll, and the task and its poll function --
+ * with plain stores: no clock read, no atomic read-modify-write. The
+ * watchdog samples these words every `period_ns`; a poll whose sequence
+ * number has not changed across samples that span at least `threshold_ns`
+ * is reported, once. Its duration is counted from the first sample that saw
+ * it, so the poll has run at least that long (at most one period more).
+ * Time is the executor's clock: under ASYNCRT_CLOCK_TEST a poll "runs long"
+ * when the test advances the clock, so a test needs no real waiting (call
+ * asyncrt_executor_check_stalls before and after the advance). Reading a
+ * stalled task's id and name walks the live tasks of the executor under
+ * each worker's lock, at most 256 at a time, as a dump does.
+ *
+ * What is watched: the polls, and the drops, of tasks run by local and
+ * thread-per-core executors, and their workers' ticks (timers firing, a
+ * subsystem's callbacks), which are reported with task_id 0. A local
+ * executor is watched while a thread runs it (run, run_step, block_on).
+ * Foreign executors are not watched: their host runs the polls (ENOTSUP).
+ *
+ * The report.  With a callback (asyncrt_stall_config.report), it is called
+ * on the watchdog's thread -- a thread of the runtime's own, never a worker
+ * -- or on the thread that calls asyncrt_executor_check_stalls, one report
+ * at a time per executor. It may call any asyncrt function except, for the
+ * same executor, asyncrt_executor_watch_stalls, asyncrt_executor_check_stalls
+ * and asyncrt_executor_free (EREENTRANT). It must not wait for the stalled
+ * task: that task's worker is stuck until the poll returns, and the
+ * watchdog waits for the callback. Without a callback the report is one
+ * line on standard error:
+ *
+ *   asyncrt: stall: executor 0x100000001 worker 1: task 42 "fetch" has been
+ *   in its poll for 212.0 ms; poll function fetch_poll (/usr/lib/libapp.so)
+ * ------------------------------------------------------------------------ */
+
+/** A stalled poll, as the watchdog reports it (see "Stall detection"). */
+typedef struct asyncrt_stall_info {
+  /** sizeof(asyncrt_stall_info) as this library has it: a callback built
+   *  against a newer header reads no field past it. */
+  size_t size;
+  asyncrt_executor *executor; /**< the executor (borrowed) */
+  unsigned worker;            /**< the stuck worker (0 for a local executor) */
+  /** The task whose poll (or drop) runs; 0 when the worker runs no task's
+   *  poll (timers, a subsystem's callbacks: `poll` is NULL), or when the
+   *  task ended before the watchdog could name it. */
+  uint64_t task_id;
+  const char *task_name;      /**< its name (asyncrt_task_set_name) or NULL; valid during the call */
+  uint64_t duration_ns;       /**< how long the poll has run, at least, on the executor's clock */
+  /** The task's poll function (its vtable's); NULL when the worker runs no
+   *  task's poll. */
+  int (*poll)(void *self, asyncrt_context *cx, void *out);
+  /** The poll function's symbol as dladdr() names it, or NULL: a static
+   *  function of a program not linked with -rdynamic, a JIT-made thunk. */
+  const char *poll_symbol;
+  const char *poll_object;    /**< the file that holds it, or NULL; valid during the call */
+} asyncrt_stall_info;
+
+/** Receives a stall report; see "Stall detection" for its thread and what
+ *  it may call. `info` is borrowed for the call. */
+typedef void (*asyncrt_stall_fn)(const asyncrt_stall_info *info, void *user_data);
+
+/** period_ns value: no watchdog thread; only asyncrt_executor_check_stalls
+ *  samples. */
+#define ASYNCRT_STALL_MANUAL UINT64_MAX
+
+/** How an executor watches for stalls. Fill it with asyncrt_stall_config_init. */
+typedef struct asyncrt_stall_config {
+  size_t size;           /**< sizeof(asyncrt_stall_config) as the caller compiled it */
+  /** Report a poll that has run at least this long (default 100 ms); 0 turns
+   *  the watchdog off. */
+  uint64_t threshold_ns;
+  /** How often the watchdog thread samples, in real (CLOCK_MONOTONIC) time;
+   *  0 (the default): threshold_ns / 4, within 1 ms .. 1 s;
+   *  ASYNCRT_STALL_MANUAL: no thread. */
+  uint64_t period_ns;
+  asyncrt_stall_fn report; /**< NULL (the default): a line on standard error */
+  void *user_data;         /**< passed to report and finalize */
+  /** Called once when report and user_data are no longer used: after a
+   *  later asyncrt_executor_watch_stalls replaced them, or the executor's
+   *  free; on the thread of that call. May be NULL. */
+  void (*finalize)(void *user_data);
+} asyncrt_stall_config;
+
+/** \brief Fills the first `size` bytes of *cfg with the defaults above and
+ *         sets cfg->size. From C use the macro. NULL is a no-op. */
+ASYNCRT_API void asyncrt_stall_config_init_size(asyncrt_stall_config *cfg, size_t size);
+#define asyncrt_stall_config_init(cfg) asyncrt_stall_config_init_size((cfg), sizeof *(cfg))
+
+/**
+ * \brief Starts, changes or stops (threshold_ns 0) the stall watchdog of
+ *        `ex`. The config is copied; the previous report and user_data are
+ *        finalized. Any thread, any time (also inside a poll); it waits for
+ *        a report in progress to return. No worker is stopped.
+ * \return ASYNCRT_OK; EINVAL (NULL cfg, a size smaller than the struct);
+ *         EHANDLE; ENOTSUP (a foreign executor); EREENTRANT (inside this
+ *         executor's report); ENOMEM. On failure the finalizer, if any, has
+ *         been called: user_data is handed over either way.
+ */
+ASYNCRT_API int asyncrt_executor_watch_stalls(asyncrt_executor *ex, const asyncrt_stall_config *cfg);
+
+/**
+ * \brief Samples `ex`'s workers once, on the calling thread, as the watchdog
+ *        thread does, and makes the reports that are due (calling the report
+ *        callback on this thread). For tests under ASYNCRT_CLOCK_TEST and for
+ *        hosts that sample from their own loop (ASYNCRT_STALL_MANUAL). Does
+ *        nothing while the watchdog is off.
+ * \param reported if not NULL, receives the number of reports made.
+ * \return ASYNCRT_OK; EHANDLE; ENOTSUP (a foreign executor); EREENTRANT
+ *         (inside this executor's report).
+ */
+ASYNCRT_API int asyncrt_executor_check_stalls(asyncrt_executor *ex, unsigned *reported);
 
 /* ===========================================================================
  * Tasks
@@ -1175,24 +1421,38 @@ ASYNCRT_API int asyncrt_subsystem_register(asyncrt_executor *ex, const asyncrt_s
  */
 ASYNCRT_API int asyncrt_subsystem_unregister(asyncrt_subsystem *sub);
 
-/** Counters of a subsystem (summed over its workers). */
+/** Counters of a subsystem, summed over its workers (see "Metrics" for
+ *  `size`). */
 typedef struct asyncrt_subsystem_stats {
-  size_t size;          /**< sizeof(asyncrt_subsystem_stats) */
+  size_t size;          /**< sizeof(asyncrt_subsystem_stats) as the caller compiled it */
   uint64_t polls;       /**< calls to poll */
   uint64_t completions; /**< operations completed (by the subsystem or for it) */
   uint64_t empty_polls; /**< polls that completed nothing */
   uint64_t waiters;     /**< operations in flight now */
   uint64_t submits;     /**< operations ever submitted */
+  /* ---- asyncrt 0.6 ---- */
+  /** Operations whose cancellation was sent (a cancelled task's,
+   *  asyncrt_op_cancel, an unregister's offer to the cancel callback): once
+   *  per submission, whether the cancel callback ran or, without one,
+   *  asyncrt completed the op with ECANCELLED. */
+  uint64_t cancels;
+  /** Completions with a status other than ASYNCRT_OK (cancellations
+   *  included). */
+  uint64_t failures;
+  uint64_t workers;     /**< workers it is registered on */
 } asyncrt_subsystem_stats;
 
-/** \brief Reads a subsystem's counters. Any thread; a snapshot. */
+/** \brief Reads a subsystem's counters. Any thread; a snapshot. EINVAL for a
+ *         `size` smaller than asyncrt 0.3's struct (the one that ends at
+ *         waiters). */
 ASYNCRT_API int asyncrt_subsystem_stats_get(asyncrt_subsystem *sub, asyncrt_subsystem_stats *stats);
 
 /** \brief The counters of the executor's built-in timer subsystem: polls are
  *         ticks that found timers due (empty_polls: none fired after all),
  *         completions are timers fired, waiters are timers armed now, and
  *         submits is completions + waiters (a timer disarmed before it
- *         fired is not counted anywhere). Summed over the workers. */
+ *         fired is not counted anywhere); cancels and failures stay 0,
+ *         workers is the executor's. Summed over the workers. */
 ASYNCRT_API int asyncrt_timer_stats_get(asyncrt_executor *ex, asyncrt_subsystem_stats *stats);
 
 /**
@@ -1619,7 +1879,10 @@ typedef void (*asyncrt_dump_write)(const char *data, size_t len, void *user);
  *        operation); for each scope: id, name, owner, flags, live children,
  *        deadline, state. Workers are never stopped: each lock is held for at
  *        most 256 records, so the snapshot is consistent per task, not as a
- *        whole. Any thread, also inside a poll.
+ *        whole. A Send task that a worker spawned without a handle or a
+ *        scope gets its record (and its id) when a worker first takes it:
+ *        until then it is counted in the stats but not listed here. Any
+ *        thread, also inside a poll.
  * \return OK; EINVAL (bad format, NULL write); EHANDLE; ENOMEM.
  */
 ASYNCRT_API int asyncrt_executor_dump(asyncrt_executor *ex, unsigned format, asyncrt_dump_write write,

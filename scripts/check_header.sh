@@ -22,4 +22,6 @@ else
     echo "FAIL $header does not compile as C++17 ($cxx)"
     status=1
 fi
+# Callable from any C FFI: no varargs, no aggregates by value.
+python3 "$root/scripts/check_ffi.py" "$header" || status=1
 exit $status

@@ -395,6 +395,42 @@ static void render_text(dump *d) {
 
 static pthread_mutex_t dump_mutex = PTHREAD_MUTEX_INITIALIZER;
 
+/* Looks for `want` on the live lists of e's workers with a dump's cursor (so
+ * each lock is held for at most DUMP_CHUNK tasks): found there, under the
+ * lock, its header is alive, and its id and name are read. */
+int art_exec_find_task(art_exec *e, const art_task *want, uint64_t *id, char *name, size_t cap) {
+  int found = 0;
+  pthread_mutex_lock(&dump_mutex); /* the cursors are one walk's */
+  for (unsigned i = 0, n = art_exec_workers(e); i < n && !found; i++) {
+    art_exec *c = art_exec_worker(e, i);
+    art_lock_acquire(&c->lock);
+    c->dump_cursor = c->live_head;
+    while (c->dump_cursor && !found) {
+      for (unsigned k = 0; c->dump_cursor && k < DUMP_CHUNK; k++) {
+        art_task *t = c->dump_cursor;
+        if (t == want) {
+          found = 1;
+          *id = art_task_id(t);
+          art_task_ext *x = art_task_ext_of(t);
+          if (x) {
+            art_lock_acquire(&x->lock);
+            if (x->name) snprintf(name, cap, "%s", x->name);
+            art_lock_release(&x->lock);
+          }
+          break;
+        }
+        c->dump_cursor = t->live_next;
+      }
+      art_lock_release(&c->lock); /* let the workers in */
+      art_lock_acquire(&c->lock);
+    }
+    c->dump_cursor = NULL;
+    art_lock_release(&c->lock);
+  }
+  pthread_mutex_unlock(&dump_mutex);
+  return found;
+}
+
 int art_exec_dump(art_exec **cores, unsigned n, unsigned format,
                   void (*write)(const char *, size_t, void *), void *user) {
   dump d = {0};

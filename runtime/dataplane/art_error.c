@@ -49,13 +49,15 @@ const char *art_status_str(int status) {
 }
 
 _Atomic int art_forked;
+char art_copy_refusal[512];
 
 int art_fail_forked(void) {
+  if (atomic_load(&art_forked) == ART_REFUSE_COPY) return art_fail(ASYNCRT_EVERSION, "%s", art_copy_refusal);
   return art_fail(ASYNCRT_EFORKED,
                   "this process forked after libasyncrt was loaded; asyncrt cannot run in the child");
 }
 
-static void mark_forked_child(void) { atomic_store(&art_forked, 1); }
+static void mark_forked_child(void) { atomic_store(&art_forked, ART_REFUSE_FORKED); }
 
 __attribute__((constructor)) static void install_fork_guard(void) {
   pthread_atfork(NULL, NULL, mark_forked_child);

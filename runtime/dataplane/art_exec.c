@@ -88,6 +88,7 @@ static void exec_destroy(art_exec *e) {
       free(g->workers[i]);
     }
     free(g->workers);
+    art_group_free_chunks(g);
     free(g);
   }
 }
@@ -95,6 +96,9 @@ static void exec_destroy(art_exec *e) {
 void art_exec_close(art_exec *e) {
   drain_remote(e); /* the workers are gone: wakes of finished tasks may be left */
   art_lock_acquire(&e->lock);
+  for (unsigned i = 0; i < e->req_nslots; i++) art_mem_release(&e->mem, e->req_slots[i], ART_TASK_SLOT_BASE);
+  e->headers -= e->req_nslots;
+  e->req_nslots = 0;
   e->closed = 1;
   int last = !e->headers;
   art_lock_release(&e->lock);
@@ -120,6 +124,10 @@ static inline void live_unlink(art_exec *home, art_task *t) {
   else home->live_head = t->live_next;
   if (t->live_next) t->live_next->live_prev = t->live_prev;
   home->live_count--;
+  if (ART_UNLIKELY(t->status)) { /* the final status: the stats count the rest as completed */
+    if (t->status == ASYNCRT_ECANCELLED) home->tasks_cancelled++;
+    else home->tasks_failed++;
+  }
 }
 
 static inline void retire(art_task *t, int free_header) {
@@ -153,7 +161,14 @@ static void retire_flush(art_exec *e) {
 }
 
 void art_exec_retire_from(art_exec *e, art_task *t) {
-  if (!e->batching || t->home == e) {
+  /* A worker of a group batches its own Send tasks too: a sibling
+   * returning a batch holds this lock, and one lock per task here would
+   * queue behind it each time. Not a local-wake task: until the flush it is
+   * on the live list, and a cancel walking that list wakes it through the
+   * remote stack, whose link is t->next, the batch's. A lone core gives its
+   * own back at once (its lock is never contended, and the slot is reused
+   * while it is still in the cache). */
+  if (!e->batching || (t->home == e && (!e->group || art_task_lw(t, e)))) {
     retire(t, 1);
     return;
   }
@@ -177,6 +192,109 @@ void art_exec_release_header(art_task *t) {
   int last = exec_uncount_header(e, t);
   art_lock_release(&e->lock);
   if (last) exec_destroy(e);
+}
+
+/* ---- spawn requests (see art_group.c) ------------------------------------------- */
+
+static inline void local_push(art_exec *e, art_task *t);
+
+unsigned art_exec_slots_refill(art_exec *e) {
+  int status = ASYNCRT_OK;
+  unsigned n = 0;
+  art_lock_acquire(&e->lock);
+  while (e->req_nslots < ART_REQ_SLOTS) {
+    art_task *t = art_mem_alloc_cold(&e->mem, ART_TASK_SLOT_BASE, &status);
+    if (!t) break;
+    e->req_slots[e->req_nslots++] = t;
+    n++;
+  }
+  e->headers += n; /* the core outlives them, as it does its tasks' headers */
+  art_lock_release(&e->lock);
+  return e->req_nslots;
+}
+
+void art_exec_release_slots(art_exec *home, art_task *const *slots, unsigned n, int requests) {
+  art_lock_acquire(&home->lock);
+  for (unsigned i = 0; i < n; i++) art_mem_release(&home->mem, slots[i], ART_TASK_SLOT_BASE);
+  home->headers -= n;
+  if (requests) { /* dropped requests: tasks that were spawned, and cancelled */
+    home->req_done += n;
+    home->spawned += n;
+    home->tasks_cancelled += n;
+  }
+  int last = !home->headers && home->closed;
+  art_lock_release(&home->lock);
+  if (last) exec_destroy(home);
+}
+
+/* Writes the headers of r[0..n) (one home) whole, chained, then puts the
+ * chain on home's live list in one lock hold (a shutdown walking it may
+ * cancel them at once). The slots were last freed by a worker, most often
+ * this one, so the writes stay in this cache. */
+static void adopt_run(art_exec *runner, art_exec *home, const art_req *r, unsigned n) {
+  art_task *first = NULL, *last = NULL;
+  /* Ask for every header's lines at once (for writing): when a burst
+   * outran the memory cache, each one is a miss, and these overlap. */
+  for (unsigned i = 0; i < n; i++) {
+    ART_PREFETCH_W(r[i].slot);
+    ART_PREFETCH_W((char *)r[i].slot + 64);
+  }
+  for (unsigned i = 0; i < n; i++) {
+    art_task *t = r[i].slot;
+    atomic_init(&t->state, ART_OWNED);
+    atomic_init(&t->refs, 1);
+    t->fut = (asyncrt_future){r[i].self, r[i].vtable};
+    t->exec = runner;
+    t->home = home;
+    t->join_waker = (asyncrt_waker){0};
+    t->status = ART_LS_QUEUED;
+    t->output_size = 0;
+    t->flags = ART_TF_SEND;
+    t->live_prev = last;
+    t->live_next = NULL;
+    if (last) last->live_next = t;
+    else first = t;
+    last = t;
+  }
+  art_lock_acquire(&home->lock);
+  /* An immediate stop that began after the look in art_exec_adopt_requests
+   * set `immediate` before its walk took this lock: these tasks are not on
+   * the list it walks, so they start cancelled (dropped unpolled). */
+  uint32_t cancel = atomic_load(&home->immediate) ? ART_CANCEL : 0;
+  for (art_task *t = first; t; t = t->live_next) {
+    atomic_init(&t->idw, (uintptr_t)(++home->next_id << 12 | home->index) << 1);
+    if (cancel) atomic_store_explicit(&t->state, ART_OWNED | cancel, memory_order_relaxed);
+  }
+  home->req_done += n;
+  last->live_next = home->live_head;
+  if (home->live_head) home->live_head->live_prev = last;
+  home->live_head = first;
+  home->live_count += n;
+  home->spawned += n;
+  art_lock_release(&home->lock);
+  for (unsigned i = 0; i < n; i++) local_push(runner, r[i].slot);
+}
+
+void art_exec_adopt_requests(art_exec *runner, const art_req *r, unsigned n) {
+  for (unsigned i = 0, j; i < n; i = j) {
+    art_exec *home = r[i].home;
+    for (j = i + 1; j < n && r[j].home == home; j++) {}
+    if (ART_UNLIKELY(atomic_load(&home->immediate) || atomic_load(&runner->immediate))) {
+      /* Cancelled before they were tasks: the futures are dropped here,
+       * once, "inside" the executor (a steal runs outside the run loop). */
+      art_task *slots[ART_REQ_RING];
+      asyncrt_context *outer = art_tls_cx;
+      if (!outer) art_tls_cx = &runner->cx;
+      for (unsigned k = i; k < j; k++) {
+        art_drop_future(&(asyncrt_future){r[k].self, r[k].vtable});
+        slots[k - i] = r[k].slot;
+      }
+      art_tls_cx = outer;
+      art_exec_release_slots(home, slots, j - i, 1);
+    } else {
+      adopt_run(runner, home, r + i, j - i);
+    }
+  }
 }
 
 int art_exec_acquire_driver(art_exec *e) {
@@ -322,7 +440,8 @@ static int send_pending(art_exec *e) {
 }
 
 int art_exec_has_work(art_exec *e) {
-  return local_pending(e) || atomic_load(&e->remote_head) || send_pending(e);
+  return local_pending(e) || atomic_load(&e->remote_head) || send_pending(e) ||
+         (e->group && art_group_requests_pending(e));
 }
 
 /* A task the driver queues itself: Send tasks of a group go where idle
@@ -349,6 +468,7 @@ void art_exec_push(art_exec *e, art_task *t) {
     return;
   }
   if (driven_core() == e) {
+    art_count(&e->wakes_local, 1);
     driver_push(e, t);
     return;
   }
@@ -386,8 +506,12 @@ static inline void lw_local(art_exec *e, art_task *t) {
 
 void art_exec_wake_lw(art_exec *e, art_task *t) {
   if (atomic_load_explicit(&t->state, memory_order_acquire) & ART_COMPLETE) return;
-  if (driven_core() == e) lw_local(e, t);
-  else lw_remote(e, t);
+  if (driven_core() == e) {
+    if (art_ls_get(t) == ART_LS_IDLE) art_count(&e->wakes_local, 1);
+    lw_local(e, t);
+  } else {
+    lw_remote(e, t);
+  }
 }
 
 void art_exec_park_lw(art_exec *e, art_task *t) {
@@ -482,6 +606,12 @@ static inline __attribute__((always_inline)) int spawn_impl(art_exec *e, const a
   }
   size_t output_size = fut->vtable->output_size, slot = art_task_slot_size(output_size);
   art_group *g = e->group;
+  /* A Send task nobody holds, spawned by a worker: a request instead of a
+   * header (art_group.c), so the worker that runs it writes the header.
+   * The future is the request's now: it is dropped once, as a task's is. */
+  if (on_driver && g && (flags & ASYNCRT_SPAWN_SEND) && !out && !scope && !storage && !g->mem_limit &&
+      !output_size && art_group_request(e, fut))
+    return ASYNCRT_OK;
   /* The executor-wide cap of a group: the header (unless in caller
    * storage) and a scope child's ext record. */
   size_t charge = (storage ? 0 : slot) + (scope ? ART_EXT_SLOT : 0);
@@ -619,7 +749,8 @@ int art_task_park_cancelled(art_exec *e, art_task *t, int status) {
 
 /* Polls t once with context cx and settles what the poll asked for: done,
  * queued again (through `requeue`), or parked. Returns 0 if the task was
- * only dropped (cancelled), 1 if it was polled, 2 if it also completed.
+ * only dropped (cancelled), 1 if it was polled, 2 if it also completed, 3
+ * if it was polled and queued again because it woke itself (or yielded).
  * Always inlined, so each caller gets its own copy with `requeue` fixed. */
 static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task *t, asyncrt_context *cx,
                                                            void (*requeue)(art_exec *, art_task *)) {
@@ -627,6 +758,10 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
    * here) has them; for those tasks NOTIFIED belongs to the remote stack.
    * Worked out only off the yield loop's path. */
 #define LW() (requeue == driver_push && art_task_lw(t, e))
+  /* The run loop says which poll (or drop) it is in, for the watchdog. The
+   * poll function is loaded once: the stores would make it a reload. */
+  int (*const poll)(void *, asyncrt_context *, void *) = t->fut.vtable->poll;
+  if (requeue == driver_push) art_watch_enter(e, t, poll);
   uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   if (ART_UNLIKELY(s & (ART_NOTIFIED | ART_CANCEL))) {
     const int lw = LW();
@@ -644,15 +779,15 @@ static inline __attribute__((always_inline)) int poll_task(art_exec *e, art_task
   }
   cx->waker.data = t;
   cx->poll_flags = 0;
-  int r = t->fut.vtable->poll(t->fut.self, cx, t->output_size ? art_task_output(t) : NULL);
+  int r = poll(t->fut.self, cx, t->output_size ? art_task_output(t) : NULL);
   if (ART_LIKELY(r == ASYNCRT_POLL_PENDING)) {
     if (cx->notified) { /* woke itself: the yield loop's whole cost */
       requeue(e, t);
-      return 1;
+      return 3;
     }
   } else if (r == ASYNCRT_POLL_YIELDED) {
     requeue(e, t);
-    return 1;
+    return 3;
   } else {
     int status = r == ASYNCRT_POLL_READY ? ASYNCRT_OK
                  : r == ASYNCRT_POLL_ERROR ? (cx->failure ? cx->failure : ASYNCRT_EFAILED)
@@ -730,9 +865,12 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
   asyncrt_context *outer = art_tls_cx;
   art_tls_cx = &e->cx;
   e->batching = 1;
+  /* A new run: not the poll the last one ended in (before `running`, which
+   * the watchdog reads first). */
+  art_watch_enter(e, NULL, NULL);
   atomic_store(&e->running, 1);
   exec_drain_signal(e);
-  uint64_t n = 0, tick_n = 0;
+  uint64_t n = 0, tick_n = 0, self_wakes = 0;
   /* A turn: every 64 polls, or every budget_polls if that is fewer, and
    * sooner when a tick falls due inside one (below). */
   const unsigned turn_len = e->budget_polls < 64 ? (unsigned)e->budget_polls : 64;
@@ -744,6 +882,7 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
     art_task *t = local_pop(e);
     if (ART_UNLIKELY(!t)) {
       if (e->group && (t = art_group_send_pop(e))) goto poll;
+      if (e->group && art_group_take_requests(e)) continue;
       if (e->group && art_group_refill(e)) continue;
       if (!exec_take_remote(e)) {
         /* Out of tasks: a tick before giving up, and on if it woke some
@@ -765,6 +904,7 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
     idle = 0;
     int polled = poll_task(e, t, &e->cx, driver_push);
     n += polled != 0;
+    self_wakes += polled == 3;
     if (ART_UNLIKELY(polled == 2) && t == until) { /* `until` is alive: its caller holds a reference */
       exit = ART_RUN_UNTIL;
       break;
@@ -782,10 +922,12 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
           local_push(e, t);
         }
         if ((t = art_group_send_pop(e))) local_push(e, t);
+        if (art_group_requests_pending(e)) art_group_take_requests(e);
       }
       if (ART_UNLIKELY(waiting)) {
         if (n - tick_n >= e->budget_polls || art_now_ns() >= e->next_tick_ns) {
           art_core_tick(e); /* the budget: timers and subsystems are not starved */
+          art_count(&e->budget_yields, 1);
           tick_n = n;
         }
         /* The next look falls on the poll the budget names. */
@@ -797,6 +939,7 @@ int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_t
   }
   atomic_store_explicit(&e->polls, atomic_load_explicit(&e->polls, memory_order_relaxed) + n,
                         memory_order_relaxed);
+  art_count(&e->wakes_local, self_wakes);
   e->cx.waker.data = NULL;
   if (ART_UNLIKELY(e->cx.rich_err)) { /* named by a poll that did not end its task */
     art_error_unref(e->cx.rich_err);
@@ -886,25 +1029,6 @@ void art_exec_cancel_all(art_exec *e) {
   pthread_mutex_unlock(&one_walk);
 }
 
-void art_exec_stats(art_exec *e, asyncrt_executor_stats *out) {
-  art_lock_acquire(&e->lock);
-  out->tasks_spawned = e->spawned;
-  out->tasks_live = e->live_count;
-  out->memory_in_use = e->mem.in_use;
-  out->memory_limit = e->mem.limit;
-  art_lock_release(&e->lock);
-  out->polls = atomic_load_explicit(&e->polls, memory_order_relaxed);
-}
-
-void art_worker_stats(art_exec *e, asyncrt_worker_stats *out) {
-  out->polls = atomic_load_explicit(&e->polls, memory_order_relaxed);
-  out->wakes = atomic_load_explicit(&e->wakes, memory_order_relaxed);
-  out->steals = atomic_load_explicit(&e->steals, memory_order_relaxed);
-  out->parks = atomic_load_explicit(&e->parks, memory_order_relaxed);
-  out->parked_ns = atomic_load_explicit(&e->parked_ns, memory_order_relaxed);
-  out->ticks = atomic_load_explicit(&e->ticks, memory_order_relaxed);
-}
-
 /* ---- block_on on a local executor ------------------------------------------ */
 
 /* The caller's thread runs the executor until the root completes, parking on
@@ -959,7 +1083,11 @@ int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t
       if (saved_slack >= 0) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
       else saved_slack = 0; /* cannot read it: leave it alone */
     }
-    art_core_park(e, art_core_sleep_bound(e, deadline && !timed_out ? (int64_t)(deadline - now) : -1));
+    int64_t bound = art_core_sleep_bound(e, deadline && !timed_out ? (int64_t)(deadline - now) : -1);
+    uint64_t parked_at = art_now_ns();
+    art_core_park(e, bound);
+    atomic_fetch_add_explicit(&e->parks, 1, memory_order_relaxed); /* as a worker counts its parks */
+    atomic_fetch_add_explicit(&e->parked_ns, art_now_ns() - parked_at, memory_order_relaxed);
   }
   if (saved_slack > 0) prctl(PR_SET_TIMERSLACK, (unsigned long)saved_slack, 0, 0, 0);
   status = root->status;
@@ -969,7 +1097,12 @@ int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t
     status = art_fail(ASYNCRT_ETIMEDOUT, "block_on: the future did not complete within %lld ns; it was cancelled",
                       (long long)timeout_ns);
   } else {
-    art_fail(status, "block_on: the future %s", status == ASYNCRT_ECANCELLED ? "was cancelled" : "failed");
+    /* The message the future named its failure with, if it did. */
+    asyncrt_error_info info = {.size = sizeof info};
+    if (!art_task_error_get(root, &info) && info.message && info.message[0])
+      art_fail(status, "block_on: %s", info.message);
+    else
+      art_fail(status, "block_on: the future %s", status == ASYNCRT_ECANCELLED ? "was cancelled" : "failed");
   }
   art_task_unref(root);
   art_exec_release_driver(e);

@@ -141,6 +141,179 @@ art_task *art_group_send_pop(art_exec *e) {
   }
 }
 
+/* ---- spawn requests ---------------------------------------------------------- */
+
+/* A worker that spawns many Send tasks in one poll would otherwise write
+ * every header itself: slots that the thieves running those tasks freed a
+ * moment ago, so each header is a cache line (two) pulled back from them,
+ * while they run faster than it spawns. A request is three words in a ring
+ * that thieves read in batches, and the header is written by the worker that
+ * runs it, in memory its own cache holds. The task keeps the spawner's
+ * memory and live list (its home), as a stolen Send task does. */
+
+#define REQ_BATCH 64u
+
+int art_group_requests_pending(art_exec *e) {
+  return atomic_load(&e->req_head) != atomic_load(&e->req_tail);
+}
+
+/* Copies up to max requests from the head of victim's ring and claims them
+ * with a CAS; returns how many (a failed CAS means another taker won them,
+ * and the copies are stale: look again). */
+static unsigned take_reqs(art_exec *victim, art_req *out, uint64_t max, int half) {
+  uint64_t head = atomic_load_explicit(&victim->req_head, memory_order_acquire);
+  for (;;) {
+    uint64_t tail = atomic_load_explicit(&victim->req_tail, memory_order_acquire);
+    if (head >= tail) return 0;
+    uint64_t n = half ? (tail - head + 1) / 2 : tail - head;
+    if (n > max) n = max;
+    for (uint64_t i = 0; i < n; i++) {
+      art_spawn_req *r = &victim->req_ring[(head + i) % ART_REQ_RING];
+      out[i].self = atomic_load_explicit(&r->self, memory_order_relaxed);
+      out[i].vtable = atomic_load_explicit(&r->vtable, memory_order_relaxed);
+      out[i].slot = atomic_load_explicit(&r->slot, memory_order_relaxed);
+      out[i].home = victim;
+    }
+    if (atomic_compare_exchange_weak_explicit(&victim->req_head, &head, head + n, memory_order_acq_rel,
+                                              memory_order_acquire))
+      return (unsigned)n;
+  }
+}
+
+/* The group's overflow for requests: chunks of copies. A chunk is a few
+ * pages' worth of the heap, and an emptied one is kept for the next burst
+ * (up to REQ_FREE_MAX of them), so a burst of spawns does not page-fault
+ * its way through fresh memory each time. */
+#define REQ_CHUNK (ART_REQ_RING / 2)
+#define REQ_FREE_MAX 1024u
+
+typedef struct art_req_chunk {
+  struct art_req_chunk *next;
+  unsigned first, n;
+  art_req r[REQ_CHUNK];
+} art_req_chunk;
+
+void art_group_free_chunks(art_group *g) {
+  for (art_req_chunk *c = g->req_head, *next; c; c = next) {
+    next = c->next;
+    free(c);
+  }
+  for (art_req_chunk *c = g->req_free, *next; c; c = next) {
+    next = c->next;
+    free(c);
+  }
+  g->req_head = g->req_tail = g->req_free = NULL;
+}
+
+/* Moves the older half of e's full ring to the group's overflow, so the
+ * driver can go on queueing while thieves take from there. Returns 0 if
+ * there was no memory for it (the caller spawns the ordinary way). */
+static int req_spill(art_exec *e) {
+  art_group *g = e->group;
+  art_lock_acquire(&g->req_lock);
+  art_req_chunk *c = g->req_free;
+  if (c) {
+    g->req_free = c->next;
+    g->req_nfree--;
+  } else if (!(c = malloc(sizeof *c))) {
+    art_lock_release(&g->req_lock);
+    return 0;
+  }
+  c->next = NULL;
+  c->first = 0;
+  c->n = take_reqs(e, c->r, REQ_CHUNK, 0);
+  if (!c->n) { /* thieves emptied the ring meanwhile: room enough */
+    c->next = g->req_free;
+    g->req_free = c;
+    g->req_nfree++;
+    art_lock_release(&g->req_lock);
+    return 1;
+  }
+  if (g->req_tail) g->req_tail->next = c;
+  else g->req_head = c;
+  g->req_tail = c;
+  atomic_fetch_add(&g->req_len, c->n);
+  art_lock_release(&g->req_lock);
+  unpark_one(g, e);
+  return 1;
+}
+
+/* Takes a fair share of the overflow (at most max), from its oldest chunk. */
+static unsigned take_spilled(art_group *g, art_req *out, uint64_t max) {
+  if (!atomic_load_explicit(&g->req_len, memory_order_relaxed)) return 0;
+  art_req_chunk *done = NULL;
+  art_lock_acquire(&g->req_lock);
+  art_req_chunk *c = g->req_head;
+  unsigned n = 0;
+  if (c) {
+    uint64_t want = atomic_load_explicit(&g->req_len, memory_order_relaxed) / g->nworkers + 1;
+    if (want > max) want = max;
+    if (want > c->n) want = c->n;
+    for (; n < want; n++) out[n] = c->r[c->first + n];
+    c->first += n;
+    c->n -= n;
+    if (!c->n) {
+      if (!(g->req_head = c->next)) g->req_tail = NULL;
+      if (g->req_nfree < REQ_FREE_MAX) {
+        c->next = g->req_free;
+        g->req_free = c;
+        g->req_nfree++;
+      } else {
+        done = c;
+      }
+    }
+    atomic_fetch_sub(&g->req_len, n);
+  }
+  art_lock_release(&g->req_lock);
+  free(done);
+  return n;
+}
+
+int art_group_request(art_exec *e, const asyncrt_future *fut) {
+  uint64_t tail = atomic_load_explicit(&e->req_tail, memory_order_relaxed);
+  uint64_t head = atomic_load_explicit(&e->req_head, memory_order_acquire);
+  if (ART_UNLIKELY(tail - head >= ART_REQ_RING)) {
+    if (!req_spill(e)) return 0;
+    head = atomic_load_explicit(&e->req_head, memory_order_acquire);
+    if (tail - head >= ART_REQ_RING) return 0;
+  }
+  if (!e->req_nslots && !art_exec_slots_refill(e)) return 0;
+  art_spawn_req *r = &e->req_ring[tail % ART_REQ_RING];
+  atomic_store_explicit(&r->self, fut->self, memory_order_relaxed);
+  atomic_store_explicit(&r->vtable, fut->vtable, memory_order_relaxed);
+  atomic_store_explicit(&r->slot, e->req_slots[--e->req_nslots], memory_order_relaxed);
+  /* Counted before it can be taken (the tail's release publishes both). */
+  atomic_store_explicit(&e->req_pushed, atomic_load_explicit(&e->req_pushed, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  atomic_store_explicit(&e->req_tail, tail + 1, memory_order_release);
+  /* As for the Send ring: a parked worker saw this ring empty. */
+  if (tail == head) unpark_one(e->group, e);
+  return 1;
+}
+
+unsigned art_group_take_requests(art_exec *e) {
+  art_req got[REQ_BATCH];
+  unsigned n = take_reqs(e, got, REQ_BATCH, 0);
+  if (!n) n = take_spilled(e->group, got, REQ_BATCH);
+  art_exec_adopt_requests(e, got, n);
+  return n;
+}
+
+/* Takes from the overflow, else half of a sibling's requests (at most a
+ * batch); 0 if there are none. */
+static unsigned steal_requests(art_exec *thief) {
+  art_group *g = thief->group;
+  art_req got[REQ_BATCH];
+  unsigned n = take_spilled(g, got, REQ_BATCH);
+  for (unsigned k = 1; !n && k < g->nworkers; k++)
+    n = take_reqs(g->workers[(thief->index + k) % g->nworkers], got, REQ_BATCH, 1);
+  if (!n) return 0;
+  art_exec_adopt_requests(thief, got, n);
+  atomic_fetch_add_explicit(&thief->steals, n, memory_order_relaxed);
+  if (n > 1) unpark_one(g, thief); /* there may be more for others */
+  return n;
+}
+
 /* Takes up to half of victim's Send ring; returns how many. */
 static unsigned steal_ring(art_exec *victim, art_task **out) {
   uint64_t head = atomic_load_explicit(&victim->send_head, memory_order_acquire);
@@ -215,14 +388,16 @@ unsigned art_group_steal(art_exec *thief) {
   unsigned n = take_injected(g, got);
   for (unsigned k = 1; !n && k < g->nworkers; k++)
     n = steal_ring(g->workers[(thief->index + k) % g->nworkers], got);
+  if (!n) return steal_requests(thief);
   return adopt(thief, got, n);
 }
 
 int art_group_stealable(art_group *g, art_exec *except) {
-  if (atomic_load(&g->inject_len)) return 1;
+  if (atomic_load(&g->inject_len) || atomic_load(&g->req_len)) return 1;
   for (unsigned i = 0; i < g->nworkers; i++) {
     art_exec *w = g->workers[i];
-    if (w != except && atomic_load(&w->send_head) != atomic_load(&w->send_tail)) return 1;
+    if (w != except && (atomic_load(&w->send_head) != atomic_load(&w->send_tail) || art_group_requests_pending(w)))
+      return 1;
   }
   return 0;
 }
@@ -249,13 +424,29 @@ uint64_t art_group_live(art_group *g) {
   for (unsigned i = 0; i < g->nworkers; i++) {
     art_exec *w = g->workers[i];
     art_lock_acquire(&w->lock);
-    live += w->live_count;
+    /* Requests are tasks to be, wherever they are (ring, overflow, a
+     * taker's hands): a task leaves that count in the lock hold that puts
+     * it on this list. */
+    live += w->live_count + (atomic_load_explicit(&w->req_pushed, memory_order_acquire) - w->req_done);
     art_lock_release(&w->lock);
   }
   return live;
 }
 
 void art_group_drain_injector(art_group *g) {
+  /* Requests left once the workers are gone (none in a normal stop: the
+   * workers wait for them) are dropped here. */
+  for (unsigned i = 0; i < g->nworkers; i++) {
+    art_exec *w = g->workers[i];
+    art_req got[REQ_BATCH];
+    unsigned n;
+    asyncrt_context *outer = art_tls_cx;
+    art_tls_cx = &w->cx;
+    atomic_store(&w->immediate, 1);
+    while ((n = take_reqs(w, got, REQ_BATCH, 0)) || (n = take_spilled(g, got, REQ_BATCH)))
+      art_exec_adopt_requests(w, got, n);
+    art_tls_cx = outer;
+  }
   for (;;) {
     art_lock_acquire(&g->inject_lock);
     art_task *t = g->inject_head;
@@ -308,6 +499,12 @@ void art_worker_loop(art_exec *e, const art_worker_config *cfg) {
     if (polls) e->backoff_ns = 0;
     if (why != ART_RUN_DRAINED) continue;
     if (art_group_steal(e)) continue;
+    /* The slots kept for spawn requests go back while the worker is idle,
+     * so an idle executor holds no task memory it does not use. */
+    if (e->req_nslots) {
+      art_exec_release_slots(e, e->req_slots, e->req_nslots, 0);
+      e->req_nslots = 0;
+    }
     if (atomic_load(&g->stopping) && art_group_live(g) == 0) {
       call_hook(h ? h->on_stop : NULL, h, e->index);
       return;

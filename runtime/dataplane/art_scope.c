@@ -929,6 +929,7 @@ void art_task_finish_ext(art_exec *e, art_task *t, int status) {
         art_lock_release(&x->lock);
         free(name);
       }
+      __atomic_store_n(&t->status, status, __ATOMIC_RELAXED); /* for the stats, as in art_task_finish */
       art_exec_retire_from(e, t);
       return;
     }

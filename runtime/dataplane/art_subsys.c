@@ -137,6 +137,7 @@ static void complete_locked(art_subsys_inst *inst, asyncrt_op *op, int status, i
   uint64_t left = atomic_fetch_sub_explicit(&inst->waiters, 1, memory_order_relaxed) - 1;
   atomic_fetch_sub_explicit(&inst->core->subs_waiters, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&inst->completions, 1, memory_order_relaxed);
+  if (status != ASYNCRT_OK) atomic_fetch_add_explicit(&inst->failures, 1, memory_order_relaxed);
   op->status = status;
   op->result = result;
   asyncrt_waker w = p->waker;
@@ -163,6 +164,7 @@ static void send_cancel(art_subsys_inst *inst, asyncrt_op *op) {
   art_op_priv *p = priv(op);
   uint32_t s = atomic_fetch_or_explicit(&p->state, OP_CANCEL_SENT, memory_order_acq_rel);
   if (s & OP_CANCEL_SENT) return;
+  atomic_fetch_add_explicit(&inst->cancels, 1, memory_order_relaxed);
   if (!inst->sub->vt.cancel) {
     complete_locked(inst, op, ASYNCRT_ECANCELLED, 0);
     return;
@@ -265,7 +267,10 @@ int art_subsys_stats(art_subsys *s, asyncrt_subsystem_stats *out) {
     sum.empty_polls += atomic_load_explicit(&inst->empty_polls, memory_order_relaxed);
     sum.waiters += atomic_load_explicit(&inst->waiters, memory_order_relaxed);
     sum.submits += atomic_load_explicit(&inst->submits, memory_order_relaxed);
+    sum.cancels += atomic_load_explicit(&inst->cancels, memory_order_relaxed);
+    sum.failures += atomic_load_explicit(&inst->failures, memory_order_relaxed);
   }
+  sum.workers = s->ninst;
   art_copy_sized(out, out->size, &sum, sizeof sum);
   return ASYNCRT_OK;
 }
@@ -460,6 +465,7 @@ uint64_t art_core_tick(art_exec *e) {
   asyncrt_context *outer = art_tls_cx;
   art_tls_cx = &e->cx; /* wakes from here queue locally */
   e->cx.waker.data = NULL; /* no task is being polled: a wake is a wake */
+  art_watch_enter(e, NULL, NULL); /* timers' wakers and subsystems' callbacks run: no task's poll */
   uint64_t real = art_now_ns();
   uint64_t now = e->clock->test ? atomic_load_explicit(&e->clock->now, memory_order_acquire) : real;
   if (now > atomic_load_explicit(&e->tick_now, memory_order_relaxed))

@@ -229,6 +229,9 @@ void art_task_finish(art_exec *e, art_task *t, int status) {
   /* (A JOINED task may hold a join waker -- art_task_wait's -- to drop.) */
   if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 && !(t->flags & ART_TF_CALLER) &&
       !(atomic_load_explicit(&t->state, memory_order_relaxed) & ART_JOINED)) {
+    /* Read once more as it leaves the live list, where the stats count it;
+     * a dump may read it meanwhile (art_ls_get). */
+    __atomic_store_n(&t->status, status, __ATOMIC_RELAXED);
     art_exec_retire_from(e, t);
     return;
   }

@@ -275,6 +275,14 @@ func (c Core) DetachSubsystems() { C.art_exec_detach_subsystems(c.p) }
 // freed.
 func (c Core) OrphanTimers() { C.art_timers_orphan(c.p) }
 
+// CheckStalls samples the workers of the executor whose first core is c
+// and makes the stall reports that are due; see art_watch_check.
+func (c Core) CheckStalls() int { return int(C.art_watch_check(c.p)) }
+
+// FreeWatch frees the stall watchdog of the executor whose first core is
+// c, finalizing its report's user data; no check may be under way.
+func (c Core) FreeWatch() { C.art_watch_free(c.p) }
+
 // Shutdown cancels every live task; see art_exec_shutdown.
 func (c Core) Shutdown() { C.art_exec_shutdown(c.p) }
 

@@ -77,7 +77,14 @@
 // and completion run on it. Wakes, spawns, cancels and joins may come from
 // any thread. Task memory and the live list are guarded by a short spin
 // lock, taken once at spawn and once at completion (a worker finishing
-// tasks spawned elsewhere gives them back in batches of 64). A driver's run
+// tasks spawned elsewhere, or Send tasks of its own group, gives them back
+// in batches of 64; a local-wake task is never batched, because a cancel
+// walking the live list may push it on the remote stack through the same
+// link). A worker that spawns a Send task without a handle or scope queues
+// a spawn request instead of writing a header (art_group.c): the future and
+// an untouched slot of its memory, on a ring thieves take from in batches;
+// the taker writes the header, in memory its own cache last held, and puts
+// the batch on the spawner's live list in one lock hold. A driver's run
 // and park loop -- block_on on a local executor, a worker's whole life -- is
 // one call from Go: Go's sysmon treats a Go loop of cgo calls as a goroutine
 // that never yields and hands its P to a new thread at every park.

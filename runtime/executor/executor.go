@@ -70,6 +70,9 @@ type Executor struct {
 	freed bool
 
 	threads *workers // thread-per-core only
+
+	watchMu sync.Mutex // guards watch
+	watch   *watchdog  // the stall watchdog's goroutine, nil if none
 }
 
 // New creates an executor and publishes its handle.
@@ -232,6 +235,7 @@ func (e *Executor) Free() error {
 		if err := e.unpublish(); err != nil {
 			return err
 		}
+		e.freeWatchdog()
 		e.cores[0].DetachSubsystems()
 		e.cores[0].Shutdown()
 		e.cores[0].OrphanTimers()
@@ -249,6 +253,7 @@ func (e *Executor) Free() error {
 		core.ReleaseDriver()
 		return err
 	}
+	e.freeWatchdog()
 	// Subsystems first (their ops complete with ESHUTDOWN), then the tasks,
 	// then whatever timers outlived them (armed by futures not in a task).
 	core.DetachSubsystems()
@@ -344,6 +349,9 @@ func rootResult(root dataplane.Task, out unsafe.Pointer, timedOut bool, timeoutN
 	case st == status.ECANCELLED:
 		return status.Errorf(st, "block_on: the future was cancelled")
 	default:
+		if _, msg := root.Failure(); msg != "" { // the message the future named its failure with
+			return status.Errorf(st, "block_on: %s", msg)
+		}
 		return status.Errorf(st, "block_on: the future failed with %s", st.Name())
 	}
 }

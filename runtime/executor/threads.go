@@ -246,6 +246,7 @@ func (e *Executor) freeThreads() error {
 	if err := e.unpublish(); err != nil {
 		return err
 	}
+	e.freeWatchdog()
 	w := e.threads
 	// Subsystems go first: their in-flight ops complete with ESHUTDOWN, so
 	// no task waits on a subsystem's cancellation while the workers stop.

@@ -1125,6 +1125,34 @@ static void test_executor_free_cancels_top_scope(void) {
   CHECK(rc == ASYNCRT_OK || rc == ASYNCRT_EHANDLE);
 }
 
+/* block_on reports the message a failing future named (on both kinds of
+ * executor), not only its status. */
+static void test_block_on_reports_the_failure_message(void) {
+  asyncrt_executor *exs[2];
+  asyncrt_executor_config cfg;
+  int k;
+  exs[0] = local();
+  asyncrt_executor_config_init(&cfg);
+  cfg.kind = ASYNCRT_EXECUTOR_THREADS;
+  cfg.workers = 1;
+  CHECK_OK(asyncrt_executor_new(&cfg, &exs[1]));
+  for (k = 0; k < 2; k++) {
+    sf_node n;
+    asyncrt_future f;
+    sf_node_init(&n);
+    n.then = SF_FAIL;
+    n.fail_status = 1021;
+    n.fail_message = "the disk is on fire";
+    f = sf_future(&n);
+    CHECK_STATUS(asyncrt_block_on(exs[k], &f, NULL, 5000000000), 1021);
+    if (!strstr(asyncrt_last_error(), "the disk is on fire")) {
+      fprintf(stderr, "  executor %d: last error \"%s\" lacks the future's message\n", k, asyncrt_last_error());
+      CHECK(0);
+    }
+    CHECK_OK(asyncrt_executor_free(exs[k]));
+  }
+}
+
 /* A parent whose future returned while its child was still there is
  * completing: the child was cancelled with its scope's cleanup time (1 s,
  * which a test clock never reaches by itself). A synchronous cancel of the
@@ -1340,6 +1368,7 @@ int main(void) {
   RUN(test_context_calls_outside_and_inside_a_task);
   RUN(test_misuse);
   RUN(test_executor_free_cancels_top_scope);
+  RUN(test_block_on_reports_the_failure_message);
   RUN(test_sync_cancel_of_a_completing_parent);
   RUN(test_stronger_cancel_reaches_cancelled_children);
   RUN(test_owner_cancel_reaches_freed_scope);

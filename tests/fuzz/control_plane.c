@@ -417,6 +417,15 @@ int art_go_run(uintptr_t h, uint64_t max_polls, uint64_t max_ns, uint64_t *polls
   return ASYNCRT_OK;
 }
 
+/* The stall watchdog's goroutine (capi/exports.go): the fuzzer's control
+ * plane has none; starting or stopping it only checks the handle, and the
+ * C side (art_watch.c) keeps the threshold and checks on demand. */
+int art_go_executor_watch(uintptr_t h, uint64_t period_ns) {
+  (void)period_ns;
+  cp_exec *x;
+  return lookup(h, &x);
+}
+
 /* rootResult: a completed block_on root's output or error. */
 static int root_result(art_task *root, void *out, int timed_out) {
   int st = art_task_status(root);

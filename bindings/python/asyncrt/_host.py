@@ -43,9 +43,12 @@ import sys
 import threading
 import time
 import traceback
-from ctypes import byref, c_int, c_size_t, c_uint64, sizeof
+from array import array
+from ctypes import byref, c_int, c_size_t, c_uint32, c_uint64, sizeof
+from threading import get_ident
 
 from . import _lib
+from ._current import current_host, set_current_host
 from ._lib import HOSTQ_CLEANUP, HOSTQ_DROP, HOSTQ_KIND_MASK, HOSTQ_TAG_MASK, check, lib
 from .errors import AsyncrtError, BadHandle, Busy, NotSupported, Reentrant, Shutdown, Status, error
 from .futures import PENDING, Context, Ready, drop
@@ -66,19 +69,27 @@ UNHOSTED = ("asyncrt: Python futures run on an executor that a Python thread dri
             "thread-per-core executor's workers poll its tasks, so it runs C futures only (CFuture): "
             "run the Python future on a local executor and spawn its task.c_join() here to wait for it.")
 
-_thread_state = threading.local()
+# Untyped entry points for the calls made per task or per step. A typed
+# ctypes call converts and checks every argument against its argtypes,
+# which costs about as much again as the call itself (~200 ns here); these
+# are given arguments that already have their C types (handles, byref
+# out-parameters, ctypes integers, small Python ints for C ints) and return
+# a C int, the status.
+_hostq_future = lib["asyncrt_hostq_future"]
+_hostq_take = lib["asyncrt_hostq_take"]
+_hostq_complete = lib["asyncrt_hostq_complete"]
+_hostq_wake = lib["asyncrt_hostq_wake"]
+_spawn = lib["asyncrt_spawn"]
+_scope_spawn = lib["asyncrt_scope_spawn"]
+_run_step = lib["asyncrt_run_step"]
+_task_release = lib["asyncrt_task_release"]
 
 
 def run_step(executor, max_polls, max_ns):
     """The C step of a local executor (asyncrt_run_step); ENOTSUP on other kinds."""
     polls = c_uint64()
-    check(lib.asyncrt_run_step(executor, max_polls, max_ns, byref(polls)))
+    check(_run_step(executor, c_uint32(max_polls), c_uint64(max_ns), byref(polls)))
     return polls.value
-
-
-def current_host():
-    """The Host whose futures this thread is polling or dropping, or None."""
-    return getattr(_thread_state, "host", None)
 
 
 def failure_status(exc):
@@ -117,15 +128,21 @@ CLEANUP_ASKED = 1  # a CLEANUP event came while a shield section was open
 CLEANUP_RUNNING = 2  # cleanup(cx) is being stepped
 
 
-class _Record:
-    """One Python future run as a task."""
+class _Record(Waker, Context):
+    """One Python future run as a task. It is also the task's Context and its
+    borrowed Waker (what polls receive), so a spawn makes one object, not three."""
 
-    __slots__ = ("future", "cx", "status", "value", "waiters", "cancelled", "dropped", "handle", "refs", "reported",
+    __slots__ = ("waker", "future", "status", "value", "waiters", "cancelled", "dropped", "handle", "refs", "reported",
                  "ended", "cleanup", "shield", "settle_at_drop", "failures")
 
-    def __init__(self, future, cx):
+    def __init__(self, host, tag, future, failures=None):
+        self._host = host
+        self._tag = tag
+        self._c = None  # borrowed: Waker.clone() makes an owned one
+        # Context.waker as a slot, not a property: read at every yield. The
+        # cycle is broken when the runtime drops the task (_forget).
+        self.waker = self
         self.future = future
-        self.cx = cx
         self.status = None  # None: running; 0: ready (value); else failed (value: exception or None)
         self.value = None
         self.waiters = None  # wakers to wake when the status is known
@@ -138,7 +155,11 @@ class _Record:
         self.cleanup = CLEANUP_NONE
         self.shield = 0  # open asyncrt.shield() sections
         self.settle_at_drop = False
-        self.failures = None  # its scope's map task id -> exception, for a scope's child
+        self.failures = failures  # its scope's map task id -> exception, for a scope's child
+
+    @property
+    def executor(self):
+        return self._host.owner()
 
     def settle(self, status, value):
         self.status = status
@@ -155,8 +176,11 @@ class _Record:
             raise self.value
         raise error(self.status, "the task was cancelled" if self.status == Status.ECANCELLED else "the task failed")
 
-    def release(self, _lock=_handle_lock, _release=lib.asyncrt_task_release):
-        """Gives up one reference to the task handle; the last releases it."""
+    def release(self, _lock=_handle_lock, _release=_task_release, _forked=_lib.in_forked_child):
+        """Gives up one reference to the task handle; the last releases it.
+        Nothing in a forked child (the handle is the parent's)."""
+        if _forked():
+            return
         with _lock:
             self.refs -= 1
             last = self.refs == 0
@@ -195,6 +219,7 @@ class Host:
         self.events = (c_uint64 * EVENT_BATCH)()
         self._count = c_size_t()
         self._count_ref = byref(self._count)
+        self._batch = c_size_t(EVENT_BATCH)
         self._tag_out = c_uint64()  # out-parameters of spawn, reused under `lock`
         self._tag_ref = byref(self._tag_out)
         self._future_ref = byref(_lib.asyncrt_future())
@@ -216,41 +241,56 @@ class Host:
         reference to the handle (see _Record.release). `failures`: the scope's
         map of task id -> exception. On failure the future has been dropped, as
         asyncrt_spawn drops it."""
-        me = threading.get_ident()
+        if _lib.in_forked_child():
+            self._drop_future(future)
+            _lib.refuse_in_child()
+        me = get_ident()
         with self.lock:
-            try:
-                self.check_spawn()
-                if not self.hosted:
-                    raise NotSupported(UNHOSTED)
-                if self.driver not in (None, me):
-                    raise Busy("asyncrt: the executor is driven by another thread; spawn from that thread")
-                check(lib.asyncrt_hostq_future(self.hostq, self._tag_ref, self._future_ref))
-            except AsyncrtError:
-                self._drop_future(future)
-                raise
+            if self.closed or self.closing or not self.hosted or self.driver not in (None, me):
+                self._refuse_spawn(future, me)
+            future_ref = self._future_ref
+            status = _hostq_future(self.hostq, self._tag_ref, future_ref)
+            if status:
+                self._spawn_failed(status, future)
             tag = self._tag_out.value
-            record = _Record(future, Context(Waker(self, tag), self.owner))
-            record.failures = failures
+            record = _Record(self, tag, future, failures)
             self.records[tag] = record  # stays until its DROP event, even if the spawn fails
             handle = _lib.task_p()
             if scope is None:
-                status = lib.asyncrt_spawn(self.executor, self._future_ref, flags, byref(handle))
+                status = _spawn(self.executor, future_ref, flags, byref(handle))
             else:
-                status = lib.asyncrt_scope_spawn(scope, self._future_ref, flags, byref(handle))
+                status = _scope_spawn(scope, future_ref, flags, byref(handle))
             if status:
-                message = lib.asyncrt_last_error().decode(errors="replace")
                 record.future = None
                 record.status = status
-                self._drop_future(future)
-                raise error(status, message)
+                self._spawn_failed(status, future)
             record.handle = handle
             record.refs = 2
             return handle, record
 
+    def _refuse_spawn(self, future, me):
+        """Raises why this thread cannot spawn a Python future now, having
+        dropped it."""
+        try:
+            self.check_spawn()
+            if not self.hosted:
+                raise NotSupported(UNHOSTED)
+            if self.driver not in (None, me):
+                raise Busy("asyncrt: the executor is driven by another thread; spawn from that thread")
+        finally:
+            self._drop_future(future)
+
+    def _spawn_failed(self, status, future):
+        message = lib.asyncrt_last_error().decode(errors="replace")
+        self._drop_future(future)
+        raise error(status, message)
+
     def spawn_c(self, future, flags, scope=None):
         """Spawns a CFuture as a C task (no Python in its polls), into `scope`
         if given; returns the task handle. The runtime owns the C future from
-        here on."""
+        here on. In a forked child it raises Forked and leaves the C future
+        alone: its drop would run asyncrt code, which the child must not."""
+        _lib.refuse_in_child()
         with self.lock:
             try:
                 self.check_spawn()
@@ -268,6 +308,7 @@ class Host:
 
     def enter(self):
         """Claims the executor for driving by this thread."""
+        _lib.refuse_in_child()
         if current_host() is not None:
             raise Reentrant("asyncrt: an executor cannot be driven from inside a poll or drop of a Python future")
         me = threading.get_ident()
@@ -359,20 +400,20 @@ class Host:
         if self.hostq is None:
             return 0
         handled = 0
-        outer, _thread_state.host = current_host(), self
+        outer = set_current_host(self)
         try:
             if self.backlog:
                 events, self.backlog = self.backlog, []
                 handled += self._handle(events)
             while True:
-                check(lib.asyncrt_hostq_take(self.hostq, self.events, EVENT_BATCH, self._count_ref))
+                check(_hostq_take(self.hostq, self.events, self._batch, self._count_ref))
                 n = self._count.value
                 if n:
                     handled += self._handle(self.events[:n])
                 if n < EVENT_BATCH:
                     return handled
         finally:
-            _thread_state.host = outer
+            set_current_host(outer)
 
     def _handle(self, events):
         records = self.records
@@ -394,7 +435,8 @@ class Host:
                 record.cleanup = CLEANUP_ASKED
             self.current = record
             try:
-                result = self._step(record)
+                # The common case, a plain poll, without _step's call.
+                result = record.future.poll(record) if record.cleanup == CLEANUP_NONE else self._step(record)
                 if result is PENDING:
                     continue
                 if not isinstance(result, Ready):
@@ -420,7 +462,7 @@ class Host:
         """Polls the future, or steps its cleanup once the task was cancelled
         and no shield section is open."""
         if record.cleanup == CLEANUP_NONE or record.shield:
-            result = record.future.poll(record.cx)
+            result = record.future.poll(record)
             if result is not PENDING or record.cleanup == CLEANUP_NONE or record.shield:
                 return result
             # The last shield section ended in this poll: the cancel takes effect now.
@@ -428,7 +470,7 @@ class Host:
         cleanup = getattr(record.future, "cleanup", None)
         if cleanup is None:
             return Ready()  # nothing to clean up: dropped next
-        return cleanup(record.cx)
+        return cleanup(record)
 
     def _finish(self, tag, record, status, value):
         self.done_tags.append(tag)
@@ -445,6 +487,7 @@ class Host:
         """The runtime dropped the task's future: settle it if it is not, call
         the Python future's drop() once, and let go of the task handle."""
         record.dropped = True
+        record.waker = None  # the cycle to itself
         future, record.future = record.future, None
         if record.status is None:
             if record.settle_at_drop:
@@ -480,15 +523,18 @@ class Host:
             report_ignored(f"drop() of {future!r}")
 
     def _flush(self):
+        # array.array converts a list in C; a ctypes array built from one
+        # (`(c_uint64 * n)(*tags)`) costs ~45 ns an element, a sixth of a yield.
         if self.done_tags:
-            tags, statuses = self.done_tags, self.done_statuses
+            tags, statuses = array("Q", self.done_tags), array("i", self.done_statuses)
             self.done_tags, self.done_statuses = [], []
             n = len(tags)
-            check(lib.asyncrt_hostq_complete(self.hostq, (c_uint64 * n)(*tags), (c_int * n)(*statuses), n))
+            check(_hostq_complete(self.hostq, (c_uint64 * n).from_buffer(tags), (c_int * n).from_buffer(statuses),
+                                  c_size_t(n)))
         if self.woken:
-            tags, self.woken = self.woken, []
+            tags, self.woken = array("Q", self.woken), []
             n = len(tags)
-            check(lib.asyncrt_hostq_wake(self.hostq, (c_uint64 * n)(*tags), n))
+            check(_hostq_wake(self.hostq, (c_uint64 * n).from_buffer(tags), c_size_t(n)))
 
     # -- closing ----------------------------------------------------------
 
@@ -504,7 +550,12 @@ class Host:
     def close(self):
         """Frees the executor (cancelling its tasks), drops their Python futures,
         frees the host queue. Idempotent. A thread-per-core executor whose
-        worker did not stop in time is freed all the same, and TimedOut raised."""
+        worker did not stop in time is freed all the same, and TimedOut raised.
+        In a forked child it only marks the host closed: the executor is the
+        parent's, and nothing of asyncrt can run in the child."""
+        if _lib.in_forked_child():
+            self.closed = True
+            return
         with self.lock:
             if self.closed:
                 return

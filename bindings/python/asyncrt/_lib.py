@@ -29,9 +29,9 @@ from ctypes import (
 )
 from pathlib import Path
 
+from ._version import VERSION
 from .errors import VersionMismatch, error
 
-VERSION = (0, 5, 0)
 VERSION_HEX = (VERSION[0] << 16) | (VERSION[1] << 8) | VERSION[2]
 LIBRARY_ENV = "ASYNCRT_LIBRARY"
 LIBRARY_NAME = "libasyncrt.so"
@@ -190,6 +190,8 @@ class asyncrt_thread_hooks(Structure):
     ]
 
 
+# The stats structs grow at the end (the header's "Metrics"); these are the
+# 0.6 structs, passed with their ctypes size.
 class asyncrt_executor_stats(Structure):
     _fields_ = [
         ("size", c_size_t),
@@ -199,7 +201,9 @@ class asyncrt_executor_stats(Structure):
         ("memory_in_use", c_uint64),
         ("memory_limit", c_uint64),
         ("workers", c_uint64),
-    ]
+    ] + [(name, c_uint64) for name in (  # 0.6
+        "tasks_completed", "tasks_failed", "tasks_cancelled", "wakes_local", "wakes_remote", "steals", "parks",
+        "parked_ns", "ticks", "budget_yields", "timers_armed", "timers_fired", "ops_in_flight", "stalls")]
 
 
 class asyncrt_worker_stats(Structure):
@@ -211,6 +215,37 @@ class asyncrt_worker_stats(Structure):
         ("parks", c_uint64),
         ("parked_ns", c_uint64),
         ("ticks", c_uint64),  # 0.3
+    ] + [(name, c_uint64) for name in (  # 0.6
+        "wakes_local", "budget_yields", "timers_armed", "timers_fired", "ops_in_flight", "stalls", "tasks_spawned",
+        "tasks_live", "tasks_completed", "tasks_failed", "tasks_cancelled", "memory_in_use")]
+
+
+class asyncrt_stall_info(Structure):  # 0.6
+    _fields_ = [
+        ("size", c_size_t),
+        ("executor", executor_p),
+        ("worker", c_uint),
+        ("task_id", c_uint64),
+        ("task_name", c_char_p),
+        ("duration_ns", c_uint64),
+        ("poll", c_void_p),
+        ("poll_symbol", c_char_p),
+        ("poll_object", c_char_p),
+    ]
+
+
+STALL_FN = CFUNCTYPE(None, POINTER(asyncrt_stall_info), c_void_p)
+STALL_MANUAL = UINT64_MAX  # asyncrt_stall_config.period_ns: no watchdog thread
+
+
+class asyncrt_stall_config(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("threshold_ns", c_uint64),
+        ("period_ns", c_uint64),
+        ("report", STALL_FN),
+        ("user_data", c_void_p),
+        ("finalize", FINALIZE_FN),
     ]
 
 
@@ -316,6 +351,9 @@ class asyncrt_subsystem_stats(Structure):
         ("empty_polls", c_uint64),
         ("waiters", c_uint64),
         ("submits", c_uint64),
+        ("cancels", c_uint64),  # 0.6
+        ("failures", c_uint64),
+        ("workers", c_uint64),
     ]
 
 
@@ -428,6 +466,9 @@ SIGNATURES = {
     "asyncrt_executor_fd": (c_int, [executor_p, POINTER(c_int)]),
     "asyncrt_worker_stats_get": (c_int, [executor_p, c_uint, POINTER(asyncrt_worker_stats)]),
     "asyncrt_executor_stats_get": (c_int, [executor_p, POINTER(asyncrt_executor_stats)]),
+    "asyncrt_stall_config_init_size": (None, [POINTER(asyncrt_stall_config), c_size_t]),
+    "asyncrt_executor_watch_stalls": (c_int, [executor_p, POINTER(asyncrt_stall_config)]),
+    "asyncrt_executor_check_stalls": (c_int, [executor_p, POINTER(c_uint)]),
     "asyncrt_spawn": (c_int, [executor_p, future_p, c_uint, POINTER(task_p)]),
     "asyncrt_task_storage_size": (c_size_t, [c_size_t]),
     "asyncrt_spawn_in": (c_int, [executor_p, future_p, c_uint, POINTER(asyncrt_task_storage), POINTER(task_p)]),
@@ -580,6 +621,12 @@ def load(expected=VERSION_HEX):
         fn.restype = restype
         fn.argtypes = argtypes
     status = lib.asyncrt_check_version(expected)
+    version = lib.asyncrt_version()
+    if status != 0 and version >> 16 == expected >> 16 and (version >> 8) & 0xFF >= (expected >> 8) & 0xFF:
+        # The right version refusing: a second copy of the library in this
+        # process (or a forked child); the library says which.
+        said = lib.asyncrt_last_error().decode(errors="replace")
+        raise error(status, f"asyncrt: {path} refuses every call: {said}")
     if status != 0:
         found = lib.asyncrt_version_string().decode()
         want = f"{expected >> 16}.{(expected >> 8) & 0xFF}.{expected & 0xFF}"
@@ -594,9 +641,37 @@ def load(expected=VERSION_HEX):
 
 
 lib = load()
+path = Path(lib._name)  # the file loaded (CDLL keeps the name it was given)
 
 
 def check(status):
     """Raises the exception for a failed call's status, with the library's message."""
     if status:
         raise error(status, lib.asyncrt_last_error().decode(errors="replace"))
+
+
+# ---- fork -------------------------------------------------------------------
+# In a child forked after the library was loaded every asyncrt call fails with
+# EFORKED. The binding refuses too, before it takes a lock of its own: a lock
+# that another thread of the parent held at the fork stays held forever in the
+# child, and waiting for it would hang instead of failing.
+_forked = False
+
+
+def _mark_forked():
+    global _forked
+    _forked = True
+
+
+os.register_at_fork(after_in_child=_mark_forked)
+
+
+def in_forked_child():
+    """True in a child forked after the library was loaded."""
+    return _forked
+
+
+def refuse_in_child():
+    """Raises Forked (with the library's message) in a forked child."""
+    if _forked:
+        check(lib.asyncrt_check_version(VERSION_HEX))

@@ -24,12 +24,16 @@ things set it apart:
   Dropping the awaiting future cancels the task.
 """
 
+from __future__ import annotations
+
 import threading
+from collections.abc import Generator
+from typing import Any
 from ctypes import POINTER, Structure, addressof, byref, c_int, c_size_t, c_void_p, cast, create_string_buffer, sizeof
 
 from ._lib import DROP_FN, POLL_FN, asyncrt_future, asyncrt_future_vtable, check, lib
 from .errors import AsyncrtError, BadHandle, InvalidArgument, Status, error
-from .futures import PENDING, Ready
+from .futures import PENDING, Ready, awaiting
 
 POLL_PENDING, POLL_READY, POLL_YIELDED, POLL_ERROR = range(4)
 
@@ -55,7 +59,7 @@ class CFuture:
         self.output_size = self._vtable.output_size
         self._future = asyncrt_future(future.self, future.vtable)
 
-    def take(self):
+    def take(self) -> asyncrt_future:
         """Hands the asyncrt_future over (to asyncrt_spawn, asyncrt_block_on);
         this object no longer owns it."""
         future, self._future = self._live(), None
@@ -67,6 +71,7 @@ class CFuture:
         return self._future
 
     def poll(self, cx):
+        """Polls the C future with a clone of the task's waker (awaited from Python)."""
         future = self._live()
         out = create_string_buffer(self.output_size) if self.output_size else None
         failure = c_int()
@@ -85,7 +90,7 @@ class CFuture:
             cx.waker.wake_by_ref()
         return PENDING
 
-    def drop(self):
+    def drop(self) -> None:
         """Drops the C future through its vtable; idempotent."""
         future, self._future = self._future, None
         if future is not None and self._vtable.drop:
@@ -95,8 +100,8 @@ class CFuture:
         if getattr(self, "_future", None) is not None:
             self.drop()
 
-    def __await__(self):
-        return (yield self)
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return awaiting(self)
 
     def __repr__(self):
         state = "" if self._future is not None else " taken"
@@ -116,8 +121,8 @@ class _RawVtable(Structure):
     ]
 
 
-_owned = {}  # state address -> (state objects, the C drop or None): until the runtime drops the future
-_wrappers = {}  # (C poll address, output_size) -> the vtable handed out: kept for the process's life
+_owned: dict[int, tuple[Any, Any]] = {}  # state address -> (state objects, the C drop or None): until the runtime drops the future
+_wrappers: dict[tuple[int, int], asyncrt_future_vtable] = {}  # (C poll address, output_size) -> the vtable handed out: kept for the process's life
 _wrappers_lock = threading.Lock()
 
 

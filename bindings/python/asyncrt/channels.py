@@ -28,10 +28,13 @@ it is gone (the C API requires that), and until then the endpoint refuses
 new ones. The channel dies with its last endpoint.
 """
 
+from __future__ import annotations
+
 import collections
 import itertools
 import threading
 from ctypes import addressof, byref, c_size_t, c_uint64, create_string_buffer, sizeof
+from typing import Any
 
 from ._lib import (
     CHANNEL_BROADCAST,
@@ -44,8 +47,10 @@ from ._lib import (
     asyncrt_channel_config,
     asyncrt_future,
     check,
+    in_forked_child,
     lib,
     receiver_p,
+    refuse_in_child,
     sender_p,
 )
 from .errors import BadHandle, InvalidArgument, Status
@@ -57,7 +62,7 @@ KINDS = {"oneshot": CHANNEL_ONESHOT, "mpsc": CHANNEL_MPSC, "broadcast": CHANNEL_
 ID_SIZE = sizeof(c_uint64)
 
 NO_VALUE = object()  # watch(): no initial value
-_tables = {}  # key (the value_drop's user pointer) -> _Values, while the channel lives
+_tables: dict[int, _Values] = {}  # key (the value_drop's user pointer) -> _Values, while the channel lives
 _keys = itertools.count(1)
 
 
@@ -212,7 +217,7 @@ class _Endpoint:
     """A C endpoint handle, freed once it is closed and no operation uses it."""
 
     __slots__ = ("_handle", "_channel", "_lock", "_users", "_closing", "__weakref__")
-    _c_free = None
+    _c_free: Any = None
 
     def __init__(self, handle, channel):
         self._handle = handle
@@ -224,6 +229,7 @@ class _Endpoint:
 
     def _use(self):
         """The handle, held for one operation until _unuse()."""
+        refuse_in_child()
         with self._lock:
             if self._closing:
                 raise BadHandle(f"asyncrt: this {type(self).__name__.lower()} is closed")
@@ -242,10 +248,15 @@ class _Endpoint:
         type(self)._c_free(handle)
         self._channel.closed_one()
 
-    def close(self):
+    def close(self) -> None:
         """Closes this endpoint (idempotent): asyncrt frees it once no pending
         operation uses it. The last sender's close ends the receivers' stream
-        (they drain, then get Closed); the last receiver's fails the senders."""
+        (they drain, then get Closed); the last receiver's fails the senders.
+        In a forked child it only marks the endpoint closed (it is the
+        parent's)."""
+        if in_forked_child():
+            self._closing = True
+            return
         with self._lock:
             if self._closing:
                 return
@@ -256,11 +267,11 @@ class _Endpoint:
             self._free()
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._closing
 
     @property
-    def kind(self):
+    def kind(self) -> str:
         return next(name for name, kind in KINDS.items() if kind == self._channel.kind)
 
     def __enter__(self):
@@ -283,7 +294,7 @@ class Sender(_Endpoint):
     __slots__ = ()
     _c_free = staticmethod(lib.asyncrt_sender_free)
 
-    def send(self, obj):
+    def send(self, obj: Any) -> Future:
         """A future that completes once `obj` is in the channel (a bounded
         mpsc channel that is full: once there is room). Raises Closed if no
         receiver is left; the object then stays yours. Dropping it while it
@@ -292,7 +303,7 @@ class Sender(_Endpoint):
             return _SharedSend(self, obj)
         return _Send(self, obj)
 
-    def try_send(self, obj):
+    def try_send(self, obj: Any) -> None:
         """Sends without waiting, from any thread. Raises WouldBlock (a bounded
         mpsc channel is full, a oneshot holds its value already) or Closed."""
         handle = self._use()
@@ -309,7 +320,7 @@ class Sender(_Endpoint):
         finally:
             self._unuse()
 
-    def clone(self):
+    def clone(self) -> Sender:
         """Another sender of the same channel (not for oneshot: InvalidArgument)."""
         handle = self._use()
         try:
@@ -319,7 +330,7 @@ class Sender(_Endpoint):
         finally:
             self._unuse()
 
-    def subscribe(self):
+    def subscribe(self) -> Receiver:
         """A new receiver: broadcast, it sees the values sent from now on;
         watch, it has seen the current value. InvalidArgument for other kinds."""
         handle = self._use()
@@ -338,14 +349,14 @@ class Receiver(_Endpoint):
     __slots__ = ()
     _c_free = staticmethod(lib.asyncrt_receiver_free)
 
-    def recv(self):
+    def recv(self) -> Future:
         """A future whose value is the next value. Raises Closed once the
         channel is empty and every sender is gone, Lagged (broadcast) when
         values were missed. Dropping it loses nothing: a value leaves the
         channel only in the poll that returns it."""
         return _Recv(self, False)
 
-    def try_recv(self):
+    def try_recv(self) -> Any:
         """Receives without waiting, from any thread. Raises WouldBlock
         (nothing there yet), Closed or Lagged."""
         handle = self._use()
@@ -365,7 +376,7 @@ class Receiver(_Endpoint):
         finally:
             self._unuse()
 
-    def queued(self):
+    def queued(self) -> int:
         """How many values are in the channel now (racy: for diagnostics)."""
         handle = self._use()
         try:
@@ -487,7 +498,8 @@ class _Recv(PolledCFuture):
         self._rx._unuse()
 
 
-def channel(kind="mpsc", capacity=0, local=False, elem_size=8, *, initial=NO_VALUE, raw=False):
+def channel(kind: str = "mpsc", capacity: int = 0, local: bool = False, elem_size: int = 8, *, initial: Any = NO_VALUE,
+            raw: bool = False) -> tuple[Sender, Receiver]:
     """Makes a channel; returns ``(Sender, Receiver)``.
 
     `kind`: "oneshot" (one value), "mpsc" (cloneable senders, one receiver;
@@ -524,6 +536,7 @@ def channel(kind="mpsc", capacity=0, local=False, elem_size=8, *, initial=NO_VAL
         if raw:
             initial_value, _ = chan.encode(initial)
         else:
+            assert values is not None  # not raw
             i = next(values.ids)
             values.objects[i] = initial
             values.newest = i
@@ -537,7 +550,7 @@ def channel(kind="mpsc", capacity=0, local=False, elem_size=8, *, initial=NO_VAL
     return Sender(tx, chan), Receiver(rx, chan)
 
 
-def value_drops(endpoint):
+def value_drops(endpoint: Sender | Receiver) -> int:
     """How many times asyncrt's value_drop ran for the endpoint's channel
     (oneshot and mpsc channels of objects): a diagnostic for tests."""
     values = endpoint._channel.values

@@ -16,7 +16,10 @@ Python async generators need nothing: ``async for`` over one works in any
 coroutine asyncrt runs.
 """
 
+from __future__ import annotations
+
 from ctypes import addressof, byref, c_int, c_uint64, create_string_buffer, sizeof
+from typing import Any
 
 from ._lib import asyncrt_future, asyncrt_stream_next_state, check, lib
 from .cfuture import CFuture, OwnedCFuture
@@ -187,7 +190,7 @@ class Select(_Combinator):
         return PENDING
 
 
-def join_all(*awaitables):
+def join_all(*awaitables: Any) -> Future | CFuture:
     """Awaits every one of `awaitables` (futures, coroutines, Tasks, CFutures)
     and returns their values as a list, in order. At the first failure the
     others are dropped at once and the failure is raised. All CFutures: a C
@@ -198,7 +201,7 @@ def join_all(*awaitables):
     return JoinAll(awaitables)
 
 
-def select(*awaitables):
+def select(*awaitables: Any) -> Future | CFuture:
     """Awaits the first of `awaitables` to complete, polling them in order;
     returns ``(index, value)`` and drops the others (a dropped receive loses
     nothing, a dropped send is withdrawn, a dropped lock wait never holds the
@@ -259,7 +262,7 @@ class CStream:
             return _Ended()
         return _StreamNext(self)
 
-    def close(self):
+    def close(self) -> None:
         """Drops the C stream (idempotent)."""
         future, self._future = self._future, None
         if future is not None and self._vtable.drop:

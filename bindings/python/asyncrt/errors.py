@@ -40,7 +40,7 @@ class AsyncrtError(Exception):
     int for a user value), `message` the library's detailed message. Each
     subclass stands for one status and needs only the message."""
 
-    status = None
+    status: Status | int | None = None
 
     def __init__(self, message="", status=None):
         self.status = type(self).status if status is None else to_status(status)
@@ -49,22 +49,32 @@ class AsyncrtError(Exception):
 
 
 class InvalidArgument(AsyncrtError):
+    """An argument the call cannot take (EINVAL)."""
+
     status = Status.EINVAL
 
 
 class BadHandle(AsyncrtError):
+    """A handle that is closed, freed or not one of asyncrt's (EHANDLE)."""
+
     status = Status.EHANDLE
 
 
 class Shutdown(AsyncrtError):
+    """The executor is shut down or being closed (ESHUTDOWN)."""
+
     status = Status.ESHUTDOWN
 
 
 class OutOfMemory(AsyncrtError):
+    """An allocation failed (ENOMEM)."""
+
     status = Status.ENOMEM
 
 
 class LimitExceeded(AsyncrtError):
+    """The executor's memory_limit would be passed (ELIMIT)."""
+
     status = Status.ELIMIT
 
 
@@ -78,38 +88,56 @@ class Cancelled(AsyncrtError):
 
 
 class Reentrant(AsyncrtError):
+    """A call that must not be made from inside a poll, such as driving an executor (EREENTRANT)."""
+
     status = Status.EREENTRANT
 
 
 class Busy(AsyncrtError):
+    """Already in use: driven by another thread, a join taken, an object waited on (EBUSY)."""
+
     status = Status.EBUSY
 
 
 class TimedOut(AsyncrtError):
+    """A bound on a wait, a scope's deadline or a timeout() passed (ETIMEDOUT)."""
+
     status = Status.ETIMEDOUT
 
 
 class Forked(AsyncrtError):
+    """asyncrt was used in a child process after fork (EFORKED)."""
+
     status = Status.EFORKED
 
 
 class VersionMismatch(AsyncrtError):
+    """The loaded library does not serve the version this binding needs (EVERSION)."""
+
     status = Status.EVERSION
 
 
 class InternalError(AsyncrtError):
+    """A bug in asyncrt (EINTERNAL)."""
+
     status = Status.EINTERNAL
 
 
 class Failed(AsyncrtError):
+    """A future failed without a status of its own (EFAILED)."""
+
     status = Status.EFAILED
 
 
 class WouldBlock(AsyncrtError):
+    """Not ready yet: a running task's result, an empty or full channel (EAGAIN)."""
+
     status = Status.EAGAIN
 
 
 class NotSupported(AsyncrtError):
+    """The executor kind cannot do this (ENOTSUP), e.g. a Python future on a thread-per-core executor."""
+
     status = Status.ENOTSUP
 
 

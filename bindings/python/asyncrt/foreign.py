@@ -10,6 +10,8 @@ through user_data (a key in `_queues`); the library's finalize callback, once
 it will schedule no more, releases the deque.
 """
 
+from __future__ import annotations
+
 import functools
 import itertools
 from collections import deque
@@ -20,7 +22,7 @@ from ._lib import FINALIZE_FN, SCHEDULE_FN, check, lib
 from .errors import error
 from .executor import BaseExecutor
 
-_queues = {}  # user_data key -> deque of runnables, from creation until finalize
+_queues: dict[int, deque] = {}  # user_data key -> deque of runnables, from creation until finalize
 _keys = itertools.count(1)
 
 
@@ -93,16 +95,16 @@ class ForeignExecutor(BaseExecutor):
                          after_free=functools.partial(_release_queued, self._queue))
 
     @property
-    def pending(self):
+    def pending(self) -> int:
         """How many runnables wait for run_pending()."""
         return len(self._queue)
 
-    def queued(self):
+    def queued(self) -> list[int]:
         """The ids of the tasks whose runnables wait, oldest first
         (asyncrt_runnable_task_id; they match Task.id)."""
         return [lib.asyncrt_runnable_task_id(r) for r in list(self._queue)]
 
-    def run_pending(self):
+    def run_pending(self) -> int:
         """Runs queued runnables, and the Python futures they poll, until none is
         queued; returns how many ran. One thread at a time."""
         host = self._host

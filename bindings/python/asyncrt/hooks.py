@@ -9,10 +9,14 @@ is reported (printed, as for __del__) and the worker goes on.
 The C side sees four module-level CFUNCTYPE callbacks, alive as long as the
 module, that find an executor's hooks through user_data (a key in `_live`).
 The hooks' finalize callback, which the library calls once no hook will run
-again, releases the Python callables.
+again, releases the Python callables. Every thread-per-core executor the
+binding makes registers hooks (none of the four set, when the user gave
+none), so that finalize says when its workers are gone (`wait_finalized`).
 """
 
 import itertools
+import threading
+import time
 from ctypes import sizeof
 from typing import Callable, NamedTuple, Optional
 
@@ -36,8 +40,9 @@ class ThreadHooks(NamedTuple):
     on_unpark: Optional[Callable[[int], None]] = None
 
 
-_live = {}  # user_data key -> ThreadHooks, from registration until finalize
+_live: dict[int, ThreadHooks] = {}  # user_data key -> ThreadHooks, from registration until finalize
 _keys = itertools.count(1)
+_finalized = threading.Condition()  # notified at each finalize
 
 
 def _dispatch(name):
@@ -57,7 +62,9 @@ _CALLBACKS = {name: _dispatch(name) for name in HOOKS}
 
 @FINALIZE_FN
 def _finalize(key):
-    _live.pop(key, None)
+    with _finalized:
+        _live.pop(key, None)
+        _finalized.notify_all()
 
 
 def register(hooks):
@@ -73,7 +80,23 @@ def register(hooks):
 
 
 def release(key):
-    _live.pop(key, None)
+    with _finalized:
+        _live.pop(key, None)
+        _finalized.notify_all()
+
+
+def wait_finalized(timeout):
+    """Waits until the library has finalized every registered set of hooks --
+    every worker of every thread-per-core executor has exited -- for at most
+    `timeout` seconds; returns how many are left."""
+    deadline = time.monotonic() + timeout
+    with _finalized:
+        while _live:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            _finalized.wait(left)
+        return len(_live)
 
 
 def registered(key):

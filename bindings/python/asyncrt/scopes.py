@@ -13,6 +13,10 @@ them is gone (asyncrt_scope_*; see "Scopes" in asyncrt.h):
   leaving it awaits the join. The runtime keeps the task from completing
   while the scope has live children: a task that returns with live children
   ends with ScopeError.
+- ``async with ex.scope() as s:`` in asyncio code, when the running loop
+  drives `ex` (asyncrt.aio.run_in): a scope at the top of `ex` whose join the
+  asyncio task awaits (through the executor's fd); cancelling the asyncio
+  task cancels the scope.
 
 Leaving the block: if the body raised, the scope is cancelled first and the
 body's exception goes on once the children are gone. Otherwise the join's
@@ -35,17 +39,22 @@ it waits; its ``finally`` blocks may await, within the scope's
 ``cleanup_timeout`` (default 1 s), after which it is dropped (closed).
 """
 
+from __future__ import annotations
+
 from ctypes import byref, c_size_t, c_uint64, sizeof, string_at
 from itertools import count
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _lib
-from ._host import current_host
+from ._current import current_host, running_asyncio_loop
 from ._lib import DUMP_WRITE_FN, check, lib
 from .cfuture import CFuture
 from .errors import AsyncrtError, Cancelled, ScopeError, Status, TimedOut, error, to_status
 from .futures import PENDING, Ready, as_future, drop
 from .timers import positive_ns
+
+if TYPE_CHECKING:
+    from .executor import Task
 
 NEW, OPEN, CLOSED = range(3)
 
@@ -133,7 +142,7 @@ class Scope:
 
     # -- opening and closing ------------------------------------------------------
 
-    def open(self):
+    def open(self) -> Scope:
         """Opens the scope: owned by the task whose poll runs on this thread
         (inside a coroutine), else at the top of its executor. ``with`` and
         ``async with`` call it; call it directly only to manage the scope by
@@ -163,7 +172,7 @@ class Scope:
         self._id = scope_id.value
         return self
 
-    def close(self):
+    def close(self) -> None:
         """Frees the handle (asyncrt_scope_free): never blocks; a scope whose
         join has not completed is cancelled. Reads its errors and status first:
         they stay readable. Idempotent."""
@@ -211,8 +220,13 @@ class Scope:
         return False
 
     async def __aenter__(self):
-        if _current_record() is None:
-            raise RuntimeError("asyncrt: `async with asyncrt.scope()` works inside a coroutine run by an executor")
+        # Inside an asyncrt coroutine: owned by its task. In asyncio code, a
+        # scope at the top of an executor the loop drives (asyncrt.aio), whose
+        # join the asyncio task awaits.
+        if _current_record() is None and (self.executor is None or running_asyncio_loop() is None):
+            raise RuntimeError("asyncrt: `async with asyncrt.scope()` works inside a coroutine run by an executor, "
+                               "and `async with executor.scope()` in asyncio code whose loop drives the executor "
+                               "(asyncrt.aio.run_in)")
         return self.open()
 
     async def __aexit__(self, exc_type, exc, tb):
@@ -257,7 +271,7 @@ class Scope:
 
     # -- the scope's operations ---------------------------------------------------------
 
-    def spawn(self, future, send=False, worker=None, name=None):
+    def spawn(self, future: Any, send: bool = False, worker: int | None = None, name: str | None = None) -> Task:
         """Spawns a child, as Executor.spawn does (a Python future, a coroutine
         or a CFuture; `send`, `worker`), and names it (`name`, for the dump).
         Returns its Task. ScopeError once the scope is closed (joined, or its
@@ -273,7 +287,7 @@ class Scope:
             task.name = name
         return task
 
-    def join(self):
+    def join(self) -> CFuture:
         """The join future (asyncrt_scope_join), a CFuture whose value is the
         join's status: 0 when no child failed and the scope was not cancelled,
         else the first error's status, ETIMEDOUT or ECANCELLED. It closes the
@@ -283,7 +297,7 @@ class Scope:
         check(lib.asyncrt_scope_join(self._live(), byref(future)))
         return _Join(future)
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Cancels the scope and every descendant, asynchronously: each child's
         cleanup gets `cleanup_timeout`. Later spawns raise Cancelled. Leaving
         the block then raises nothing for it (only for failures). Any thread;
@@ -296,7 +310,7 @@ class Scope:
         if status and self._handle is not None:  # not a close on another thread meanwhile
             check(status)
 
-    def status(self):
+    def status(self) -> Status | int:
         """Status.EAGAIN while a child lives or the scope is open; afterwards
         what its join reports (OK, the first error's status, ETIMEDOUT,
         ECANCELLED)."""
@@ -305,12 +319,12 @@ class Scope:
         return to_status(lib.asyncrt_scope_status(self._live()))
 
     @property
-    def id(self):
+    def id(self) -> int | None:
         """Unique with the task ids of its executor (None before it is opened)."""
         return self._id
 
     @property
-    def errors(self):
+    def errors(self) -> list[ScopeErrorRecord]:
         """The failures recorded so far, in the order they happened
         (ScopeErrorRecord); kept after the scope is closed."""
         if self._state == OPEN:
@@ -340,7 +354,8 @@ class Scope:
         return f"<asyncrt.Scope{name} id={self._id} {state}>"
 
 
-def scope(timeout=None, deadline=None, collect_all=False, shield=False, name=None, cleanup_timeout=None):
+def scope(timeout: float | None = None, deadline: float | None = None, collect_all: bool = False, shield: bool = False,
+          name: str | None = None, cleanup_timeout: float | None = None) -> Scope:
     """A scope owned by the running task, for ``async with`` inside a
     coroutine; see Scope."""
     return Scope(None, timeout=timeout, deadline=deadline, collect_all=collect_all, shield=shield, name=name,
@@ -389,7 +404,7 @@ class shield:
 # -- the dump ---------------------------------------------------------------------------
 
 DUMP_FORMATS = {"text": _lib.DUMP_TEXT, "json": _lib.DUMP_JSON}
-_dumps = {}  # key -> chunks of the dump being written on some thread
+_dumps: dict[int, list[bytes]] = {}  # key -> chunks of the dump being written on some thread
 _dump_keys = count(1)
 
 

@@ -33,11 +33,13 @@ that raised completes it with ECANCELLED (what asyncrt does for a subsystem
 without cancel), and a raising waiters_changed or close is only recorded.
 """
 
+from __future__ import annotations
+
 import itertools
 import threading
 import weakref
 from ctypes import addressof, byref, c_void_p, cast, pointer, sizeof
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import _lib
 from ._host import report_ignored
@@ -71,13 +73,16 @@ class SubsystemStats(NamedTuple):
     empty_polls: int  # polls that completed nothing
     waiters: int  # ops in flight now (timers: armed)
     submits: int  # ops ever submitted
+    cancels: int  # ops whose cancellation was sent (once per submission; timers: 0)
+    failures: int  # completions with a status other than OK, cancellations included (timers: 0)
+    workers: int  # workers it is registered on
 
 
 def read_stats(stats):
-    return SubsystemStats(stats.polls, stats.completions, stats.empty_polls, stats.waiters, stats.submits)
+    return SubsystemStats(*(getattr(stats, name) for name in SubsystemStats._fields))
 
 
-_live = {}  # user_data key -> _Registration, from registration until finalize
+_live: dict[int, _Registration] = {}  # user_data key -> _Registration, from registration until finalize
 _keys = itertools.count(1)
 _active = threading.local()  # .stack: the registrations whose callbacks run on this thread now
 
@@ -145,26 +150,26 @@ class SubsystemContext:
         return self._scx
 
     @property
-    def worker(self):
+    def worker(self) -> int:
         """The worker this callback runs for (0 on a local or foreign executor)."""
         return lib.asyncrt_subsystem_cx_worker(self._live_cx())
 
     @property
-    def waiters(self):
+    def waiters(self) -> int:
         """Ops in flight on this worker."""
         return lib.asyncrt_subsystem_cx_waiters(self._live_cx())
 
-    def ops(self, limit=None):
+    def ops(self, limit: int | None = None) -> list[Op]:
         """The ops in flight on this worker, oldest first (at most `limit`), as a
         list taken now: completing some of them does not disturb it."""
-        found = []
+        found: list[Op] = []
         op = lib.asyncrt_subsystem_cx_first_op(self._live_cx())
         while op and (limit is None or len(found) < limit):
             found.append(Op(op, self._reg))
             op = lib.asyncrt_op_next(op)
         return found
 
-    def complete_all(self, status=Status.OK, result=0):
+    def complete_all(self, status: int = Status.OK, result: int = 0) -> int:
         """Completes every op in flight on this worker (waking every waiter);
         returns how many."""
         return lib.asyncrt_subsystem_cx_complete_all(self._live_cx(), int(status), result)
@@ -188,24 +193,27 @@ class Op:
         self._state = reg.ops.get(addressof(self._c))  # keeps a Python op's memory alive
 
     @property
-    def opcode(self):
+    def opcode(self) -> int:
+        """What the op asks for, in the subsystem's own numbering."""
         return self._c.opcode
 
     @property
-    def flags(self):
+    def flags(self) -> int:
+        """The flags it was submitted with."""
         return self._c.flags
 
     @property
-    def args(self):
+    def args(self) -> tuple[int, ...]:
+        """Its four integer arguments."""
         return tuple(self._c.args)
 
     @property
-    def payload(self):
+    def payload(self) -> Any:
         """The `payload` given to Subsystem.submit (None for an op from C)."""
         return None if self._state is None else self._state.payload
 
     @property
-    def done(self):
+    def done(self) -> bool:
         """Not in flight (complete)."""
         return bool(lib.asyncrt_op_done(self._ptr))
 
@@ -219,7 +227,7 @@ class Op:
         """Written at completion."""
         return self._c.result
 
-    def complete(self, status=Status.OK, result=0):
+    def complete(self, status: int = Status.OK, result: int = 0) -> None:
         """Completes the op with `status` (Status.OK, an error Status, or a user
         value above 1000) and `result` (a signed 64-bit int), waking its
         submitter. Only inside this subsystem's callbacks; a second completion
@@ -390,16 +398,18 @@ class Subsystem:
         self._flags = _lib.SPAWN_LOCAL if worker is None else _lib.spawn_worker(worker)
 
     @property
-    def impl(self):
+    def impl(self) -> Any:
         """The object whose callbacks the executor calls."""
         return self._reg.impl
 
     @property
-    def errors(self):
+    def errors(self) -> list[Any]:
+        """The exceptions its callbacks raised, with where (recorded, never passed to C)."""
         return list(self._reg.errors)
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
+        """Whether it is unregistered."""
         return self._reg.finalized
 
     @property
@@ -412,12 +422,13 @@ class Subsystem:
             raise BadHandle(f"asyncrt: subsystem {self.name!r} is unregistered")
         return self._handle
 
-    def stats(self):
+    def stats(self) -> SubsystemStats:
+        """Its counters (asyncrt_subsystem_stats)."""
         stats = asyncrt_subsystem_stats(size=sizeof(asyncrt_subsystem_stats))
         check(lib.asyncrt_subsystem_stats_get(self._live(), byref(stats)))
         return read_stats(stats)
 
-    def unregister(self):
+    def unregister(self) -> None:
         """Unregisters: ops in flight are offered to cancel(), the rest complete
         with ESHUTDOWN (their coroutines raise Shutdown), then close() runs.
         Idempotent; also done by the executor's close. Reentrant inside one of
@@ -429,7 +440,7 @@ class Subsystem:
             return
         check(status)
 
-    def submit(self, opcode=0, *args, flags=0, payload=None):
+    def submit(self, opcode: int = 0, *args: int, flags: int = 0, payload: Any = None) -> OpFuture:
         """An op request to await: ``result = await sub.submit(opcode, arg, ...)``.
 
         Up to four int `args` (unsigned 64-bit; negative ints wrap), the op's

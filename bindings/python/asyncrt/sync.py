@@ -12,8 +12,11 @@ and skips the lock in C). A pending wait keeps its object alive; ``close()``
 frees it, and raises Busy while someone waits.
 """
 
+from __future__ import annotations
+
 import threading
 from ctypes import byref, c_uint32, c_uint64
+from typing import TYPE_CHECKING, Any
 
 from ._lib import (
     SYNC_LOCAL,
@@ -21,6 +24,7 @@ from ._lib import (
     asyncrt_wait,
     barrier_p,
     check,
+    in_forked_child,
     lib,
     mutex_p,
     notify_p,
@@ -28,6 +32,9 @@ from ._lib import (
 )
 from .errors import BadHandle, WouldBlock
 from .polled import PolledCFuture
+
+if TYPE_CHECKING:
+    from .futures import Future
 
 
 class _Wait(PolledCFuture):
@@ -51,7 +58,7 @@ class _Handle:
     garbage collection."""
 
     __slots__ = ("_handle", "_lock", "__weakref__")
-    _c_free = None
+    _c_free: Any = None
 
     def __init__(self, new, *args):
         handle = self._pointer_type()
@@ -65,8 +72,12 @@ class _Handle:
             raise BadHandle(f"asyncrt: this {type(self).__name__} is closed")
         return handle
 
-    def close(self):
-        """Frees the object (idempotent). Raises Busy if a task waits on it."""
+    def close(self) -> None:
+        """Frees the object (idempotent). Raises Busy if a task waits on it.
+        In a forked child it only forgets the handle (it is the parent's)."""
+        if in_forked_child():
+            self._handle = None
+            return
         with self._lock:
             handle = self._handle
             if handle is None:
@@ -105,15 +116,15 @@ class Mutex(_Handle):
     def __init__(self, local=False):
         super().__init__(lib.asyncrt_mutex_new, _flags(local))
 
-    def lock(self):
+    def lock(self) -> Future:
         """A future that completes holding the lock."""
         return _Wait(self, lib.asyncrt_mutex_lock)
 
-    def try_lock(self):
+    def try_lock(self) -> None:
         """Takes the lock if it is free and nobody waits: True, else False."""
         return _taken(lib.asyncrt_mutex_try_lock(self._live()))
 
-    def unlock(self):
+    def unlock(self) -> None:
         """Releases the lock: the longest waiter gets it. InvalidArgument if not held."""
         check(lib.asyncrt_mutex_unlock(self._live()))
 
@@ -135,18 +146,19 @@ class Semaphore(_Handle):
     def __init__(self, permits, local=False):
         super().__init__(lib.asyncrt_semaphore_new, _flags(local), permits)
 
-    def acquire(self, n=1):
+    def acquire(self, n: int = 1) -> Future:
         """A future that completes holding `n` permits."""
         return _Wait(self, lambda handle, wait, future: lib.asyncrt_semaphore_acquire(handle, n, wait, future))
 
-    def try_acquire(self, n=1):
+    def try_acquire(self, n: int = 1) -> None:
         """Takes `n` permits if they are there and nobody waits: True, else False."""
         return _taken(lib.asyncrt_semaphore_try_acquire(self._live(), n))
 
-    def release(self, n=1):
+    def release(self, n: int = 1) -> None:
+        """Gives `n` permits back, to the waiters first, in order."""
         check(lib.asyncrt_semaphore_release(self._live(), n))
 
-    def available(self):
+    def available(self) -> int:
         """The permits free now."""
         permits = c_uint64()
         check(lib.asyncrt_semaphore_available(self._live(), byref(permits)))
@@ -171,14 +183,15 @@ class Notify(_Handle):
     def __init__(self, local=False):
         super().__init__(lib.asyncrt_notify_new, _flags(local))
 
-    def wait(self):
+    def wait(self) -> Future:
+        """A future that completes at the next notify aimed at it, or at once on a stored permit."""
         return _Wait(self, lib.asyncrt_notify_wait)
 
-    def notify_one(self):
+    def notify_one(self) -> None:
         """Wakes the longest waiter, or stores one permit if none waits."""
         check(lib.asyncrt_notify_one(self._live()))
 
-    def notify_all(self):
+    def notify_all(self) -> None:
         """Wakes every current waiter (stores no permit)."""
         check(lib.asyncrt_notify_all(self._live()))
 
@@ -195,5 +208,6 @@ class Barrier(_Handle):
     def __init__(self, parties, local=False):
         super().__init__(lib.asyncrt_barrier_new, _flags(local), parties)
 
-    def wait(self):
+    def wait(self) -> Future:
+        """A future that completes when `parties` waiters have arrived; its value: True for the round's leader."""
         return _Wait(self, lib.asyncrt_barrier_wait, lambda out: c_uint32.from_buffer_copy(out.raw).value == 1)

@@ -14,7 +14,10 @@ wins, exactly as asyncrt_timeout_for does (the inner future is polled first,
 and dropped when the time is up).
 """
 
+from __future__ import annotations
+
 from ctypes import byref
+from typing import Any
 
 from ._lib import UINT64_MAX, asyncrt_future, asyncrt_sleep, asyncrt_timeout, check, lib
 from .cfuture import CFuture, OwnedCFuture
@@ -111,7 +114,7 @@ class Timeout(Future):
                 sleeper.drop()
 
 
-def sleep(seconds):
+def sleep(seconds: float) -> Sleep:
     """A future that completes once `seconds` have passed on its executor's
     clock, counted from its first poll; never earlier. ``await
     asyncrt.sleep(0.5)`` in a coroutine on a local or foreign executor; or
@@ -121,7 +124,7 @@ def sleep(seconds):
     return Sleep(seconds)
 
 
-def timeout(awaitable, seconds):
+def timeout(awaitable: Any, seconds: float | None) -> Any:
     """`awaitable` with a time limit: its value, or TimedOut once `seconds`
     have passed on the executor's clock (counted from the first poll) before
     it completed -- it is then dropped (a coroutine is closed; a Task is not

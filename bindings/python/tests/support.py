@@ -154,3 +154,31 @@ class Blocker:
 
     def _on_drop(self, _self):
         self.dropped.set()
+
+
+class Yielder:
+    """A C future whose poll wakes its task and is pending `n` times, then is
+    ready: a hand-made vtable whose poll is Python (each call takes the GIL),
+    so thread-per-core workers can run it. Keep it alive until `dropped`."""
+
+    def __init__(self, n):
+        self.left = n
+        self.polls = 0
+        self.dropped = threading.Event()
+        self._poll = _lib.POLL_FN(self._on_poll)
+        self._drop = _lib.DROP_FN(self._on_drop)
+        self.vtable = _lib.asyncrt_future_vtable(sizeof(_lib.asyncrt_future_vtable), 0, self._poll, self._drop)
+
+    def future(self):
+        return asyncrt.CFuture(None, addressof(self.vtable))
+
+    def _on_poll(self, _self, cx, _out):
+        self.polls += 1
+        if self.left == 0:
+            return 1  # ASYNCRT_POLL_READY
+        self.left -= 1
+        _lib.lib.asyncrt_waker_wake_by_ref(_lib.lib.asyncrt_context_waker(cx))
+        return 0  # ASYNCRT_POLL_PENDING
+
+    def _on_drop(self, _self):
+        self.dropped.set()

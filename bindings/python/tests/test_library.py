@@ -70,14 +70,18 @@ class VersionTest(unittest.TestCase):
 
 
 # sizeof and field offsets of asyncrt.h's structs on LP64 (x86-64, aarch64),
-# as gcc gives them for the 0.5.0 header: the binding's ctypes layouts must match.
+# as gcc gives them for this asyncrt.h: the binding's ctypes layouts must match.
 STRUCT_LAYOUTS = {
     "asyncrt_future_vtable": (40, {"poll": 16, "drop": 24}),
     "asyncrt_thread_hooks": (56, {"user_data": 40, "finalize": 48}),
     "asyncrt_executor_config": (112, {"hooks": 64, "shutdown_timeout_ns": 72, "clock": 80, "subsystems": 88,
                                       "subsystem_count": 96, "subsystem_handles": 104}),
-    "asyncrt_executor_stats": (56, {"workers": 48}),
-    "asyncrt_worker_stats": (56, {"parked_ns": 40, "ticks": 48}),
+    "asyncrt_executor_stats": (168, {"workers": 48, "tasks_completed": 56, "stalls": 160}),
+    "asyncrt_worker_stats": (152, {"parked_ns": 40, "ticks": 48, "wakes_local": 56, "memory_in_use": 144}),
+    "asyncrt_stall_info": (72, {"executor": 8, "worker": 16, "task_id": 24, "task_name": 32, "duration_ns": 40,
+                                "poll": 48, "poll_symbol": 56, "poll_object": 64}),
+    "asyncrt_stall_config": (48, {"threshold_ns": 8, "period_ns": 16, "report": 24, "user_data": 32,
+                                  "finalize": 40}),
     "asyncrt_task_storage": (40, {"release": 24}),
     "asyncrt_foreign_vtable": (24, {"finalize": 16}),
     "asyncrt_timer": (64, {}),
@@ -89,7 +93,7 @@ STRUCT_LAYOUTS = {
                                       "finalize": 40}),
     "asyncrt_subsystem_config": (56, {"priority": 24, "waiter_cap": 28, "poll_budget": 32, "worker": 36,
                                       "fd": 40, "name": 48}),
-    "asyncrt_subsystem_stats": (48, {"submits": 40}),
+    "asyncrt_subsystem_stats": (72, {"submits": 40, "cancels": 48, "workers": 64}),
     "asyncrt_scope_config": (48, {"flags": 8, "deadline_ns": 16, "timeout_ns": 24, "cleanup_timeout_ns": 32,
                                   "name": 40}),
     "asyncrt_error_info": (48, {"status": 8, "task_id": 16, "message": 24, "value": 32, "value_free": 40}),

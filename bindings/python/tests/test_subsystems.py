@@ -199,7 +199,7 @@ class SubsystemTest(unittest.TestCase):
         for _ in range(10):
             self.ex.tick()
         self.ex.run()
-        self.assertEqual(sub.stats(), subsystem.SubsystemStats(0, 0, 0, 0, 0))
+        self.assertEqual(sub.stats(), subsystem.SubsystemStats(0, 0, 0, 0, 0, 0, 0, 1))
         self.assertEqual(idle.budgets, [])
 
     def test_tick_reports_a_subsystem_that_wants_ticks(self):
@@ -241,6 +241,7 @@ class SubsystemTest(unittest.TestCase):
         sub.unregister()
         self.ex.run()
         self.assertEqual([t.result()[:2] for t in tasks], [("Cancelled", Status.ECANCELLED)] * 2)
+        self.assertEqual(self.ex.stats().ops_in_flight, 0)
 
     def test_closing_the_executor_unregisters(self):
         leaves = Leaves()
@@ -262,10 +263,15 @@ class SubsystemTest(unittest.TestCase):
         self.ex.run()
         self.assertEqual(task.status, Status.ECANCELLED)
         self.assertEqual(cancels.cancelled, [0])
-        self.assertEqual(sub.stats().waiters, 1)
+        stats = sub.stats()
+        self.assertEqual((stats.waiters, stats.cancels, stats.failures, stats.workers), (1, 1, 1, 1))
+        self.assertEqual(self.ex.stats().ops_in_flight, 1)
         cancels.release = True
         self.ex.run()
         self.assertEqual(other.result(), 1)
+        stats = sub.stats()
+        self.assertEqual((stats.completions, stats.cancels, stats.failures), (2, 1, 1))
+        self.assertEqual(self.ex.stats().ops_in_flight, 0)
 
     def test_an_op_cancelled_later_is_reaped_before_its_task_goes(self):
         gc.collect()

@@ -1,6 +1,8 @@
 """Tasks of Python futures and coroutines: results, joins, cancellation, drops."""
 
+import asyncio
 import threading
+import types
 import unittest
 
 import asyncrt
@@ -244,6 +246,47 @@ class CoroutineTest(unittest.TestCase):
                 ex.spawn(coro)
         with self.assertRaises(RuntimeError):  # closed: cannot be started
             coro.send(None)
+
+    def test_a_bare_yield_is_a_yield_to_the_executor(self):
+        """A bare `yield` (None) from an awaitable -- types.coroutine, as
+        yield_now() and asyncio.sleep(0) do -- wakes the task and lets the
+        other runnable tasks run first."""
+        order = []
+
+        @types.coroutine
+        def bare_yield():
+            yield
+
+        async def worker(name, pause):
+            for i in range(2):
+                order.append((name, i))
+                await pause()
+            return name
+
+        a = self.ex.spawn(worker("a", bare_yield))
+        b = self.ex.spawn(worker("b", lambda: asyncio.sleep(0)))
+        self.ex.run()
+        self.assertEqual((a.result(), b.result()), ("a", "b"))
+        self.assertEqual(order, [("a", 0), ("b", 0), ("a", 1), ("b", 1)])
+
+    def test_yield_now_polled_directly_is_pending_once(self):
+        seen = []
+
+        def poll_twice(cx):
+            future = asyncrt.yield_now()
+            seen.append(future.poll(cx))
+            seen.append(future.poll(cx))
+
+        finish(self, self.ex, Probe(poll_twice))
+        self.assertIs(seen[0], asyncrt.PENDING)
+        self.assertIsInstance(seen[1], asyncrt.Ready)
+
+    def test_context_and_borrowed_waker(self):
+        def inspect(cx):
+            return (isinstance(cx, asyncrt.Context), isinstance(cx.waker, asyncrt.Waker), cx.executor,
+                    isinstance(cx.waker.clone(), asyncrt.Waker))
+
+        self.assertEqual(finish(self, self.ex, Probe(inspect)), (True, True, self.ex, True))
 
     def test_awaiting_a_foreign_awaitable_raises_type_error(self):
         class Foreign:

@@ -14,5 +14,6 @@ int art_go_executor_shutdown(uintptr_t ex, int mode, int64_t timeout_ns);
 int art_go_executor_free(uintptr_t ex);
 int art_go_block_on(uintptr_t ex, asyncrt_future *fut, void *out, int64_t timeout_ns);
 int art_go_run(uintptr_t ex, uint64_t max_polls, uint64_t max_ns, uint64_t *polls);
+int art_go_executor_watch(uintptr_t ex, uint64_t period_ns);
 
 #endif
