@@ -130,10 +130,37 @@ static inline void live_unlink(art_exec *home, art_task *t) {
   }
 }
 
+/* A task its driver finished while the executor's reference was its only
+ * one (art_task_finish's fast path) is freed without ever being COMPLETE.
+ * But until it leaves the live list, a cancel walking that list
+ * (art_exec_cancel_all) can take a reference to it and wake it: a
+ * local-wake task then went onto the remote stack, was polled again and
+ * its future dropped a second time, and any task's header could be reused
+ * under the walker. A second reference seen under the lock that unlinks
+ * it is such a walker: the task is completed as a shared one is instead
+ * (COMPLETE turns the wake into nothing) and the last reference frees it.
+ * Its status is final already. */
+static void complete_late(art_task *t) {
+  uint32_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+  while (!atomic_compare_exchange_weak_explicit(&t->state, &s, (s | ART_COMPLETE) & ~(uint32_t)(ART_OWNED | ART_NOTIFIED),
+                                                memory_order_acq_rel, memory_order_relaxed)) {
+  }
+  art_task_unref(t); /* the executor's */
+}
+
+static inline int shared_while_retired(art_task *t) {
+  return ART_UNLIKELY(atomic_load_explicit(&t->refs, memory_order_acquire) != 1);
+}
+
 static inline void retire(art_task *t, int free_header) {
   art_exec *e = t->home;
   art_lock_acquire(&e->lock);
   live_unlink(e, t);
+  if (free_header && shared_while_retired(t)) {
+    art_lock_release(&e->lock);
+    complete_late(t);
+    return;
+  }
   int last = free_header && exec_uncount_header(e, t);
   art_lock_release(&e->lock);
   if (last) exec_destroy(e);
@@ -147,16 +174,27 @@ static void retire_flush(art_exec *e) {
   art_exec *home = e->retire_home;
   if (!home) return;
   int last = 0;
+  art_task *late = NULL; /* taken by a cancel walk meanwhile: see complete_late */
   art_lock_acquire(&home->lock);
   for (art_task *t = e->retire_head, *next; t; t = next) {
     next = t->next;
     live_unlink(home, t);
+    if (shared_while_retired(t)) {
+      t->next = late;
+      late = t;
+      continue;
+    }
     last = exec_uncount_header(home, t);
   }
   art_lock_release(&home->lock);
   e->retire_home = NULL;
   e->retire_head = NULL;
   e->retire_len = 0;
+  while (late) { /* the home lives on: these headers are still counted */
+    art_task *next = late->next;
+    complete_late(late);
+    late = next;
+  }
   if (last) exec_destroy(home);
 }
 
