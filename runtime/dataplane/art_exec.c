@@ -1076,7 +1076,7 @@ void art_exec_cancel_all(art_exec *e) {
  * and after 10 ms Go handed its P to a fresh thread at every park: a third
  * thread woke on every cross-thread wake. Being one call from Go also keeps
  * a crash in a poll reported with Go's symbolized traceback. */
-int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t timeout_ns) {
+int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t timeout_ns, uint64_t grace_ns) {
   if (art_in_poll()) {
     art_drop_future(fut);
     return art_fail(ASYNCRT_EREENTRANT, "cannot drive an executor from inside a poll");
@@ -1099,9 +1099,18 @@ int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t
     int why = art_exec_run_ex(e, 1u << 16, deadline, root, &polls);
     if (why == ART_RUN_UNTIL || (atomic_load_explicit(&root->state, memory_order_acquire) & ART_COMPLETE)) break;
     uint64_t now = deadline || e->busy_nofd ? art_now_ns() : 0;
-    if (deadline && !timed_out && now >= deadline) {
+    if (timed_out) {
+      /* The cancel and what it made runnable have run. A root still
+       * unfinished waits for something (a shielded scope's child, a
+       * cleanup's timer) that the bound does not wait for: it stays a task
+       * of the core, cancelled, finished by a later run or the free. */
+      if (why == ART_RUN_DRAINED || now >= deadline) break;
+      continue;
+    }
+    if (deadline && now >= deadline) {
       timed_out = 1;
-      art_task_cancel(root); /* processed by the next run; the loop goes on until it is */
+      art_task_cancel(root); /* processed by the next run */
+      deadline = now + grace_ns > now ? now + grace_ns : UINT64_MAX; /* bounds the runs after it */
       continue;
     }
     if (polls) spin_until = 0;
@@ -1128,8 +1137,15 @@ int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t
     atomic_fetch_add_explicit(&e->parked_ns, art_now_ns() - parked_at, memory_order_relaxed);
   }
   if (saved_slack > 0) prctl(PR_SET_TIMERSLACK, (unsigned long)saved_slack, 0, 0, 0);
-  status = root->status;
-  if (status == ASYNCRT_OK) {
+  /* Unfinished, its status field is still the driver's queue state. */
+  int complete = (atomic_load_explicit(&root->state, memory_order_acquire) & ART_COMPLETE) != 0;
+  status = complete ? root->status : ASYNCRT_ETIMEDOUT;
+  if (!complete) {
+    art_fail(ASYNCRT_ETIMEDOUT,
+                      "block_on: the future did not complete within %lld ns; it was cancelled and is still "
+                      "finishing on the executor",
+                      (long long)timeout_ns);
+  } else if (status == ASYNCRT_OK) {
     if (root->output_size && out) memcpy(out, art_task_output(root), root->output_size);
   } else if (timed_out && status == ASYNCRT_ECANCELLED) {
     status = art_fail(ASYNCRT_ETIMEDOUT, "block_on: the future did not complete within %lld ns; it was cancelled",

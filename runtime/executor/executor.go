@@ -71,13 +71,18 @@ type Executor struct {
 
 	threads *workers // thread-per-core only
 
+	// How long a local block_on runs its root after the timeout's cancel
+	// (the config's ShutdownTimeout): a root that keeps running (a
+	// shielded scope's busy child) cannot hold it longer.
+	blockOnGrace time.Duration
+
 	watchMu sync.Mutex // guards watch
 	watch   *watchdog  // the stall watchdog's goroutine, nil if none
 }
 
 // New creates an executor and publishes its handle.
 func New(cfg Config) (*Executor, error) {
-	e := &Executor{kind: cfg.Kind}
+	e := &Executor{kind: cfg.Kind, blockOnGrace: orDefault(cfg.ShutdownTimeout, defaultShutdownTimeout)}
 	var err error
 	switch cfg.Kind {
 	case KindLocal:
@@ -325,9 +330,11 @@ func (e *Executor) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 		timedOut := !root.Wait(deadline)
 		if timedOut {
 			root.Cancel()
-			// The owning worker drops the future at its next turn; wait for
-			// that within the executor's shutdown bound, then report anyway.
-			root.Wait(dataplane.NowNs() + uint64(e.threads.shutdownTimeout))
+			// The owning worker takes the cancel up at its next turn; wait
+			// for that within the executor's shutdown bound, then report
+			// anyway. A root that waits for more (a shielded scope's
+			// child) stays a task of the executor, dropped when it ends.
+			root.WaitCancelled(dataplane.NowNs() + uint64(e.threads.shutdownTimeout))
 		}
 		return rootResult(root, out, timedOut, timeoutNs)
 	}
@@ -335,7 +342,7 @@ func (e *Executor) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 		dataplane.DropFuture(fut)
 		return notSupported("asyncrt_block_on")
 	}
-	return e.cores[0].BlockOn(fut, out, timeoutNs)
+	return e.cores[0].BlockOn(fut, out, timeoutNs, uint64(e.blockOnGrace))
 }
 
 // rootResult turns a completed block_on root into its output or an error.

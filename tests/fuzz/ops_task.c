@@ -218,24 +218,12 @@ static int completes_alone(const prog *g) {
   return g->kind == P_READY || g->kind == P_YIELD || g->kind == P_FAIL || g->kind == P_REENTER;
 }
 
-/* Open finding (reported, see tests/fuzz/README.md): a block_on whose root
- * owns a shielded scope with a child that does not finish never returns,
- * timeout or not (the timeout's cancel is an owner cancel, which the shield
- * ignores). Until that is settled, block_on roots carry no shield. */
-static void strip_shields(int p) {
-  prog *g = &fz_progs[p];
-  if (g->kind != P_SCOPE && g->kind != P_COMB) return;
-  if (g->kind == P_SCOPE) g->scope_flags &= ~ASYNCRT_SCOPE_SHIELD;
-  for (int c = 0; c < g->nchildren; c++) strip_shields(g->children[c]);
-}
-
 void op_block_on(fz_input *in) {
   int idx;
   asyncrt_executor *h = pick_handle(in, HT_EXEC, &idx);
   int p = decode_prog(in, idx, 0);
   if (p < 0) return;
   prog *g = &fz_progs[p];
-  strip_shields(p);
   uint8_t b = fz_byte(in);
   int droppable = 1, bad = (b & 15) == 15 && !g->has_inner;
   asyncrt_future f = bad ? prog_bad_future(p, b >> 4, &droppable) : prog_future(p);
@@ -252,8 +240,12 @@ void op_block_on(fz_input *in) {
   int rc = asyncrt_block_on(h, &f, no_out ? NULL : &out, timeout);
   fz_expect(FN_BLOCK_ON, rc, want, "block_on");
   fz_trace("block_on prog %d (kind %d) on exec %d timeout %lld: %d", p, g->kind, idx, (long long)timeout, rc);
-  FZ_CHECK(atomic_load(&g->drops) == (droppable ? 1 : 0), "block_on returned %d with its future dropped %d times",
-           rc, atomic_load(&g->drops));
+  /* A root that timed out and still waits (for a shielded scope's child)
+   * stays a task of the executor: its drop comes later, checked at the
+   * teardown with every other future handed over. */
+  int drops = atomic_load(&g->drops), unfinished = rc == ASYNCRT_ETIMEDOUT && want == ~0u && !drops;
+  FZ_CHECK(drops == (droppable && !unfinished ? 1 : 0), "block_on returned %d with its future dropped %d times", rc,
+           drops);
   if (want != ~0u) return;
   int fin = atomic_load(&g->finished), failure = atomic_load(&g->failure);
   switch (rc) {
