@@ -98,17 +98,9 @@ func New(cfg Config) (*Executor, error) {
 		err = status.Errorf(status.EINVAL, "unknown executor kind %d", cfg.Kind)
 	}
 	if err == nil {
-		// Every core ticks its timers and subsystems on the executor's
-		// clock (the first core's), with the executor's budget.
-		for i, c := range e.cores {
-			timerfd := -1
-			if i < len(e.timerfds) {
-				timerfd = e.timerfds[i]
-			}
-			c.Configure(e.cores[0], cfg.TestClock, orDefault(cfg.BudgetPolls, defaultBudgetPolls),
-				uint64(orDefault(cfg.Budget, defaultBudget)), uint64(cfg.Spin), timerfd)
+		if e.threads == nil { // startThreads did it before the workers started
+			e.configure(cfg)
 		}
-		e.timerfds = nil // the cores own them now
 		e.ref = rtcgo.NewHandle(e)
 		if e.handle = e.cores[0].Publish(uintptr(e.ref)); e.handle == 0 {
 			e.ref.Delete()
@@ -126,6 +118,22 @@ func New(cfg Config) (*Executor, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// configure has every core tick its timers and subsystems on the
+// executor's clock (the first core's), with the executor's budget, and hands
+// each its timerfd. A worker's loop reads all of it: thread-per-core cores
+// are configured before their workers start.
+func (e *Executor) configure(cfg Config) {
+	for i, c := range e.cores {
+		timerfd := -1
+		if i < len(e.timerfds) {
+			timerfd = e.timerfds[i]
+		}
+		c.Configure(e.cores[0], cfg.TestClock, orDefault(cfg.BudgetPolls, defaultBudgetPolls),
+			uint64(orDefault(cfg.Budget, defaultBudget)), uint64(cfg.Spin), timerfd)
+	}
+	e.timerfds = nil // the cores own them now
 }
 
 // addCore creates one core with its eventfd and epoll set.
