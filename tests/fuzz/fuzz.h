@@ -218,6 +218,7 @@ typedef struct fz_scope {
   int join_done;      /* its join future completed (the scope is closed) */
   int children[MAX_TASKS];
   int nchildren;
+  int untracked;      /* it has a child the task table had no room for */
 } fz_scope;
 
 /* A join future the harness holds (not handed to asyncrt). */

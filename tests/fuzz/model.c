@@ -54,6 +54,7 @@ int fz_scope_cancel_possible(int s) {
         atomic_load(&fz_progs[o->prog].finished))
       return 1;
   }
+  if (!sc->collect && sc->untracked) return 1;
   if (!sc->collect)
     for (int i = 0; i < sc->nchildren; i++) {
       const fz_task *c = &W.tasks[sc->children[i]];

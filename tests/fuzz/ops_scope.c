@@ -135,7 +135,12 @@ void op_scope_spawn(fz_input *in) {
              atomic_load(&g->drops));
     return;
   }
-  if (task_add(t, e, p, idx) < 0 && t) asyncrt_task_release(t);
+  if (task_add(t, e, p, idx) < 0) {
+    /* The task table is full: the model cannot follow this child, whose
+     * failure would cancel its siblings. */
+    W.scopes[idx].untracked = 1;
+    if (t) asyncrt_task_release(t);
+  }
 }
 
 static void check_scope_outcome(int s, int st) {
