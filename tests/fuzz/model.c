@@ -24,6 +24,7 @@ static int task_of_prog(int p) { return p >= 0 ? fz_progs[p].task : -1; }
 static int exec_gone(int e) { return e >= 0 && (W.ex[e].freed || W.ex[e].shut); }
 
 int fz_cancel_possible(int t);
+static int owns_scopes(int t);
 
 static int prog_may_fail(const prog *p) {
   return p->kind == P_FAIL || p->kind == P_JOIN || p->kind == P_SCOPE || p->kind == P_SLEEP || p->kind == P_CHAN ||
@@ -58,7 +59,10 @@ int fz_scope_cancel_possible(int s) {
   if (!sc->collect)
     for (int i = 0; i < sc->nchildren; i++) {
       const fz_task *c = &W.tasks[sc->children[i]];
-      if (c->prog < 0 || prog_may_fail(&fz_progs[c->prog]) || c->cancelled) return 1;
+      /* A child that owns scopes (opened for it from outside) fails with
+       * ESCOPE if it returns while one still has children. */
+      if (c->prog < 0 || prog_may_fail(&fz_progs[c->prog]) || c->cancelled || owns_scopes(sc->children[i]))
+        return 1;
     }
   return 0;
 }
