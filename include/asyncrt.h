@@ -493,7 +493,9 @@ typedef struct asyncrt_executor_config {
   /** Thread hooks, copied; NULL for none. */
   const asyncrt_thread_hooks *hooks;
   /** How long asyncrt_executor_free waits for the workers to stop (a worker
-   *  stuck in a long poll cannot stop); 0 means the default, 5 s. */
+   *  stuck in a long poll cannot stop); 0 means the default, 5 s. Every
+   *  kind: also the most asyncrt_block_on goes on, after its timeout, with
+   *  the future it cancelled. */
   uint64_t shutdown_timeout_ns;
   /* ---- asyncrt 0.3: time and subsystems -------------------------------- */
   /** ASYNCRT_CLOCK_MONOTONIC (the default) or ASYNCRT_CLOCK_TEST. */
@@ -999,10 +1001,18 @@ ASYNCRT_API int asyncrt_task_release(asyncrt_task *task);
  * \param timeout_ns bound on the wait, in real (CLOCK_MONOTONIC) time even on
  *                   an executor with a test clock; ASYNCRT_NO_TIMEOUT waits as
  *                   long as the future takes. When it passes, the future is cancelled
- *                   (dropped) and ASYNCRT_ETIMEDOUT is returned.
- * When it returns, the future has been dropped -- except when a
- * thread-per-core executor returns ETIMEDOUT while a worker is still inside
- * the future's poll: the drop then follows when that poll returns.
+ *                   (as by asyncrt_task_cancel: no cleanup) and ASYNCRT_ETIMEDOUT is
+ *                   returned once the executor has taken the cancel up (a local
+ *                   executor: run what the cancel made runnable; thread-per-core:
+ *                   the worker's next turn), within at most the config's
+ *                   shutdown_timeout_ns (default 5 s) more.
+ * When it returns, the future has been dropped -- except after ETIMEDOUT when
+ * the cancelled future could not end yet: a worker is still inside its poll,
+ * or it owns a scope whose children it must outlive (a shielded scope's
+ * children ignore the cancel; others may be in their cleanups). It then
+ * stays a task of the executor, cancelled, and is dropped exactly once: when
+ * it ends (on a local executor, during a later run, run_step or block_on),
+ * or at the latest by asyncrt_executor_free. Its output is lost.
  * \return ASYNCRT_OK; the future's failure status; ETIMEDOUT; EINVAL;
  *         EHANDLE; EREENTRANT (inside a poll); EBUSY (driven elsewhere);
  *         ESHUTDOWN (after asyncrt_executor_shutdown); ENOTSUP (foreign).

@@ -621,8 +621,11 @@ enum { ART_RUN_BUDGET = 0, ART_RUN_DRAINED = 1, ART_RUN_UNTIL = 2 };
 int art_exec_run_ex(art_exec *e, uint64_t max_polls, uint64_t deadline_ns, art_task *until, uint64_t *polls);
 
 /* asyncrt_block_on for a local core: runs it on the calling thread until fut
- * completes; takes the future (dropped on every error path). */
-int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t timeout_ns);
+ * completes; takes the future (dropped on every error path). When
+ * timeout_ns passes, the root is cancelled and run until it completes,
+ * nothing is runnable, or grace_ns more pass; a root still unfinished then
+ * stays a task of the core (ETIMEDOUT all the same). */
+int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t timeout_ns, uint64_t grace_ns);
 
 /* Cancels every live task (drops every future on this thread) and refuses
  * new spawns. Caller is the driver. */
@@ -1073,6 +1076,11 @@ void art_runnable_drop(art_task *t);
 /* Waits on the calling thread (not a driver) until t completes or
  * deadline_ns passes (0: no bound). Returns 1 if it completed. */
 int art_task_wait(art_task *t, uint64_t deadline_ns);
+/* After art_task_cancel of such a task: waits until it completes or its
+ * executor has taken the cancel up and set it aside (it waits for its
+ * scopes' children, a shield section or operations in flight), or until
+ * deadline_ns. Nonzero if it completed. */
+int art_task_wait_cancelled(art_task *t, uint64_t deadline_ns);
 
 /* ---- host queues (art_hostq.c) ------------------------------------------- */
 

@@ -130,10 +130,37 @@ static inline void live_unlink(art_exec *home, art_task *t) {
   }
 }
 
+/* A task its driver finished while the executor's reference was its only
+ * one (art_task_finish's fast path) is freed without ever being COMPLETE.
+ * But until it leaves the live list, a cancel walking that list
+ * (art_exec_cancel_all) can take a reference to it and wake it: a
+ * local-wake task then went onto the remote stack, was polled again and
+ * its future dropped a second time, and any task's header could be reused
+ * under the walker. A second reference seen under the lock that unlinks
+ * it is such a walker: the task is completed as a shared one is instead
+ * (COMPLETE turns the wake into nothing) and the last reference frees it.
+ * Its status is final already. */
+static void complete_late(art_task *t) {
+  uint32_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+  while (!atomic_compare_exchange_weak_explicit(&t->state, &s, (s | ART_COMPLETE) & ~(uint32_t)(ART_OWNED | ART_NOTIFIED),
+                                                memory_order_acq_rel, memory_order_relaxed)) {
+  }
+  art_task_unref(t); /* the executor's */
+}
+
+static inline int shared_while_retired(art_task *t) {
+  return ART_UNLIKELY(atomic_load_explicit(&t->refs, memory_order_acquire) != 1);
+}
+
 static inline void retire(art_task *t, int free_header) {
   art_exec *e = t->home;
   art_lock_acquire(&e->lock);
   live_unlink(e, t);
+  if (free_header && shared_while_retired(t)) {
+    art_lock_release(&e->lock);
+    complete_late(t);
+    return;
+  }
   int last = free_header && exec_uncount_header(e, t);
   art_lock_release(&e->lock);
   if (last) exec_destroy(e);
@@ -147,16 +174,27 @@ static void retire_flush(art_exec *e) {
   art_exec *home = e->retire_home;
   if (!home) return;
   int last = 0;
+  art_task *late = NULL; /* taken by a cancel walk meanwhile: see complete_late */
   art_lock_acquire(&home->lock);
   for (art_task *t = e->retire_head, *next; t; t = next) {
     next = t->next;
     live_unlink(home, t);
+    if (shared_while_retired(t)) {
+      t->next = late;
+      late = t;
+      continue;
+    }
     last = exec_uncount_header(home, t);
   }
   art_lock_release(&home->lock);
   e->retire_home = NULL;
   e->retire_head = NULL;
   e->retire_len = 0;
+  while (late) { /* the home lives on: these headers are still counted */
+    art_task *next = late->next;
+    complete_late(late);
+    late = next;
+  }
   if (last) exec_destroy(home);
 }
 
@@ -1038,7 +1076,7 @@ void art_exec_cancel_all(art_exec *e) {
  * and after 10 ms Go handed its P to a fresh thread at every park: a third
  * thread woke on every cross-thread wake. Being one call from Go also keeps
  * a crash in a poll reported with Go's symbolized traceback. */
-int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t timeout_ns) {
+int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t timeout_ns, uint64_t grace_ns) {
   if (art_in_poll()) {
     art_drop_future(fut);
     return art_fail(ASYNCRT_EREENTRANT, "cannot drive an executor from inside a poll");
@@ -1061,9 +1099,18 @@ int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t
     int why = art_exec_run_ex(e, 1u << 16, deadline, root, &polls);
     if (why == ART_RUN_UNTIL || (atomic_load_explicit(&root->state, memory_order_acquire) & ART_COMPLETE)) break;
     uint64_t now = deadline || e->busy_nofd ? art_now_ns() : 0;
-    if (deadline && !timed_out && now >= deadline) {
+    if (timed_out) {
+      /* The cancel and what it made runnable have run. A root still
+       * unfinished waits for something (a shielded scope's child, a
+       * cleanup's timer) that the bound does not wait for: it stays a task
+       * of the core, cancelled, finished by a later run or the free. */
+      if (why == ART_RUN_DRAINED || now >= deadline) break;
+      continue;
+    }
+    if (deadline && now >= deadline) {
       timed_out = 1;
-      art_task_cancel(root); /* processed by the next run; the loop goes on until it is */
+      art_task_cancel(root); /* processed by the next run */
+      deadline = now + grace_ns > now ? now + grace_ns : UINT64_MAX; /* bounds the runs after it */
       continue;
     }
     if (polls) spin_until = 0;
@@ -1090,8 +1137,15 @@ int art_exec_block_on(art_exec *e, const asyncrt_future *fut, void *out, int64_t
     atomic_fetch_add_explicit(&e->parked_ns, art_now_ns() - parked_at, memory_order_relaxed);
   }
   if (saved_slack > 0) prctl(PR_SET_TIMERSLACK, (unsigned long)saved_slack, 0, 0, 0);
-  status = root->status;
-  if (status == ASYNCRT_OK) {
+  /* Unfinished, its status field is still the driver's queue state. */
+  int complete = (atomic_load_explicit(&root->state, memory_order_acquire) & ART_COMPLETE) != 0;
+  status = complete ? root->status : ASYNCRT_ETIMEDOUT;
+  if (!complete) {
+    art_fail(ASYNCRT_ETIMEDOUT,
+                      "block_on: the future did not complete within %lld ns; it was cancelled and is still "
+                      "finishing on the executor",
+                      (long long)timeout_ns);
+  } else if (status == ASYNCRT_OK) {
     if (root->output_size && out) memcpy(out, art_task_output(root), root->output_size);
   } else if (timed_out && status == ASYNCRT_ECANCELLED) {
     status = art_fail(ASYNCRT_ETIMEDOUT, "block_on: the future did not complete within %lld ns; it was cancelled",

@@ -323,3 +323,16 @@ int art_task_wait(art_task *t, uint64_t deadline_ns) {
   blocker_unref(b);
   return done != 0;
 }
+
+/* Nothing tells a waiter that a task was set aside (parked, no longer
+ * OWNED), so this looks every millisecond: it runs only after a timeout. */
+int art_task_wait_cancelled(art_task *t, uint64_t deadline_ns) {
+  for (;;) {
+    uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
+    if (s & ART_COMPLETE) return 1;
+    if (!(s & (ART_OWNED | ART_NOTIFIED))) return 0;
+    uint64_t now = art_now_ns();
+    if (now >= deadline_ns) return 0;
+    if (art_task_wait(t, deadline_ns - now > 1000000u ? now + 1000000u : deadline_ns)) return 1;
+  }
+}

@@ -168,6 +168,13 @@ func (t Task) Failure() (status.Code, string) {
 // Wait sleeps until t completes or deadlineNs (0: none); true if it did.
 func (t Task) Wait(deadlineNs uint64) bool { return C.art_task_wait(t.p, C.uint64_t(deadlineNs)) != 0 }
 
+// WaitCancelled waits, after Cancel, until the task completes or its
+// executor has set it aside (it waits for its scopes' children), or until
+// deadlineNs; see art_task_wait_cancelled. True if it completed.
+func (t Task) WaitCancelled(deadlineNs uint64) bool {
+	return C.art_task_wait_cancelled(t.p, C.uint64_t(deadlineNs)) != 0
+}
+
 // CopyHooks copies a *asyncrt_thread_hooks (nil: none) into C memory.
 func CopyHooks(h unsafe.Pointer) Hooks {
 	return Hooks{C.art_copy_hooks((*C.asyncrt_thread_hooks)(h))}
@@ -242,9 +249,9 @@ func (c Core) Run(maxPolls, deadlineNs uint64, until Task) (uint64, int) {
 }
 
 // BlockOn runs the future at fut (taken) on this thread until it completes;
-// see art_exec_block_on.
-func (c Core) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
-	if rc := C.art_exec_block_on(c.p, (*C.asyncrt_future)(fut), out, C.int64_t(timeoutNs)); rc != 0 {
+// see art_exec_block_on (graceNs bounds the runs after a timeout's cancel).
+func (c Core) BlockOn(fut, out unsafe.Pointer, timeoutNs int64, graceNs uint64) error {
+	if rc := C.art_exec_block_on(c.p, (*C.asyncrt_future)(fut), out, C.int64_t(timeoutNs), C.uint64_t(graceNs)); rc != 0 {
 		return failed(rc)
 	}
 	return nil

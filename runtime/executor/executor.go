@@ -73,13 +73,18 @@ type Executor struct {
 
 	threads *workers // thread-per-core only
 
+	// How long a local block_on runs its root after the timeout's cancel
+	// (the config's ShutdownTimeout): a root that keeps running (a
+	// shielded scope's busy child) cannot hold it longer.
+	blockOnGrace time.Duration
+
 	watchMu sync.Mutex // guards watch
 	watch   *watchdog  // the stall watchdog's goroutine, nil if none
 }
 
 // New creates an executor and publishes its handle.
 func New(cfg Config) (*Executor, error) {
-	e := &Executor{kind: cfg.Kind}
+	e := &Executor{kind: cfg.Kind, blockOnGrace: orDefault(cfg.ShutdownTimeout, defaultShutdownTimeout)}
 	var err error
 	switch cfg.Kind {
 	case KindLocal:
@@ -95,17 +100,9 @@ func New(cfg Config) (*Executor, error) {
 		err = status.Errorf(status.EINVAL, "unknown executor kind %d", cfg.Kind)
 	}
 	if err == nil {
-		// Every core ticks its timers and subsystems on the executor's
-		// clock (the first core's), with the executor's budget.
-		for i, c := range e.cores {
-			timerfd := -1
-			if i < len(e.timerfds) {
-				timerfd = e.timerfds[i]
-			}
-			c.Configure(e.cores[0], cfg.TestClock, orDefault(cfg.BudgetPolls, defaultBudgetPolls),
-				uint64(orDefault(cfg.Budget, defaultBudget)), uint64(cfg.Spin), timerfd)
+		if e.threads == nil { // startThreads did it before the workers started
+			e.configure(cfg)
 		}
-		e.timerfds = nil // the cores own them now
 		e.ref = rtcgo.NewHandle(e)
 		if e.handle = e.cores[0].Publish(uintptr(e.ref)); e.handle == 0 {
 			e.ref.Delete()
@@ -123,6 +120,22 @@ func New(cfg Config) (*Executor, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// configure has every core tick its timers and subsystems on the
+// executor's clock (the first core's), with the executor's budget, and hands
+// each its timerfd. A worker's loop reads all of it: thread-per-core cores
+// are configured before their workers start.
+func (e *Executor) configure(cfg Config) {
+	for i, c := range e.cores {
+		timerfd := -1
+		if i < len(e.timerfds) {
+			timerfd = e.timerfds[i]
+		}
+		c.Configure(e.cores[0], cfg.TestClock, orDefault(cfg.BudgetPolls, defaultBudgetPolls),
+			uint64(orDefault(cfg.Budget, defaultBudget)), uint64(cfg.Spin), timerfd)
+	}
+	e.timerfds = nil // the cores own them now
 }
 
 // addCore creates one core with its eventfd and epoll set.
@@ -404,9 +417,11 @@ func (e *Executor) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 		timedOut := !root.Wait(deadline)
 		if timedOut {
 			root.Cancel()
-			// The owning worker drops the future at its next turn; wait for
-			// that within the executor's shutdown bound, then report anyway.
-			root.Wait(dataplane.NowNs() + uint64(e.threads.shutdownTimeout))
+			// The owning worker takes the cancel up at its next turn; wait
+			// for that within the executor's shutdown bound, then report
+			// anyway. A root that waits for more (a shielded scope's
+			// child) stays a task of the executor, dropped when it ends.
+			root.WaitCancelled(dataplane.NowNs() + uint64(e.threads.shutdownTimeout))
 		}
 		return rootResult(root, out, timedOut, timeoutNs)
 	}
@@ -414,7 +429,7 @@ func (e *Executor) BlockOn(fut, out unsafe.Pointer, timeoutNs int64) error {
 		dataplane.DropFuture(fut)
 		return notSupported("asyncrt_block_on")
 	}
-	return e.cores[0].BlockOn(fut, out, timeoutNs)
+	return e.cores[0].BlockOn(fut, out, timeoutNs, uint64(e.blockOnGrace))
 }
 
 // rootResult turns a completed block_on root into its output or an error.

@@ -95,6 +95,7 @@ func (e *Executor) startThreads(cfg Config) error {
 		done:            make(chan struct{}),
 	}
 	e.threads = w
+	e.configure(cfg)
 	started := make(chan struct{}, n)
 	w.exited.Add(n)
 	for i := 0; i < n; i++ {

@@ -1346,6 +1346,66 @@ static void test_sync_cancel_during_the_poll_that_opens_a_scope(void) {
   CHECK_OK(asyncrt_executor_free(ex));
 }
 
+/* asyncrt_block_on is bounded by its timeout even when its root owns a
+ * shielded scope whose child does not finish: the timeout's cancel is an
+ * owner cancel, which the shield keeps from the child, so the root cannot
+ * end. block_on returns ETIMEDOUT well before the executor's 5 s shutdown
+ * timeout; the root stays a task of the executor, cancelled, and is dropped
+ * exactly once -- when its child ends (then, on a local executor, at the
+ * next run), or at the executor's free. It once waited for the child
+ * forever on a local executor, and for the whole shutdown timeout on a
+ * thread-per-core one (the fuzzer found it). */
+enum { CHILD_ENDS, FREED };
+
+static void block_on_with_a_shielded_child(unsigned kind, int ending) {
+  asyncrt_executor *ex = sf_executor(kind, 2, ASYNCRT_CLOCK_MONOTONIC);
+  sf_node *nodes = calloc(2, sizeof *nodes), *root = &nodes[0], *child = &nodes[1];
+  sf_node **kids = calloc(1, sizeof *kids);
+  uint64_t out = 0;
+  int64_t t0, took;
+  asyncrt_future f;
+  CHECK(ex != NULL && nodes != NULL && kids != NULL);
+  sf_node_init(root);
+  sf_node_init(child);
+  kids[0] = child;
+  root->opens_scope = 1;
+  root->cfg.flags = ASYNCRT_SCOPE_SHIELD;
+  root->children = kids;
+  root->nchildren = 1;
+  f = sf_future(root);
+  t0 = tf_now_ns();
+  CHECK_STATUS(asyncrt_block_on(ex, &f, &out, 20 * TF_MS_NS), ASYNCRT_ETIMEDOUT);
+  took = tf_now_ns() - t0;
+  CHECK(took < 2 * TF_SECOND_NS);
+  CHECK(tf_wait_at_least(&child->waker_flag, 1, 5000)); /* the child runs on */
+  CHECK_INT(tf_get(&root->drops), 0);
+  CHECK_INT(tf_get(&child->drops), 0);
+  if (ending == CHILD_ENDS) {
+    sf_release(child);
+    if (kind == ASYNCRT_EXECUTOR_LOCAL) {
+      CHECK_OK(asyncrt_run(ex, NULL));
+    }
+    CHECK(tf_wait_at_least(&root->drops, 1, 5000));
+    CHECK_INT(tf_get(&child->drops), 1);
+    CHECK_INT(tf_get(&child->finished), 1);
+  }
+  CHECK_OK(asyncrt_executor_free(ex));
+  CHECK_INT(tf_get(&root->drops), 1);
+  CHECK_INT(tf_get(&child->drops), 1);
+  CHECK_INT(tf_get(&root->bad_polls), 0);
+  CHECK_INT(tf_get(&child->bad_polls), 0);
+  CHECK_INT(tf_get(&root->finished), 0); /* cancelled: its future never returned */
+  free(nodes);
+  free(kids);
+}
+
+static void test_block_on_timeout_with_a_shielded_child(void) {
+  block_on_with_a_shielded_child(ASYNCRT_EXECUTOR_LOCAL, CHILD_ENDS);
+  block_on_with_a_shielded_child(ASYNCRT_EXECUTOR_LOCAL, FREED);
+  block_on_with_a_shielded_child(ASYNCRT_EXECUTOR_THREADS, CHILD_ENDS);
+  block_on_with_a_shielded_child(ASYNCRT_EXECUTOR_THREADS, FREED);
+}
+
 int main(void) {
   CHECK_BEGIN();
   RUN(test_join_waits_for_every_child);
@@ -1373,5 +1433,6 @@ int main(void) {
   RUN(test_stronger_cancel_reaches_cancelled_children);
   RUN(test_owner_cancel_reaches_freed_scope);
   RUN(test_sync_cancel_during_the_poll_that_opens_a_scope);
+  RUN(test_block_on_timeout_with_a_shielded_child);
   return CHECK_END("test_scopes");
 }

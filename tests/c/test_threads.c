@@ -1628,6 +1628,77 @@ static void test_shutdown_immediate(void) {
   free(w);
 }
 
+/* --- an immediate shutdown racing tasks that finish ----------------------- */
+
+/* A future that wakes itself `left` times, then returns READY; it counts its
+ * drops and any poll after its drop. Heap-allocated in arrays: workers may
+ * still touch them when a CHECK fails. */
+typedef struct race_fut {
+  int left, drops, late_polls;
+} race_fut;
+
+static int race_poll(void *self, asyncrt_context *cx, void *out) {
+  race_fut *f = self;
+  (void)out;
+  if (tf_get(&f->drops)) {
+    tf_add(&f->late_polls, 1);
+  }
+  if (f->left > 0) {
+    f->left--;
+    asyncrt_waker_wake_by_ref(asyncrt_context_waker(cx));
+    return ASYNCRT_POLL_PENDING;
+  }
+  return ASYNCRT_POLL_READY;
+}
+
+static void race_drop(void *self) { tf_add(&((race_fut *)self)->drops, 1); }
+
+static const asyncrt_future_vtable race_vtable = {sizeof race_vtable, 0, race_poll, race_drop, NULL};
+
+/* A task nobody else holds (no handle, join or waker) is freed by its
+ * worker as it finishes, without ever being marked complete, but it stays
+ * on its core's live list until then, where an immediate shutdown's cancel
+ * walk takes a reference to it and wakes it. That wake once queued a local
+ * task again after its end: polled and dropped a second time (the fuzzer
+ * found it), or, its freed header on the core's queues, a worker that never
+ * stopped (the shutdown's ETIMEDOUT). Many tasks finish while the walk runs,
+ * round after round; the shutdown must end in time and every future must be
+ * dropped exactly once and never polled after. */
+static void test_shutdown_immediate_while_tasks_finish(void) {
+  enum { ROUNDS = 40, TASKS = 600 };
+  static const unsigned flags[] = {0, ASYNCRT_SPAWN_WORKER(0), ASYNCRT_SPAWN_WORKER(1), ASYNCRT_SPAWN_SEND};
+  int round, i, twice = 0, late = 0, lost = 0;
+  for (round = 0; round < ROUNDS && !twice && !late && !lost; round++) {
+    tt_world *w = tt_world_new();
+    asyncrt_executor *ex = tt_executor(w, 0);
+    race_fut *f = calloc(TASKS, sizeof *f);
+    CHECK(ex != NULL && f != NULL);
+    for (i = 0; i < TASKS; i++) {
+      asyncrt_future fut = {&f[i], &race_vtable};
+      f[i].left = i % 7;
+      CHECK_OK(asyncrt_spawn(ex, &fut, flags[i % 4], NULL));
+    }
+    CHECK_OK(asyncrt_executor_shutdown(ex, ASYNCRT_SHUTDOWN_IMMEDIATE, 5 * TF_SECOND_NS));
+    CHECK_OK(asyncrt_executor_free(ex));
+    tt_check_world(w);
+    for (i = 0; i < TASKS; i++) {
+      int d = tf_get(&f[i].drops);
+      twice += d > 1;
+      lost += d == 0;
+      late += tf_get(&f[i].late_polls) > 0;
+    }
+    free(f);
+    free(w);
+  }
+  if (twice || late || lost) {
+    check_fail_at(__FILE__, __LINE__);
+    fprintf(stderr, "  round %d: %d futures dropped twice, %d polled after their drop, %d never dropped\n", round,
+            twice, late, lost);
+    return;
+  }
+  CHECK_PASSED();
+}
+
 typedef struct blocked_call {
   asyncrt_executor *ex;
   tt_fut *f;
@@ -2089,6 +2160,7 @@ int main(void) {
   RUN(test_shutdown_graceful_lets_tasks_finish);
   RUN(test_shutdown_graceful_deadline_cancels_the_rest);
   RUN(test_shutdown_immediate);
+  RUN(test_shutdown_immediate_while_tasks_finish);
   RUN(test_shutdown_ends_block_on);
   RUN(test_after_shutdown);
   RUN(test_free_without_shutdown);

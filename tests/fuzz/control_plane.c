@@ -205,11 +205,12 @@ int art_go_executor_new(asyncrt_executor_config *c, uintptr_t *out) {
     }
     rc = publish(x);
   }
+  /* Local executors use it too: it bounds block_on's runs after a timeout. */
+  x->shutdown_ns = c->shutdown_timeout_ns ? c->shutdown_timeout_ns : DEFAULT_SHUTDOWN_NS;
   if (!rc && threads) {
     x->wcfg = (art_worker_config){.budget_polls = c->budget_polls ? c->budget_polls : DEFAULT_BUDGET_POLLS,
                                   .budget_ns = c->budget_ns ? c->budget_ns : DEFAULT_BUDGET_NS,
                                   .spin_ns = c->spin_ns, .park_bound_ns = PARK_BOUND_NS};
-    x->shutdown_ns = c->shutdown_timeout_ns ? c->shutdown_timeout_ns : DEFAULT_SHUTDOWN_NS;
     for (unsigned i = 0; i < n; i++) {
       worker_arg *a = malloc(sizeof *a);
       if (!a) abort(); /* the harness does not inject malloc failures here */
@@ -461,7 +462,7 @@ int art_go_block_on(uintptr_t h, asyncrt_future *fut, void *out, int64_t timeout
     int timed_out = !art_task_wait(root, deadline);
     if (timed_out) {
       art_task_cancel(root);
-      art_task_wait(root, now_ns() + x->shutdown_ns);
+      art_task_wait_cancelled(root, now_ns() + x->shutdown_ns);
     }
     rc = root_result(root, out, timed_out);
     art_task_unref(root);
@@ -471,5 +472,5 @@ int art_go_block_on(uintptr_t h, asyncrt_future *fut, void *out, int64_t timeout
     art_drop_future(fut);
     return fail(ASYNCRT_ENOTSUP, "asyncrt_block_on is not supported");
   }
-  return art_exec_block_on(x->cores[0], fut, out, timeout_ns);
+  return art_exec_block_on(x->cores[0], fut, out, timeout_ns, x->shutdown_ns);
 }

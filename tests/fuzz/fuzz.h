@@ -61,6 +61,8 @@ static inline uint32_t fz_u16(fz_input *in) {
 /* ---- statuses the header documents per function ------------------------------- */
 
 enum fz_fn {
+  FN_SEND, FN_RECV, FN_SYNC_NEW, FN_SYNC_WAIT, FN_SYNC_FREE, FN_MUTEX_TRY, FN_MUTEX_UNLOCK, FN_SEM_TRY,
+  FN_SEM_RELEASE, FN_SEM_AVAILABLE, FN_NOTIFY, FN_COMB,
   FN_EXEC_NEW, FN_EXEC_NEW_FOREIGN, FN_EXEC_FREE, FN_EXEC_SHUTDOWN, FN_EXEC_CAPS, FN_EXEC_STATS,
   FN_WORKER_STATS, FN_EXEC_FD, FN_SPAWN, FN_SPAWN_IN, FN_TASK_JOIN, FN_TASK_CANCEL, FN_TASK_CANCEL_EX,
   FN_TASK_STATUS, FN_TASK_ID, FN_TASK_RELEASE, FN_TASK_ERROR_GET, FN_TASK_SET_NAME, FN_BLOCK_ON, FN_RUN,
@@ -88,6 +90,9 @@ enum prog_kind {
   P_JOIN,    /* awaits a join future it owns (a task's or a scope's) */
   P_SCOPE,   /* opens a scope in its poll, spawns children, then returns or joins */
   P_REENTER, /* calls a driving function from inside its poll (misuse) */
+  P_CHAN,    /* awaits a send or receive future on a channel */
+  P_SYNC,    /* awaits a mutex, semaphore, notify or barrier; gives back what it got */
+  P_COMB,    /* awaits join_all or select over its children */
   P_KINDS
 };
 
@@ -106,7 +111,7 @@ typedef struct prog {
   int task;          /* the model's task, or -1 (detached, a child, a block_on root) */
   int fail_status;   /* P_FAIL */
   int fail_info;     /* P_FAIL: names it with a message and a value */
-  int scope_mode, scope_flags, nchildren, children[MAX_CHILDREN];
+  int scope_mode, scope_flags, nchildren, children[MAX_CHILDREN]; /* SCOPE, COMB */
   uint64_t scope_timeout;
   int reenter_call;
   /* What happened to it (any thread). */
@@ -126,6 +131,20 @@ typedef struct prog {
   /* P_JOIN */
   asyncrt_future inner;
   int has_inner;
+  /* P_CHAN: the endpoint (the model's), the future made at decode time */
+  int ep, is_send;
+  asyncrt_chan_op chan_op;
+  uint64_t chan_val[2];
+  /* P_SYNC: the object (the model's) and what it waits for */
+  int sync;
+  uint64_t permits;
+  asyncrt_wait wait;
+  /* P_COMB: select (else join_all), its state and outputs */
+  int select;
+  _Alignas(16) unsigned char comb_state[512];
+  uint64_t comb_out[MAX_CHILDREN];
+  asyncrt_future comb;
+  int has_comb;
   /* P_SCOPE */
   asyncrt_scope *scope;
   asyncrt_future sjoin;
@@ -199,6 +218,7 @@ typedef struct fz_scope {
   int join_done;      /* its join future completed (the scope is closed) */
   int children[MAX_TASKS];
   int nchildren;
+  int untracked;      /* it has a child the task table had no room for */
 } fz_scope;
 
 /* A join future the harness holds (not handed to asyncrt). */
@@ -216,6 +236,8 @@ typedef struct fz_hjoin {
 #define CHAN_VALUES 256
 typedef struct fz_chan {
   int live;
+  int async;              /* futures used it: the exact model is off, statuses still checked */
+  int local;              /* ASYNCRT_CHANNEL_LOCAL: used from the main thread only */
   unsigned kind, cap, elem;
   int senders, receivers; /* live endpoints */
   uint64_t values[CHAN_VALUES];
@@ -229,7 +251,20 @@ typedef struct fz_endpoint {
   void *h;
   int chan, is_rx;
   unsigned pos;           /* BROADCAST, WATCH: the next value it reads */
+  _Atomic int pins;       /* futures made on it and not yet dropped: not freed meanwhile */
 } fz_endpoint;
+
+/* A mutex, semaphore, notify or barrier. */
+enum { SY_MUTEX, SY_SEMAPHORE, SY_NOTIFY, SY_BARRIER, SY_KINDS };
+#define MAX_SYNCS 4
+typedef struct fz_sync {
+  int live, kind;
+  void *h;
+  int async;       /* wait futures used it: the exact model is off */
+  int local;       /* ASYNCRT_SYNC_LOCAL: used from the main thread only */
+  int held;        /* mutex, exact model: held by the harness */
+  uint64_t permits; /* semaphore, exact model */
+} fz_sync;
 
 typedef struct fz_world {
   fz_exec ex[MAX_EXECS];
@@ -241,6 +276,7 @@ typedef struct fz_world {
   asyncrt_waker wakers[MAX_WAKERS]; /* clones the harness holds */
   fz_chan chans[MAX_CHANS];
   fz_endpoint eps[MAX_ENDPOINTS];
+  fz_sync syncs[MAX_SYNCS];
   void *stale[MAX_STALE]; /* freed handles of any type */
   int nstale;
   uint64_t next_value;

@@ -28,6 +28,13 @@ void fz_fail(const char *fmt, ...) {
   fprintf(stderr, "\n==asyncrt-fuzz== the last operations of this run:\n");
   unsigned first = trace_n > TRACE_LINES ? trace_n - TRACE_LINES : 0;
   for (unsigned i = first; i < trace_n; i++) fprintf(stderr, "  %s\n", trace_buf[i % TRACE_LINES]);
+  fprintf(stderr, "==asyncrt-fuzz== the programs (kind exec task given polls cleanups drops finished failure):\n");
+  for (int i = 0; i < fz_nprogs; i++) {
+    const prog *p = &fz_progs[i];
+    fprintf(stderr, "  prog %d: %d %d %d %d %d %d %d %d %d\n", i, p->kind, p->exec, p->task, atomic_load(&p->given),
+            atomic_load(&p->polls), atomic_load(&p->cleanups), atomic_load(&p->drops), atomic_load(&p->finished),
+            atomic_load(&p->failure));
+  }
   fprintf(stderr, "==asyncrt-fuzz== FINDING: ");
   va_list ap;
   va_start(ap, fmt);

@@ -21,6 +21,10 @@ static void *live_of_type(int type, unsigned k, int *idx) {
     for (int i = 0; i < W.nscopes; i++)
       if (W.scopes[i].h) found[n++] = i;
     break;
+  case HT_SYNC:
+    for (int i = 0; i < MAX_SYNCS; i++)
+      if (W.syncs[i].live) found[n++] = i;
+    break;
   default:
     for (int i = 0; i < MAX_ENDPOINTS; i++)
       if (W.eps[i].live && W.eps[i].is_rx == (type == HT_RECEIVER)) found[n++] = i;
@@ -33,6 +37,7 @@ static void *live_of_type(int type, unsigned k, int *idx) {
   case HT_EXEC: return W.ex[i].h;
   case HT_TASK: return W.tasks[i].h;
   case HT_SCOPE: return W.scopes[i].h;
+  case HT_SYNC: return W.syncs[i].h;
   default: return W.eps[i].h;
   }
 }

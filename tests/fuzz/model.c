@@ -24,9 +24,23 @@ static int task_of_prog(int p) { return p >= 0 ? fz_progs[p].task : -1; }
 static int exec_gone(int e) { return e >= 0 && (W.ex[e].freed || W.ex[e].shut); }
 
 int fz_cancel_possible(int t);
+static int owns_scopes(int t);
 
 static int prog_may_fail(const prog *p) {
-  return p->kind == P_FAIL || p->kind == P_JOIN || p->kind == P_SCOPE || p->kind == P_SLEEP;
+  return p->kind == P_FAIL || p->kind == P_JOIN || p->kind == P_SCOPE || p->kind == P_SLEEP || p->kind == P_CHAN ||
+         p->kind == P_COMB;
+}
+
+/* Whether the program (or a child it polls in the task's own context) opens
+ * scopes owned by its task. */
+static int prog_scoped(int i, int depth) {
+  if (i < 0 || depth > 8) return 0;
+  const prog *p = &fz_progs[i];
+  if (p->kind == P_SCOPE) return 1;
+  if (p->kind != P_COMB) return 0;
+  for (int c = 0; c < p->nchildren; c++)
+    if (prog_scoped(p->children[c], depth + 1)) return 1;
+  return 0;
 }
 
 /* Could scope s have been cancelled (so its children see ECANCELLED)? */
@@ -41,10 +55,14 @@ int fz_scope_cancel_possible(int s) {
         atomic_load(&fz_progs[o->prog].finished))
       return 1;
   }
+  if (!sc->collect && sc->untracked) return 1;
   if (!sc->collect)
     for (int i = 0; i < sc->nchildren; i++) {
       const fz_task *c = &W.tasks[sc->children[i]];
-      if (c->prog < 0 || prog_may_fail(&fz_progs[c->prog]) || c->cancelled) return 1;
+      /* A child that owns scopes (opened for it from outside) fails with
+       * ESCOPE if it returns while one still has children. */
+      if (c->prog < 0 || prog_may_fail(&fz_progs[c->prog]) || c->cancelled || owns_scopes(sc->children[i]))
+        return 1;
     }
   return 0;
 }
@@ -78,7 +96,7 @@ void fz_check_task_status(int t, int st) {
   FZ_CHECK(atomic_load(&p->drops) == 1, "task %d reports %d but its future was dropped %d times", t, st,
            atomic_load(&p->drops));
   int fin = atomic_load(&p->finished), failure = atomic_load(&p->failure);
-  int scoped = atomic_load(&p->early_children) > 0 || owns_scopes(t) || p->kind == P_SCOPE;
+  int scoped = atomic_load(&p->early_children) > 0 || owns_scopes(t) || prog_scoped(k->prog, 0);
   switch (st) {
   case ASYNCRT_OK:
     FZ_CHECK(fin == ASYNCRT_POLL_READY, "task %d completed OK but its future never returned READY", t);
@@ -116,6 +134,11 @@ static int prog_finite(int i, int depth);
 static int prog_finite_cancelled(int i, int depth) {
   if (i < 0 || depth > 8) return 0;
   const prog *p = &fz_progs[i];
+  if (p->kind == P_COMB) { /* dropped with the task; scopes its children opened are the task's */
+    for (int c = 0; c < p->nchildren; c++)
+      if (!prog_finite_cancelled(p->children[c], depth + 1)) return 0;
+    return 1;
+  }
   if (p->kind != P_SCOPE) return 1;
   for (int c = 0; c < p->nchildren; c++) {
     int k = p->children[c];
@@ -143,6 +166,12 @@ static int prog_finite(int i, int depth) {
         return 0;
     }
     return 1;
+  case P_COMB: /* select may end at its first child, but a scope that child opened may hold the task */
+    for (int c = 0; c < p->nchildren; c++)
+      if (!prog_finite(p->children[c], depth + 1)) return 0;
+    return 1;
+  case P_CHAN:
+  case P_SYNC: return 0; /* up to the other side: not followed */
   default: return 1;
   }
 }
@@ -174,5 +203,8 @@ int fz_task_finite(int t) {
   const fz_task *k = &W.tasks[t];
   if (exec_gone(k->exec)) return 1;
   if (k->cancelled) return task_finite_cancelled(t, 0);
-  return (k->prog < 0 ? !k->unknown : prog_finite(k->prog, 0)) && owned_children_finite(t, 0, 0);
+  if (!((k->prog < 0 ? !k->unknown : prog_finite(k->prog, 0)) && owned_children_finite(t, 0, 0))) return 0;
+  /* A cancel may still come through its scope or its executor: then the
+   * children of its shielded scopes must finish by themselves. */
+  return !fz_cancel_possible(t) || task_finite_cancelled(t, 0);
 }

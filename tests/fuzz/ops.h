@@ -5,7 +5,7 @@
 
 #include "fuzz.h"
 
-enum { HT_EXEC, HT_TASK, HT_SCOPE, HT_SENDER, HT_RECEIVER, HT_COUNT };
+enum { HT_EXEC, HT_TASK, HT_SCOPE, HT_SENDER, HT_RECEIVER, HT_SYNC, HT_COUNT };
 
 /* A handle of `type` chosen by the input; *idx is the model's index when it
  * is live and of that type, else -1. */
@@ -60,6 +60,15 @@ void op_scope(fz_input *in);
 void op_timers(fz_input *in);
 void op_chan_new(fz_input *in);
 void op_chan(fz_input *in);
+void op_sync_new(fz_input *in);
+void op_sync(fz_input *in);
+/* The future of a CHAN or SYNC program, made at decode time; 0 if the
+ * input's handle was refused (the program then is a plain READY one). */
+int chan_future(fz_input *in, int p);
+int sync_future(fz_input *in, int p);
+void chan_endpoint_free(int i, int checked);
+int main_thread_only(int e);
+void sync_free_all(void);
 
 /* A waker that counts its clones (harness-held join polls). */
 extern _Atomic int fz_hwaker_refs;

@@ -47,7 +47,7 @@ void chan_endpoint_free(int i, int checked) {
   if (ep->is_rx) ch->receivers--;
   else ch->senders--;
   if (!ch->senders && !ch->receivers) {
-    FZ_CHECK(atomic_load(&value_drops[ep->chan]) == chan_held(ch),
+    FZ_CHECK(ch->async || atomic_load(&value_drops[ep->chan]) == chan_held(ch),
              "channel %d died holding %d values; value_drop ran %d times", ep->chan, chan_held(ch),
              atomic_load(&value_drops[ep->chan]));
     ch->live = 0;
@@ -106,6 +106,7 @@ void op_chan_new(fz_input *in) {
   memset(ch, 0, sizeof *ch);
   ch->live = 1;
   ch->kind = cfg.kind;
+  ch->local = (cfg.flags & ASYNCRT_CHANNEL_LOCAL) != 0;
   ch->cap = (unsigned)cfg.capacity;
   ch->elem = (unsigned)cfg.elem_size;
   atomic_store(&value_drops[c], 0);
@@ -182,15 +183,18 @@ void op_chan(fz_input *in) {
       uint64_t v = (uint64_t)(0xc4a0u + (ep ? ep->chan : 0)) << 32 | (uint32_t)++W.next_value;
       buf[0] = v;
       buf[1] = ~v;
-      uint32_t want = hs ? hs : null_arg ? ST(ASYNCRT_EINVAL) : model_send(ch, v, 0);
+      uint32_t want = hs ? hs : null_arg ? ST(ASYNCRT_EINVAL) : ch->async ? ~0u : model_send(ch, v, 0);
       rc = asyncrt_try_send(h, null_arg ? NULL : buf);
       fz_expect(FN_TRY_SEND, rc, want, "try_send");
-      if (!rc) model_send(ch, v, 1);
+      if (!rc && !ch->async) model_send(ch, v, 1);
     } else {
-      uint32_t want = hs ? hs : null_arg ? ST(ASYNCRT_EINVAL) : model_recv(ch, ep, &want_v);
+      uint32_t want = hs ? hs : null_arg ? ST(ASYNCRT_EINVAL) : ch->async ? ~0u : model_recv(ch, ep, &want_v);
       rc = asyncrt_try_recv(h, null_arg ? NULL : buf);
       fz_expect(FN_TRY_RECV, rc, want, "try_recv");
-      if (!rc) {
+      if (!rc && ch->async) {
+        FZ_CHECK((buf[0] >> 32) == 0xc4a0u + (unsigned)ep->chan, "try_recv on channel %d gave %#llx, not one of its values",
+                 ep->chan, (unsigned long long)buf[0]);
+      } else if (!rc) {
         FZ_CHECK(buf[0] == want_v, "try_recv on channel %d gave %#llx, the model %#llx", ep->chan,
                  (unsigned long long)buf[0], (unsigned long long)want_v);
         if (ch->elem == 16) FZ_CHECK(buf[1] == ~want_v, "try_recv gave a torn 16-byte value");
@@ -225,6 +229,7 @@ void op_chan(fz_input *in) {
       fz_expect(FN_ENDPOINT_FREE, rc, h ? ST(ASYNCRT_EHANDLE) : ST(ASYNCRT_OK), "endpoint free");
       return;
     }
+    if (atomic_load(&ep->pins)) return; /* a future on it lives: freeing it now is the caller's error */
     chan_endpoint_free(idx, 1);
     return;
   default: { /* len */
@@ -232,9 +237,45 @@ void op_chan(fz_input *in) {
     size_t len = 99;
     rc = asyncrt_channel_len(h, b & 0x80 ? NULL : &len);
     fz_expect(FN_CHANNEL_LEN, rc, hs ? hs : b & 0x80 ? ST(ASYNCRT_EINVAL) : ST(ASYNCRT_OK), "channel_len");
-    if (!rc && ch->kind == ASYNCRT_CHANNEL_MPSC)
+    if (!rc && ch->kind == ASYNCRT_CHANNEL_MPSC && !ch->async)
       FZ_CHECK(len == ch->seq - ch->head, "channel %d: len %zu, the model holds %u", ep->chan, len, ch->seq - ch->head);
     return;
   }
   }
+}
+
+/* ---- futures on channels: SEND and RECV programs ---------------------------------- */
+
+int chan_future(fz_input *in, int p) {
+  prog *g = &fz_progs[p];
+  uint8_t b = fz_byte(in);
+  int idx;
+  g->is_send = b & 1;
+  void *h = pick_handle(in, g->is_send ? HT_SENDER : HT_RECEIVER, &idx);
+  uint32_t hs = handle_status(h, idx);
+  int rc;
+  /* A receiver serves one pending receive at a time (the header: two keep
+   * waking each other, and a driver that runs until nothing is runnable
+   * never returns). */
+  if (!g->is_send && idx >= 0 && atomic_load(&W.eps[idx].pins)) return 0;
+  if (idx >= 0 && W.chans[W.eps[idx].chan].local && !main_thread_only(g->exec)) return 0;
+  if (g->is_send) {
+    uint64_t v = (uint64_t)(0xc4a0u + (idx >= 0 ? W.eps[idx].chan : 0)) << 32 | (uint32_t)++W.next_value;
+    g->chan_val[0] = v;
+    g->chan_val[1] = ~v;
+    rc = asyncrt_send(h, (b & 6) == 6 ? NULL : g->chan_val, &g->chan_op, &g->inner);
+    fz_expect(FN_SEND, rc, hs ? hs : (b & 6) == 6 ? ST(ASYNCRT_EINVAL) : ST(ASYNCRT_OK), "asyncrt_send");
+  } else {
+    rc = asyncrt_recv(h, (b & 6) == 6 ? NULL : &g->chan_op, &g->inner);
+    fz_expect(FN_RECV, rc, hs ? hs : (b & 6) == 6 ? ST(ASYNCRT_EINVAL) : ST(ASYNCRT_OK), "asyncrt_recv");
+  }
+  if (rc) return 0;
+  if (!g->is_send) FZ_CHECK(g->inner.vtable->output_size == W.chans[W.eps[idx].chan].elem,
+                            "a receive future's output_size is %zu, the channel's elem_size %u",
+                            g->inner.vtable->output_size, W.chans[W.eps[idx].chan].elem);
+  g->ep = idx;
+  g->has_inner = 1;
+  atomic_fetch_add(&W.eps[idx].pins, 1);
+  W.chans[W.eps[idx].chan].async = 1;
+  return 1;
 }

@@ -107,7 +107,7 @@ void op_scope_spawn(fz_input *in) {
   prog *g = &fz_progs[p];
   uint8_t how = fz_byte(in);
   unsigned flags = decode_flags(in);
-  int droppable = 1, bad = (how & 7) == 7;
+  int droppable = 1, bad = (how & 7) == 7 && !g->has_inner;
   asyncrt_future f = bad ? prog_bad_future(p, how >> 3, &droppable) : prog_future(p);
   uint32_t want;
   if (bad) want = ST(ASYNCRT_EINVAL);
@@ -135,7 +135,12 @@ void op_scope_spawn(fz_input *in) {
              atomic_load(&g->drops));
     return;
   }
-  if (task_add(t, e, p, idx) < 0 && t) asyncrt_task_release(t);
+  if (task_add(t, e, p, idx) < 0) {
+    /* The task table is full: the model cannot follow this child, whose
+     * failure would cancel its siblings. */
+    W.scopes[idx].untracked = 1;
+    if (t) asyncrt_task_release(t);
+  }
 }
 
 static void check_scope_outcome(int s, int st) {
@@ -269,7 +274,7 @@ void op_timers(fz_input *in) {
   if (ntimeouts >= MAX_TIMER_FUTS) return;
   int p = decode_prog(in, -1, 1);
   if (p < 0) return;
-  int droppable = 1, bad = (b & 6) == 6;
+  int droppable = 1, bad = (b & 6) == 6 && !fz_progs[p].has_inner;
   asyncrt_future inner = bad ? prog_bad_future(p, b >> 3, &droppable) : prog_future(p);
   if (droppable) atomic_store(&fz_progs[p].given, 1);
   if (bad || (b & 6) == 4) {

@@ -41,6 +41,27 @@ int decode_prog(fz_input *in, int e, int depth) {
     }
     break;
   }
+  case P_CHAN:
+    if (!chan_future(in, p)) g->kind = P_READY;
+    break;
+  case P_SYNC:
+    if (!sync_future(in, p)) g->kind = P_READY;
+    break;
+  case P_COMB: {
+    if (depth >= 2) {
+      g->kind = P_READY;
+      break;
+    }
+    g->select = a & 1;
+    int n = 1 + (a >> 1) % MAX_CHILDREN;
+    for (int c = 0; c < n; c++) {
+      int k = decode_prog(in, e, depth + 1);
+      if (k < 0) break;
+      g->children[g->nchildren++] = k;
+    }
+    if (!g->nchildren) g->kind = P_READY;
+    break;
+  }
   case P_REENTER:
     g->reenter_call = a % 5;
     if (g->reenter_call == 2) {
@@ -57,13 +78,18 @@ int decode_prog(fz_input *in, int e, int depth) {
   return p;
 }
 
-void prog_give(int p, int e) {
+/* Its children (SCOPE, COMB, REENTER's block_on future) run where it runs. */
+static void prog_place(int p, int e) {
   prog *g = &fz_progs[p];
   g->exec = e;
-  if (g->kind == P_SCOPE || g->kind == P_REENTER)
+  if (g->kind == P_SCOPE || g->kind == P_REENTER || g->kind == P_COMB)
     for (int c = 0; c < MAX_CHILDREN; c++)
-      if (g->children[c] >= 0) fz_progs[g->children[c]].exec = e;
-  atomic_store(&g->given, 1);
+      if (g->children[c] >= 0) prog_place(g->children[c], e);
+}
+
+void prog_give(int p, int e) {
+  prog_place(p, e);
+  atomic_store(&fz_progs[p].given, 1);
 }
 
 static const unsigned flag_choices[] = {0, ASYNCRT_SPAWN_SEND, ASYNCRT_SPAWN_WORKER(0), ASYNCRT_SPAWN_WORKER(1),
@@ -143,7 +169,7 @@ static void spawn_prog(fz_input *in, asyncrt_executor *h, int idx, int p) {
   prog *g = &fz_progs[p];
   uint8_t how = fz_byte(in);
   unsigned flags = decode_flags(in);
-  int droppable = 1, bad = (how & 7) == 7 && g->kind != P_JOIN;
+  int droppable = 1, bad = (how & 7) == 7 && !g->has_inner; /* a bad vtable would leak what it owns */
   asyncrt_future f = bad ? prog_bad_future(p, how >> 3, &droppable) : prog_future(p);
   int in_storage = (how & 0x30) == 0x30, storage_bad = 0, slot = -1, null_storage = 0;
   asyncrt_task_storage st;
@@ -192,26 +218,14 @@ static int completes_alone(const prog *g) {
   return g->kind == P_READY || g->kind == P_YIELD || g->kind == P_FAIL || g->kind == P_REENTER;
 }
 
-/* Open finding (reported, see tests/fuzz/README.md): a block_on whose root
- * owns a shielded scope with a child that does not finish never returns,
- * timeout or not (the timeout's cancel is an owner cancel, which the shield
- * ignores). Until that is settled, block_on roots carry no shield. */
-static void strip_shields(int p) {
-  prog *g = &fz_progs[p];
-  if (g->kind != P_SCOPE) return;
-  g->scope_flags &= ~ASYNCRT_SCOPE_SHIELD;
-  for (int c = 0; c < g->nchildren; c++) strip_shields(g->children[c]);
-}
-
 void op_block_on(fz_input *in) {
   int idx;
   asyncrt_executor *h = pick_handle(in, HT_EXEC, &idx);
   int p = decode_prog(in, idx, 0);
   if (p < 0) return;
   prog *g = &fz_progs[p];
-  strip_shields(p);
   uint8_t b = fz_byte(in);
-  int droppable = 1, bad = (b & 15) == 15;
+  int droppable = 1, bad = (b & 15) == 15 && !g->has_inner;
   asyncrt_future f = bad ? prog_bad_future(p, b >> 4, &droppable) : prog_future(p);
   int64_t timeout = (b & 15) == 14 ? -7 : completes_alone(g) && (b & 1) ? ASYNCRT_NO_TIMEOUT : (int64_t)(b >> 4) * 100000;
   uint64_t out = 0;
@@ -226,8 +240,12 @@ void op_block_on(fz_input *in) {
   int rc = asyncrt_block_on(h, &f, no_out ? NULL : &out, timeout);
   fz_expect(FN_BLOCK_ON, rc, want, "block_on");
   fz_trace("block_on prog %d (kind %d) on exec %d timeout %lld: %d", p, g->kind, idx, (long long)timeout, rc);
-  FZ_CHECK(atomic_load(&g->drops) == (droppable ? 1 : 0), "block_on returned %d with its future dropped %d times",
-           rc, atomic_load(&g->drops));
+  /* A root that timed out and still waits (for a shielded scope's child)
+   * stays a task of the executor: its drop comes later, checked at the
+   * teardown with every other future handed over. */
+  int drops = atomic_load(&g->drops), unfinished = rc == ASYNCRT_ETIMEDOUT && want == ~0u && !drops;
+  FZ_CHECK(drops == (droppable && !unfinished ? 1 : 0), "block_on returned %d with its future dropped %d times", rc,
+           drops);
   if (want != ~0u) return;
   int fin = atomic_load(&g->finished), failure = atomic_load(&g->failure);
   switch (rc) {
@@ -523,6 +541,7 @@ void op_hjoin(fz_input *in) {
     fz_progs[p].inner = j->f;
     fz_progs[p].has_inner = 1;
     fz_progs[p].children[0] = target_prog;
+    if (target_prog >= 0) fz_progs[p].value = fz_progs[target_prog].value; /* a join passes its output on */
     j->live = 0;
     spawn_prog(in, h, idx, p);
     return;

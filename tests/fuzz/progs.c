@@ -122,15 +122,19 @@ static int poll_reenter(prog *p, asyncrt_context *cx) {
   FZ_CHECK(ex, "a task poll's context names no executor");
   const fz_exec *e = p->exec >= 0 ? &W.ex[p->exec] : NULL;
   int foreign = e && e->kind == EX_FOREIGN, threads = e && ex_threads(e);
+  /* A worker may still poll while the main thread frees its executor: the
+   * handle may be gone already (the header's race between a free and a
+   * call using the handle). */
+  uint32_t gone = threads ? ST(ASYNCRT_EHANDLE) : 0;
   int rc;
   switch (p->reenter_call) {
   case 0:
     rc = asyncrt_run(ex, NULL);
-    fz_expect(FN_RUN, rc, foreign || threads ? ST(ASYNCRT_ENOTSUP) : ST(ASYNCRT_EREENTRANT), "run inside a poll");
+    fz_expect(FN_RUN, rc, gone | (foreign || threads ? ST(ASYNCRT_ENOTSUP) : ST(ASYNCRT_EREENTRANT)), "run inside a poll");
     break;
   case 1:
     rc = asyncrt_run_step(ex, 3, 0, NULL);
-    fz_expect(FN_RUN_STEP, rc, foreign || threads ? ST(ASYNCRT_ENOTSUP) : ST(ASYNCRT_EREENTRANT),
+    fz_expect(FN_RUN_STEP, rc, gone | (foreign || threads ? ST(ASYNCRT_ENOTSUP) : ST(ASYNCRT_EREENTRANT)),
               "run_step inside a poll");
     break;
   case 2: {
@@ -138,22 +142,101 @@ static int poll_reenter(prog *p, asyncrt_context *cx) {
     asyncrt_future f = prog_future(k);
     atomic_store(&fz_progs[k].given, 1);
     rc = asyncrt_block_on(ex, &f, &fz_progs[k].value, ASYNCRT_NO_TIMEOUT);
-    fz_expect(FN_BLOCK_ON, rc, foreign ? ST(ASYNCRT_ENOTSUP) : ST(ASYNCRT_EREENTRANT), "block_on inside a poll");
+    fz_expect(FN_BLOCK_ON, rc, gone | (foreign ? ST(ASYNCRT_ENOTSUP) : ST(ASYNCRT_EREENTRANT)), "block_on inside a poll");
     FZ_CHECK(atomic_load(&fz_progs[k].drops) == 1, "block_on refused inside a poll but did not drop its future");
     break;
   }
   case 3:
     rc = asyncrt_executor_free(ex);
-    fz_expect(FN_EXEC_FREE, rc, ST(ASYNCRT_EBUSY), "executor_free inside a poll");
+    fz_expect(FN_EXEC_FREE, rc, gone | ST(ASYNCRT_EBUSY), "executor_free inside a poll");
     break;
   default:
     rc = asyncrt_executor_tick(ex, NULL, NULL);
     fz_expect(FN_EXEC_TICK, rc,
-              foreign ? ST(ASYNCRT_OK) : threads ? ST(ASYNCRT_ENOTSUP) : ST(ASYNCRT_EREENTRANT),
+              gone | (foreign ? ST(ASYNCRT_OK) : threads ? ST(ASYNCRT_ENOTSUP) : ST(ASYNCRT_EREENTRANT)),
               "tick inside a poll");
     break;
   }
   return ASYNCRT_POLL_READY;
+}
+
+/* A send or a receive made at decode time. A received value must be one
+ * of its channel's (each carries the channel's tag); EAGAIN (a ONESHOT that
+ * had its value) is passed on as a user status: a task failing with EAGAIN
+ * would look running to asyncrt_task_status. */
+static int poll_chan(prog *p, asyncrt_context *cx) {
+  uint64_t got[2] = {0, 0};
+  int r = p->inner.vtable->poll(p->inner.self, cx, p->is_send ? NULL : got);
+  const fz_endpoint *ep = &W.eps[p->ep];
+  if (r == ASYNCRT_POLL_READY && !p->is_send) {
+    FZ_CHECK((got[0] >> 32) == 0xc4a0u + (unsigned)ep->chan, "prog %d received %#llx, not a value of channel %d",
+             index_of(p), (unsigned long long)got[0], ep->chan);
+    if (p->inner.vtable->output_size == 16) FZ_CHECK(got[1] == ~got[0], "prog %d received a torn value", index_of(p));
+  }
+  if (r == ASYNCRT_POLL_ERROR) {
+    int f = asyncrt_context_failure(cx);
+    FZ_CHECK(f == ASYNCRT_ECLOSED || f == ASYNCRT_ELAGGED || f == ASYNCRT_EAGAIN,
+             "prog %d: a channel future failed with %d", index_of(p), f);
+    if (f == ASYNCRT_EAGAIN) asyncrt_context_fail(cx, 1003);
+  }
+  return r;
+}
+
+/* A wait on a synchronization object: what it got is given back at once. */
+static int poll_sync(prog *p, asyncrt_context *cx) {
+  uint64_t leader = 0;
+  int r = p->inner.vtable->poll(p->inner.self, cx, p->inner.vtable->output_size ? &leader : NULL);
+  if (r != ASYNCRT_POLL_READY) {
+    FZ_CHECK(r == ASYNCRT_POLL_PENDING, "prog %d: a wait future returned %d (failure %d)", index_of(p), r,
+             asyncrt_context_failure(cx));
+    return r;
+  }
+  const fz_sync *o = &W.syncs[p->sync];
+  if (o->kind == SY_MUTEX)
+    fz_expect(FN_MUTEX_UNLOCK, asyncrt_mutex_unlock(o->h), ST(ASYNCRT_OK), "unlock by the waiter that got the lock");
+  else if (o->kind == SY_SEMAPHORE)
+    fz_expect(FN_SEM_RELEASE, asyncrt_semaphore_release(o->h, p->permits), ST(ASYNCRT_OK), "release of acquired permits");
+  else if (o->kind == SY_BARRIER)
+    FZ_CHECK(leader <= 1, "a barrier wait gave %llu", (unsigned long long)leader);
+  return r;
+}
+
+/* join_all or select over the children, made at the first poll. */
+static int poll_comb(prog *p, asyncrt_context *cx) {
+  if (!p->has_comb) {
+    asyncrt_future futs[MAX_CHILDREN];
+    for (int c = 0; c < p->nchildren; c++) {
+      futs[c] = prog_future(p->children[c]);
+      atomic_store(&fz_progs[p->children[c]].given, 1);
+    }
+    size_t need = p->select ? asyncrt_select_size((size_t)p->nchildren) : asyncrt_join_all_size((size_t)p->nchildren);
+    FZ_CHECK(need <= sizeof p->comb_state, "combinator state of %zu bytes", need);
+    int rc = p->select ? asyncrt_select(p->comb_state, futs, (size_t)p->nchildren, p->comb_out, &p->comb)
+                       : asyncrt_join_all(p->comb_state, futs, (size_t)p->nchildren, p->comb_out, &p->comb);
+    fz_expect(FN_COMB, rc, ST(ASYNCRT_OK), "join_all / select");
+    p->has_comb = 1;
+  }
+  int r = p->comb.vtable->poll(p->comb.self, cx, NULL);
+  if (r == ASYNCRT_POLL_PENDING) return r;
+  size_t at = p->select ? asyncrt_select_index(p->comb_state) : asyncrt_join_all_index(p->comb_state);
+  if (p->select) {
+    FZ_CHECK(at < (size_t)p->nchildren, "select's index %zu of %d", at, p->nchildren);
+    const prog *w = &fz_progs[p->children[at]];
+    FZ_CHECK(atomic_load(&w->finished) == r, "select: the winner %zu returned %d, select %d", at,
+             atomic_load(&w->finished), r);
+    if (r == ASYNCRT_POLL_READY && w->out8)
+      FZ_CHECK(p->comb_out[0] == w->value, "select's output is not its winner's");
+  } else if (r == ASYNCRT_POLL_READY) {
+    for (int c = 0, o = 0; c < p->nchildren; c++) {
+      const prog *k = &fz_progs[p->children[c]];
+      FZ_CHECK(atomic_load(&k->finished) == ASYNCRT_POLL_READY, "join_all was READY before child %d", c);
+      if (k->out8) FZ_CHECK(p->comb_out[o++] == k->value, "join_all's output %d is not its child's", c);
+    }
+  } else {
+    FZ_CHECK(at < (size_t)p->nchildren && atomic_load(&fz_progs[p->children[at]].finished) == ASYNCRT_POLL_ERROR,
+             "join_all failed naming child %zu, which did not fail", at);
+  }
+  return r;
 }
 
 static int prog_poll(void *self, asyncrt_context *cx, void *out) {
@@ -192,6 +275,9 @@ static int prog_poll(void *self, asyncrt_context *cx, void *out) {
     r = p->inner.vtable->poll(p->inner.self, cx, p->out8 ? &got : NULL);
     break;
   case P_SCOPE: r = poll_scope(p, cx); break;
+  case P_CHAN: r = poll_chan(p, cx); break;
+  case P_SYNC: r = poll_sync(p, cx); break;
+  case P_COMB: r = poll_comb(p, cx); break;
   default: r = poll_reenter(p, cx); break;
   }
   if (r == ASYNCRT_POLL_READY) {
@@ -233,6 +319,8 @@ static void prog_drop(void *self) {
   asyncrt_waker_drop(&w);
   if (p->kind == P_SLEEP) asyncrt_timer_cancel(&p->timer);
   if (p->has_inner) p->inner.vtable->drop(p->inner.self);
+  if (p->kind == P_CHAN && p->has_inner) atomic_fetch_sub(&W.eps[p->ep].pins, 1);
+  if (p->has_comb) p->comb.vtable->drop(p->comb.self);
   if (p->has_sjoin) p->sjoin.vtable->drop(p->sjoin.self);
   if (p->scope) {
     int rc = asyncrt_scope_free(p->scope);

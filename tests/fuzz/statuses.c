@@ -14,7 +14,8 @@
 /* A task's or a scope's outcome: any failure its future named (the
  * fuzzer's futures name these, or a user status above 1000). */
 #define OUTCOME (ST(ASYNCRT_EAGAIN) | OK | ST(ASYNCRT_ECANCELLED) | ST(ASYNCRT_EFAILED) | ST(ASYNCRT_ESCOPE) | \
-                 ST(ASYNCRT_ETIMEDOUT) | ST(ASYNCRT_ENOTSUP) | ST(ASYNCRT_ESHUTDOWN) | MEM | USER)
+                 ST(ASYNCRT_ETIMEDOUT) | ST(ASYNCRT_ENOTSUP) | ST(ASYNCRT_ESHUTDOWN) | MEM | USER |    \
+                 ST(ASYNCRT_ECLOSED) | ST(ASYNCRT_ELAGGED) | ST(ASYNCRT_EINVAL) | ST(ASYNCRT_EHANDLE))
 #define USER (1u << 31) /* stands for any status above 1000 */
 
 static const struct {
@@ -22,6 +23,19 @@ static const struct {
   uint32_t documented;
   int answers; /* statuses that answer a question, not failures: not recorded */
 } fns[FN_COUNT] = {
+    [FN_SEND] = {"asyncrt_send", OK | H},
+    [FN_RECV] = {"asyncrt_recv", OK | H},
+    [FN_SYNC_NEW] = {"asyncrt_*_new (synchronization)", OK | ST(ASYNCRT_EINVAL) | ST(ASYNCRT_ENOMEM)},
+    [FN_SYNC_WAIT] = {"asyncrt_mutex_lock / semaphore_acquire / notify_wait / barrier_wait", OK | H},
+    /* EBUSY while a wait future pins the object (the section's text). */
+    [FN_SYNC_FREE] = {"asyncrt_*_free (synchronization)", OK | ST(ASYNCRT_EHANDLE) | ST(ASYNCRT_EBUSY)},
+    [FN_MUTEX_TRY] = {"asyncrt_mutex_try_lock", OK | H | ST(ASYNCRT_EAGAIN), 1},
+    [FN_MUTEX_UNLOCK] = {"asyncrt_mutex_unlock", OK | H},
+    [FN_SEM_TRY] = {"asyncrt_semaphore_try_acquire", OK | H | ST(ASYNCRT_EAGAIN), 1},
+    [FN_SEM_RELEASE] = {"asyncrt_semaphore_release", OK | H},
+    [FN_SEM_AVAILABLE] = {"asyncrt_semaphore_available", OK | H},
+    [FN_NOTIFY] = {"asyncrt_notify_one / notify_all", OK | H},
+    [FN_COMB] = {"asyncrt_join_all / asyncrt_select", OK | ST(ASYNCRT_EINVAL)},
     [FN_EXEC_NEW] = {"asyncrt_executor_new", OK | ST(ASYNCRT_EINVAL) | ST(ASYNCRT_ENOMEM)},
     [FN_EXEC_NEW_FOREIGN] = {"asyncrt_executor_new_foreign", OK | ST(ASYNCRT_EINVAL) | ST(ASYNCRT_ENOMEM)},
     [FN_EXEC_FREE] = {"asyncrt_executor_free", OK | ST(ASYNCRT_EHANDLE) | ST(ASYNCRT_ETIMEDOUT) | ST(ASYNCRT_EBUSY)},

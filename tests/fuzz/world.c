@@ -12,7 +12,6 @@
 fz_world W;
 
 void timers_reset(void);
-void chan_endpoint_free(int i, int checked);
 
 void world_reset(void) {
   memset(&W, 0, sizeof W);
@@ -32,7 +31,7 @@ static const op_fn ops[] = {
     op_exec_new, op_spawn,  op_spawn,      op_spawn,       op_wake,  op_wake,     op_task,     op_task,
     op_drive,    op_drive,  op_join,       op_hjoin,       op_hjoin, op_block_on, op_clock,    op_foreign,
     op_foreign,  op_scope_open, op_scope_spawn, op_scope_spawn, op_scope, op_scope, op_timers, op_chan_new,
-    op_chan,     op_chan,   op_exec_query, op_exec_free,   op_exec_shutdown,
+    op_chan,     op_chan,   op_exec_query, op_exec_free,   op_exec_shutdown, op_sync_new, op_sync,
 };
 #define NOPS (sizeof ops / sizeof ops[0])
 
@@ -152,8 +151,6 @@ void world_teardown(void) {
     if (W.tasks[t].h) fz_expect(FN_TASK_RELEASE, asyncrt_task_release(W.tasks[t].h), ST(ASYNCRT_OK), "task_release");
   for (int s = 0; s < W.nscopes; s++)
     if (W.scopes[s].h) fz_expect(FN_SCOPE_FREE, asyncrt_scope_free(W.scopes[s].h), ST(ASYNCRT_OK), "scope_free");
-  for (int i = 0; i < MAX_ENDPOINTS; i++)
-    if (W.eps[i].live) chan_endpoint_free(i, 1);
   for (int i = 0; i < MAX_EXECS; i++) {
     fz_exec *e = &W.ex[i];
     if (!e->live || e->freed) continue;
@@ -161,6 +158,19 @@ void world_teardown(void) {
     e->freed = 1;
     check_exec_dropped(i);
   }
+  /* Programs never handed over (children of a scope that did not open, of
+   * a combinator never polled) still own the futures made at decode. */
+  for (int i = 0; i < fz_nprogs; i++) {
+    prog *p = &fz_progs[i];
+    if (atomic_load(&p->given) || !p->has_inner) continue;
+    p->inner.vtable->drop(p->inner.self);
+    p->has_inner = 0;
+    if (p->kind == P_CHAN) atomic_fetch_sub(&W.eps[p->ep].pins, 1);
+  }
+  /* After the executors: their futures on channels and objects are gone. */
+  for (int i = 0; i < MAX_ENDPOINTS; i++)
+    if (W.eps[i].live) chan_endpoint_free(i, 1);
+  sync_free_all();
   /* Runnables a freed foreign executor still had: running them is a no-op
    * that gives their task references back. */
   for (int i = 0; i < MAX_EXECS; i++) {
