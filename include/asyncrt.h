@@ -142,13 +142,13 @@ extern "C" {
  * ======================================================================== */
 
 #define ASYNCRT_VERSION_MAJOR 0
-#define ASYNCRT_VERSION_MINOR 6
+#define ASYNCRT_VERSION_MINOR 7
 #define ASYNCRT_VERSION_PATCH 0
 /** The version as one number, 0xMMmmpp: comparable with < and >. */
 #define ASYNCRT_VERSION_HEX                                                   \
   ((ASYNCRT_VERSION_MAJOR << 16) | (ASYNCRT_VERSION_MINOR << 8) |             \
    ASYNCRT_VERSION_PATCH)
-#define ASYNCRT_VERSION_STRING "0.6.0"
+#define ASYNCRT_VERSION_STRING "0.7.0"
 
 /** \brief The loaded library's version, as ASYNCRT_VERSION_HEX. */
 ASYNCRT_API unsigned asyncrt_version(void);
@@ -224,7 +224,11 @@ typedef enum asyncrt_status {
   /** A broadcast receiver fell behind by more than the channel's capacity:
    *  the oldest values it had not read were overwritten. The next receive
    *  returns the oldest value still held. */
-  ASYNCRT_ELAGGED = 18
+  ASYNCRT_ELAGGED = 18,
+  /** An operating-system call failed (see "IO"): an IO op's result is
+   *  -errno, and a synchronous call's errno is in its message and in
+   *  asyncrt_last_errno(). */
+  ASYNCRT_EOS = 19
 } asyncrt_status;
 
 /**
@@ -2119,6 +2123,373 @@ ASYNCRT_API int asyncrt_barrier_new(unsigned flags, uint32_t parties, asyncrt_ba
  *         waiters have arrived. A dropped waiter leaves: it is not counted. */
 ASYNCRT_API int asyncrt_barrier_wait(asyncrt_barrier *b, asyncrt_wait *w, asyncrt_future *out);
 ASYNCRT_API int asyncrt_barrier_free(asyncrt_barrier *b);
+
+/* ===========================================================================
+ * IO
+ *
+ * An IO driver (asyncrt_io) is one backend registered with an executor as
+ * built-in subsystems: one registration per worker, each with its own
+ * kernel object (an epoll set or an io_uring), so a worker's IO never
+ * touches another worker's state. Per operation, no call leaves C and
+ * nothing is allocated.
+ *
+ * Backends.  ASYNCRT_IO_EPOLL is readiness-based: an operation is tried at
+ * once on the (non-blocking) fd; if it would block, the fd is added to the
+ * worker's epoll set (edge-triggered, once per fd and worker, until the fd
+ * is closed with ASYNCRT_IO_OP_CLOSE) and the operation is retried when
+ * epoll reports the fd ready. Operations that cannot be made non-blocking
+ * (reads and writes at an offset, fsync, openat, ASYNCRT_IO_OP_BLOCKING) go
+ * to the driver's blocking pool.
+ * ASYNCRT_IO_URING is completion-based: each worker owns one io_uring (set
+ * up by the control plane with raw syscalls); operations are written as
+ * submission entries by the worker that submits them, and a worker's tick
+ * makes ONE io_uring_enter that both submits what was queued and reaps
+ * completions. ASYNCRT_IO_AUTO (the default) tries io_uring and falls back
+ * to epoll when the kernel refuses it (ENOSYS, EPERM, a seccomp filter,
+ * /proc/sys/kernel/io_uring_disabled); the environment variable
+ * ASYNCRT_IO=epoll|io_uring|auto, read at asyncrt_io_open, overrides a
+ * config that says AUTO. asyncrt_io_backend says which one runs. Code that
+ * uses asyncrt's IO never changes when the backend does: the same
+ * operations, the same results.
+ *
+ * Operations are asyncrt_op requests (see "Subsystems") that the
+ * asyncrt_io_prep_* functions fill (zero the op before its first use).
+ * Submit one from a task's poll with asyncrt_io_submit, then poll it with
+ * asyncrt_op_poll; when it is READY:
+ *   op->status == ASYNCRT_OK:  op->result is the call's result (bytes moved,
+ *                              a new fd, 0);
+ *   op->status == ASYNCRT_EOS: the operating system refused it; op->result
+ *                              is -errno (-ECONNRESET, -EMFILE, ...);
+ *   op->status == ASYNCRT_ECANCELLED: it was cancelled before it took
+ *                              effect; op->result is -ECANCELED. (A cancel
+ *                              that comes too late leaves the real result.)
+ *   op->status == ASYNCRT_ESHUTDOWN: the driver or the executor was closed
+ *                              while the op waited; op->result is 0;
+ *   op->status == ASYNCRT_ELIMIT: the blocking pool's queue was full.
+ * Partial reads and writes are results, as with read(2): asyncrt never loops
+ * on its own; a result of 0 from a read or recv is end of stream.
+ *
+ * Buffers.  Every buffer, iovec array, msghdr, address and path an op points
+ * to is the submitter's memory, lent to the driver from asyncrt_io_submit
+ * until the op is complete (asyncrt_op_done): the kernel may read or write
+ * it at any time in between. Cancelling does not end the loan: a cancelled
+ * task is dropped only after each of its ops has completed (the in-kernel
+ * operation cancelled, or finished), so buffers inside the future's state
+ * are safe.
+ *
+ * Descriptors.  asyncrt never closes an fd it did not create, except with
+ * ASYNCRT_IO_OP_CLOSE. The fds the socket helpers below and ACCEPT return
+ * are non-blocking and close-on-exec; fds of your own must be non-blocking
+ * for the epoll backend (asyncrt_fd_set_nonblock). Close every fd that was
+ * used with a driver through ASYNCRT_IO_OP_CLOSE (or asyncrt_io_close the
+ * driver first): the epoll backend keeps each fd registered until then, and
+ * an fd closed behind its back may, once its number is reused, leave ops on
+ * the new file waiting forever. Ops still waiting on an fd that
+ * ASYNCRT_IO_OP_CLOSE closes complete with -EBADF.
+ *
+ * Threads.  asyncrt_io_open, _close, _backend, _fd and _stats_get: any
+ * thread. asyncrt_io_submit: from a task's poll on the executor the driver
+ * belongs to; the op goes to the registration of the worker running that
+ * poll and completes there. The prep functions only write the op: any
+ * thread.
+ * ======================================================================== */
+
+typedef struct asyncrt_io asyncrt_io;
+
+/** Backends (asyncrt_io_config.backend, asyncrt_io_backend). */
+#define ASYNCRT_IO_AUTO 0u  /**< io_uring if the kernel allows it, else epoll */
+#define ASYNCRT_IO_EPOLL 1u /**< readiness: epoll + non-blocking calls + the blocking pool */
+#define ASYNCRT_IO_URING 2u /**< completion: one io_uring per worker */
+
+/** How a driver is made. Initialize with asyncrt_io_config_init. */
+typedef struct asyncrt_io_config {
+  size_t size;           /**< sizeof(asyncrt_io_config) */
+  unsigned backend;      /**< ASYNCRT_IO_AUTO (default), _EPOLL or _URING */
+  uint32_t ring_entries; /**< io_uring submission entries per worker (default 256; a power of 2, 1..32768) */
+  uint32_t priority;     /**< the subsystem priority of each registration (default 1; 1..1000) */
+  /** Blocking pool: at most this many threads (default 16; 1..1024),
+   *  started on demand and stopped after `pool_idle_ns` idle (default 10 s). */
+  uint32_t pool_threads;
+  /** Blocking pool: jobs queued beyond the running ones, at most (default
+   *  1024); an op past it completes with ASYNCRT_ELIMIT. */
+  uint32_t pool_queue;
+  uint64_t pool_idle_ns;
+} asyncrt_io_config;
+
+/** \brief Fills the first `size` bytes of *cfg with the defaults above and
+ *         sets cfg->size. From C use the macro. NULL is a no-op. */
+ASYNCRT_API void asyncrt_io_config_init_size(asyncrt_io_config *cfg, size_t size);
+#define asyncrt_io_config_init(cfg) asyncrt_io_config_init_size((cfg), sizeof *(cfg))
+
+/**
+ * \brief Creates an IO driver on `ex`: one registration per worker of a
+ *        local or thread-per-core executor, or the one worker of a foreign
+ *        executor (whose host ticks it with asyncrt_executor_tick and may
+ *        sleep on asyncrt_io_fd). Several drivers may share an executor.
+ * \param cfg borrowed; NULL for defaults.
+ * \param out receives the handle, owned by the caller (asyncrt_io_close);
+ *        the executor's free closes a driver left open, after which the
+ *        handle is dead (EHANDLE).
+ * \return ASYNCRT_OK; EINVAL (NULL out, a bad config or ASYNCRT_IO value);
+ *         EHANDLE; ESHUTDOWN (the executor is shutting down); ENOTSUP (the
+ *         backend asked for explicitly, by config or ASYNCRT_IO, is refused
+ *         by the kernel: the message gives errno); EOS (a kernel object
+ *         could not be made, e.g. EMFILE); ENOMEM; EREENTRANT (inside a
+ *         subsystem callback).
+ */
+ASYNCRT_API int asyncrt_io_open(asyncrt_executor *ex, const asyncrt_io_config *cfg, asyncrt_io **out);
+
+/**
+ * \brief Closes a driver: ops still in flight are cancelled (in-kernel
+ *        cancellation on io_uring) and completed (ASYNCRT_ECANCELLED, or
+ *        ESHUTDOWN for what could not be cancelled), each waking its task;
+ *        the blocking pool fails its queued jobs with ASYNCRT_ECANCELLED and
+ *        lets its running ones finish (it cannot interrupt them: their ops
+ *        complete when they return). Then the kernel objects are closed and
+ *        the handle is dead: later calls fail with EHANDLE. fds the driver
+ *        registered are left open (they are yours). Bounded: it waits for
+ *        callbacks running on the workers, not for the blocking jobs.
+ * \return ASYNCRT_OK; EINVAL (NULL); EHANDLE; EREENTRANT (from inside a
+ *         poll or a subsystem callback).
+ */
+ASYNCRT_API int asyncrt_io_close(asyncrt_io *io);
+
+/** \brief The backend that runs: ASYNCRT_IO_EPOLL or ASYNCRT_IO_URING, or a
+ *         negative status (-ASYNCRT_EINVAL for NULL, -ASYNCRT_EHANDLE). Any
+ *         thread. */
+ASYNCRT_API int asyncrt_io_backend(asyncrt_io *io);
+
+/** \brief A static name: "epoll", "io_uring", or "auto" for
+ *         ASYNCRT_IO_AUTO; NULL for other values. Any thread. */
+ASYNCRT_API const char *asyncrt_io_backend_name(unsigned backend);
+
+/** \brief The kernel object of worker 0's registration (the epoll set or
+ *         the io_uring), readable when the driver has something to reap:
+ *         for the host of a foreign executor, which sleeps on it and then
+ *         calls asyncrt_executor_tick. Owned by the driver (do not read,
+ *         write or close it); valid until asyncrt_io_close. Local and
+ *         thread-per-core executors watch it themselves.
+ * \return ASYNCRT_OK; EINVAL (NULL); EHANDLE. */
+ASYNCRT_API int asyncrt_io_fd(asyncrt_io *io, int *fd);
+
+/**
+ * \brief Submits an op prepared by an asyncrt_io_prep_* function to the
+ *        registration of the worker running the calling task. From a task's
+ *        poll only. The op is the driver's until it is done (see "Buffers").
+ *        The op may be complete when this returns (a call that did not
+ *        block): poll it with asyncrt_op_poll as usual.
+ * \return ASYNCRT_OK; EINVAL (NULL, an op already in flight, an unknown
+ *         opcode); EHANDLE; ENOTSUP (not inside a poll of this driver's
+ *         executor); ESHUTDOWN (the driver is closing).
+ */
+ASYNCRT_API int asyncrt_io_submit(asyncrt_context *cx, asyncrt_io *io, asyncrt_op *op);
+
+/** State of asyncrt_io_future: caller-owned, fields private. */
+typedef struct asyncrt_io_future_state {
+  asyncrt_op *op;
+  asyncrt_io *io;
+  uint64_t flags;
+} asyncrt_io_future_state;
+
+/**
+ * \brief Makes `*out` a future that submits `op` to `io` at its first poll
+ *        and completes with the op: READY with op->result as its output
+ *        (int64_t, output_size 8) when op->status is ASYNCRT_OK, else
+ *        ASYNCRT_POLL_ERROR naming op->status (op->result keeps -errno). A
+ *        submit that fails fails the future with that status. Dropping it
+ *        while the op is in flight cancels the op; a task is dropped only
+ *        after its ops are complete, so `st`, `op` and the buffers must live
+ *        as long as the task's future (inside it, or longer). For FFI
+ *        callers and code that awaits one op.
+ * \return ASYNCRT_OK; EINVAL for NULL.
+ */
+ASYNCRT_API int asyncrt_io_future(asyncrt_io_future_state *st, asyncrt_io *io, asyncrt_op *op,
+                                  asyncrt_future *out);
+
+/** Counters of a driver, summed over its workers (see "Metrics" for
+ *  `size`). */
+typedef struct asyncrt_io_stats {
+  size_t size;            /**< sizeof(asyncrt_io_stats) as the caller compiled it */
+  uint32_t backend;       /**< ASYNCRT_IO_EPOLL or ASYNCRT_IO_URING */
+  uint32_t workers;       /**< registrations (one per worker) */
+  uint64_t submits;       /**< ops submitted */
+  uint64_t completions;   /**< ops completed (any status) */
+  uint64_t failures;      /**< completions with a status other than OK */
+  uint64_t cancels;       /**< cancellations sent */
+  uint64_t in_flight;     /**< ops submitted and not complete now */
+  uint64_t syscalls;      /**< on the workers: epoll_wait/epoll_ctl (epoll); io_uring_enter (io_uring) */
+  uint64_t ticks;         /**< polls of the registrations */
+  uint64_t pool_threads;  /**< blocking pool threads alive now */
+  uint64_t pool_queued;   /**< blocking jobs waiting for a thread now */
+  uint64_t pool_jobs;     /**< blocking jobs finished */
+  uint64_t pool_rejected; /**< blocking jobs refused: the queue was full */
+} asyncrt_io_stats;
+
+/** \brief Reads a driver's counters. Any thread; a snapshot. EINVAL for NULL
+ *         or a `size` smaller than the 0.7 struct's first four fields
+ *         (up to `submits`). */
+ASYNCRT_API int asyncrt_io_stats_get(asyncrt_io *io, asyncrt_io_stats *stats);
+
+/* ---- Operations (the opcode of an asyncrt_op filled by asyncrt_io_prep_*) -- */
+#define ASYNCRT_IO_OP_NOP 1u       /**< completes with result 0 (through the backend) */
+#define ASYNCRT_IO_OP_READ 2u      /**< read(2), or pread(2) if offset >= 0 */
+#define ASYNCRT_IO_OP_WRITE 3u     /**< write(2), or pwrite(2) if offset >= 0 */
+#define ASYNCRT_IO_OP_READV 4u     /**< readv(2) / preadv(2) */
+#define ASYNCRT_IO_OP_WRITEV 5u    /**< writev(2) / pwritev(2) */
+#define ASYNCRT_IO_OP_RECV 6u      /**< recv(2) */
+#define ASYNCRT_IO_OP_SEND 7u      /**< send(2); MSG_NOSIGNAL is always added */
+#define ASYNCRT_IO_OP_ACCEPT 8u    /**< accept4(2): result is the new fd, non-blocking and close-on-exec */
+#define ASYNCRT_IO_OP_CONNECT 9u   /**< connect(2) of a non-blocking socket, complete when the connection is */
+#define ASYNCRT_IO_OP_CLOSE 10u    /**< close(2), after the driver forgets the fd */
+#define ASYNCRT_IO_OP_FSYNC 11u    /**< fsync(2), or fdatasync(2) with ASYNCRT_IO_FSYNC_DATASYNC */
+#define ASYNCRT_IO_OP_POLL 12u     /**< waits until the fd is ready for `events` (POLLIN/POLLOUT/POLLRDHUP bits); result: the ready events (POLLERR/POLLHUP too) */
+#define ASYNCRT_IO_OP_TIMEOUT 13u  /**< completes after `ns` on the executor's clock with result 0 */
+#define ASYNCRT_IO_OP_OPENAT 14u   /**< openat(2): result is the new fd (O_CLOEXEC added) */
+#define ASYNCRT_IO_OP_SHUTDOWN 15u /**< shutdown(2) */
+#define ASYNCRT_IO_OP_BLOCKING 16u /**< runs fn(arg) on the blocking pool: result is its return value */
+#define ASYNCRT_IO_OP_SIGNAL 17u   /**< waits for one delivery of a signal: result is the signal number */
+#define ASYNCRT_IO_OP_WAITPID 18u  /**< waits for a child (a pidfd) to exit: result is its wait status (as waitpid's) */
+#define ASYNCRT_IO_OP_RECVMSG 19u  /**< recvmsg(2): addresses (UDP's recvfrom), scatter, ancillary data */
+#define ASYNCRT_IO_OP_SENDMSG 20u  /**< sendmsg(2): addresses (UDP's sendto), gather; MSG_NOSIGNAL added */
+
+#define ASYNCRT_IO_FSYNC_DATASYNC 1u
+
+struct iovec;
+struct sockaddr;
+struct msghdr;
+
+/* The prep functions write opcode, flags and args of `op` and nothing else
+ * (NULL is a no-op). Pointers are stored, not copied: what they point to
+ * is lent from the submit until the op is done. fds are ints as the system
+ * calls take them. */
+ASYNCRT_API void asyncrt_io_prep_nop(asyncrt_op *op);
+/** `offset` -1 reads at the file position (sockets, pipes); >= 0 preads. */
+ASYNCRT_API void asyncrt_io_prep_read(asyncrt_op *op, int fd, void *buf, size_t len, int64_t offset);
+ASYNCRT_API void asyncrt_io_prep_write(asyncrt_op *op, int fd, const void *buf, size_t len, int64_t offset);
+/** `iov` (iovcnt entries, at most IOV_MAX) is lent, like the buffers. */
+ASYNCRT_API void asyncrt_io_prep_readv(asyncrt_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t offset);
+ASYNCRT_API void asyncrt_io_prep_writev(asyncrt_op *op, int fd, const struct iovec *iov, int iovcnt,
+                                        int64_t offset);
+/** `flags`: recv(2)'s MSG_* flags (MSG_PEEK, MSG_WAITALL is not supported). */
+ASYNCRT_API void asyncrt_io_prep_recv(asyncrt_op *op, int fd, void *buf, size_t len, int flags);
+ASYNCRT_API void asyncrt_io_prep_send(asyncrt_op *op, int fd, const void *buf, size_t len, int flags);
+/** `msg` and everything it points to (name, iov, control) are lent; the
+ *  kernel writes msg_namelen, msg_controllen and msg_flags back. */
+ASYNCRT_API void asyncrt_io_prep_recvmsg(asyncrt_op *op, int fd, struct msghdr *msg, int flags);
+ASYNCRT_API void asyncrt_io_prep_sendmsg(asyncrt_op *op, int fd, const struct msghdr *msg, int flags);
+/** `addr`/`addrlen` may be NULL; else *addrlen is in/out as for accept(2). */
+ASYNCRT_API void asyncrt_io_prep_accept(asyncrt_op *op, int fd, struct sockaddr *addr, uint32_t *addrlen);
+ASYNCRT_API void asyncrt_io_prep_connect(asyncrt_op *op, int fd, const struct sockaddr *addr, uint32_t addrlen);
+ASYNCRT_API void asyncrt_io_prep_close(asyncrt_op *op, int fd);
+/** `flags`: 0 or ASYNCRT_IO_FSYNC_DATASYNC. */
+ASYNCRT_API void asyncrt_io_prep_fsync(asyncrt_op *op, int fd, unsigned flags);
+/** `events`: POLLIN, POLLOUT, POLLRDHUP, POLLPRI bits (poll.h). */
+ASYNCRT_API void asyncrt_io_prep_poll(asyncrt_op *op, int fd, unsigned events);
+ASYNCRT_API void asyncrt_io_prep_timeout(asyncrt_op *op, uint64_t ns);
+/** `path` is lent until the op is done. O_CLOEXEC is added to `flags`. */
+ASYNCRT_API void asyncrt_io_prep_openat(asyncrt_op *op, int dirfd, const char *path, int flags, unsigned mode);
+/** `how`: SHUT_RD, SHUT_WR or SHUT_RDWR. */
+ASYNCRT_API void asyncrt_io_prep_shutdown(asyncrt_op *op, int fd, int how);
+/** `fn` runs on a pool thread (never on a worker); it must not drive an
+ *  executor. It cannot be interrupted: a cancel before it started removes
+ *  it (ECANCELLED), after that the op completes when fn returns. A
+ *  negative return value is a failure: status ASYNCRT_EOS with that result
+ *  (return -errno). */
+ASYNCRT_API void asyncrt_io_prep_blocking(asyncrt_op *op, int64_t (*fn)(void *arg), void *arg);
+ASYNCRT_API void asyncrt_io_prep_signal(asyncrt_op *op, int signo);
+ASYNCRT_API void asyncrt_io_prep_waitpid(asyncrt_op *op, int pidfd);
+
+/* ---- Sockets and pipes: synchronous helpers ---------------------------------
+ * They return ASYNCRT_OK; EINVAL for bad arguments; or ASYNCRT_EOS when the
+ * system refused, with the errno in the message and in
+ * asyncrt_last_errno(). New fds are non-blocking and close-on-exec. Any
+ * thread; they never block. */
+
+/** \brief The errno of the calling thread's last failure with ASYNCRT_EOS
+ *         (0 if the last failure had another status). Any thread. */
+ASYNCRT_API int asyncrt_last_errno(void);
+
+/** \brief Resolves a numeric host ("127.0.0.1", "::1"; "" or NULL for the
+ *         IPv4 any address, "::" for IPv6's; "localhost" for 127.0.0.1) and
+ *         a port into `addr`, which needs room for a struct sockaddr_storage
+ *         (128 bytes). *addrlen receives the length. No name lookups (do
+ *         those on the blocking pool). EINVAL for a host it cannot parse. */
+ASYNCRT_API int asyncrt_sockaddr(const char *host, uint16_t port, struct sockaddr *addr, uint32_t *addrlen);
+/** \brief A Unix-domain address for `path` (at most 107 bytes; a leading
+ *         '@' makes it abstract). */
+ASYNCRT_API int asyncrt_unix_sockaddr(const char *path, struct sockaddr *addr, uint32_t *addrlen);
+/** \brief A socket of `domain` (AF_INET, AF_INET6, AF_UNIX) and `type`
+ *         (SOCK_STREAM, SOCK_DGRAM). */
+ASYNCRT_API int asyncrt_socket(int domain, int type, int *fd);
+/** Flags of asyncrt_tcp_listen. */
+#define ASYNCRT_LISTEN_REUSEPORT 1u /**< SO_REUSEPORT: one listener per worker on one port */
+#define ASYNCRT_LISTEN_V6ONLY 2u    /**< IPV6_V6ONLY on an IPv6 address */
+/** \brief A listening TCP socket on host:port (SO_REUSEADDR set; port 0
+ *         picks one: read it with asyncrt_local_port). backlog <= 0: 1024. */
+ASYNCRT_API int asyncrt_tcp_listen(const char *host, uint16_t port, int backlog, unsigned flags, int *fd);
+/** \brief A UDP socket bound to host:port (port 0 picks one). */
+ASYNCRT_API int asyncrt_udp_bind(const char *host, uint16_t port, int *fd);
+/** \brief A listening Unix stream socket at `path` (a socket file already
+ *         there is replaced; another kind of file is not: EOS EADDRINUSE). */
+ASYNCRT_API int asyncrt_unix_listen(const char *path, int backlog, int *fd);
+/** \brief The port an IPv4 or IPv6 socket is bound to. */
+ASYNCRT_API int asyncrt_local_port(int fd, uint16_t *port);
+/** Socket options (asyncrt_socket_set_option / _get_option). */
+#define ASYNCRT_SOCKOPT_NODELAY 1   /**< TCP_NODELAY (0/1) */
+#define ASYNCRT_SOCKOPT_KEEPALIVE 2 /**< SO_KEEPALIVE (0/1) */
+#define ASYNCRT_SOCKOPT_REUSEADDR 3 /**< SO_REUSEADDR (0/1) */
+#define ASYNCRT_SOCKOPT_RCVBUF 4    /**< SO_RCVBUF, bytes (the kernel doubles what it is given) */
+#define ASYNCRT_SOCKOPT_SNDBUF 5    /**< SO_SNDBUF, bytes (likewise) */
+#define ASYNCRT_SOCKOPT_LINGER 6    /**< SO_LINGER: value < 0 off; >= 0 on with that many seconds (0: reset on close) */
+#define ASYNCRT_SOCKOPT_REUSEPORT 7 /**< SO_REUSEPORT (0/1) */
+#define ASYNCRT_SOCKOPT_ERROR 8     /**< SO_ERROR (get only): the pending errno, cleared by reading */
+/** \brief Sets a socket option. EINVAL for an unknown option. */
+ASYNCRT_API int asyncrt_socket_set_option(int fd, int option, int value);
+/** \brief Reads a socket option (LINGER: -1 when off). */
+ASYNCRT_API int asyncrt_socket_get_option(int fd, int option, int *value);
+/** \brief A pipe: fds[0] reads, fds[1] writes; both non-blocking and
+ *         close-on-exec. */
+ASYNCRT_API int asyncrt_pipe(int fds[2]);
+/** \brief Makes an fd of your own non-blocking (for the epoll backend). */
+ASYNCRT_API int asyncrt_fd_set_nonblock(int fd);
+
+/* ---- Processes and signals ------------------------------------------------- */
+
+/** A child process (asyncrt_process_spawn). Initialize with
+ *  asyncrt_process_config_init. */
+typedef struct asyncrt_process_config {
+  size_t size;                        /**< sizeof(asyncrt_process_config) */
+  const char *const *argv;            /**< NULL-terminated; argv[0] the program, looked up in PATH */
+  const char *const *envp;            /**< NULL-terminated, or NULL to inherit the environment */
+  int stdin_fd, stdout_fd, stderr_fd; /**< dup2'ed into the child; -1 (the default): inherit */
+  const char *cwd;                    /**< NULL: inherit */
+} asyncrt_process_config;
+ASYNCRT_API void asyncrt_process_config_init_size(asyncrt_process_config *cfg, size_t size);
+#define asyncrt_process_config_init(cfg) asyncrt_process_config_init_size((cfg), sizeof *(cfg))
+/**
+ * \brief Spawns a child with posix_spawn (no fork of the Go runtime) and
+ *        opens a pidfd for it (close-on-exec), to await with
+ *        ASYNCRT_IO_OP_WAITPID and to signal with asyncrt_process_kill.
+ *        The caller owns *pidfd (close it when done). `pid` may be NULL.
+ * \return ASYNCRT_OK; EINVAL; EOS (the spawn or pidfd_open failed: errno in
+ *         the message and asyncrt_last_errno).
+ */
+ASYNCRT_API int asyncrt_process_spawn(const asyncrt_process_config *cfg, int *pid, int *pidfd);
+/** \brief Sends `signo` to the process of a pidfd (pidfd_send_signal).
+ *  \return ASYNCRT_OK; EINVAL; EOS (ESRCH once the child was reaped). */
+ASYNCRT_API int asyncrt_process_kill(int pidfd, int signo);
+
+/**
+ * Signals.  ASYNCRT_IO_OP_SIGNAL makes asyncrt catch that signal (through
+ * Go's os/signal, which installs a handler with SA_ONSTACK) from the first
+ * submit on until asyncrt_io_signal_release or the driver's close; a
+ * delivery completes every op waiting for it (and is otherwise counted, so
+ * a signal that arrives between two waits completes the next wait). A
+ * signal the host's own handler owns should not be awaited: asyncrt's
+ * handler replaces it for as long as it is caught.
+ * \return ASYNCRT_OK; EINVAL (NULL, a signal number out of range); EHANDLE.
+ */
+ASYNCRT_API int asyncrt_io_signal_release(asyncrt_io *io, int signo);
 
 /* ===========================================================================
  * Combinators and streams

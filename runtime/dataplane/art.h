@@ -119,6 +119,7 @@ enum art_handle_type {
   ART_H_EXEC = 1, ART_H_TASK = 2, ART_H_HOSTQ = 3, ART_H_SUBSYS = 4, ART_H_SCOPE = 5,
   ART_H_SENDER = 6, ART_H_RECEIVER = 7,
   ART_H_MUTEX = 10, ART_H_SEMAPHORE = 11, ART_H_NOTIFY = 12, ART_H_BARRIER = 13,
+  ART_H_IO = 14,
 };
 
 /* A handle is (generation << 32) | (slot index + 1). Slots live in chunks that

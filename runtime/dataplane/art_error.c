@@ -43,6 +43,7 @@ const char *art_status_str(int status) {
   case ASYNCRT_ENOTSUP: return "ASYNCRT_ENOTSUP: not supported by this executor";
   case ASYNCRT_ECLOSED: return "ASYNCRT_ECLOSED: the other side of the channel is gone";
   case ASYNCRT_ELAGGED: return "ASYNCRT_ELAGGED: the receiver fell behind; values were skipped";
+  case ASYNCRT_EOS: return "ASYNCRT_EOS: an operating-system call failed";
   case ASYNCRT_ESCOPE: return "ASYNCRT_ESCOPE: a scope was misused (closed, or its owner returned with live children)";
   default: return "unknown asyncrt status";
   }

@@ -124,6 +124,7 @@ static const char *type_name(int type) {
   case ART_H_SEMAPHORE: return "semaphore";
   case ART_H_NOTIFY: return "notify";
   case ART_H_BARRIER: return "barrier";
+  case ART_H_IO: return "IO driver";
   default: return "object";
   }
 }

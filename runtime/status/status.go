@@ -30,6 +30,7 @@ const (
 	ESCOPE     Code = 16
 	ECLOSED    Code = 17
 	ELAGGED    Code = 18
+	EOS        Code = 19
 )
 
 var names = map[Code]string{
@@ -40,6 +41,7 @@ var names = map[Code]string{
 	EINTERNAL: "ASYNCRT_EINTERNAL", EFAILED: "ASYNCRT_EFAILED", EAGAIN: "ASYNCRT_EAGAIN",
 	ENOTSUP: "ASYNCRT_ENOTSUP", ESCOPE: "ASYNCRT_ESCOPE",
 	ECLOSED: "ASYNCRT_ECLOSED", ELAGGED: "ASYNCRT_ELAGGED",
+	EOS: "ASYNCRT_EOS",
 }
 
 // Name is the header's name for c, or "" for a value the header lacks.

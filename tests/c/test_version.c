@@ -34,11 +34,11 @@ static void test_status_str(void) {
       "ASYNCRT_ENOMEM",    "ASYNCRT_ELIMIT",     "ASYNCRT_ECANCELLED", "ASYNCRT_EREENTRANT",
       "ASYNCRT_EBUSY",     "ASYNCRT_ETIMEDOUT",  "ASYNCRT_EFORKED",  "ASYNCRT_EVERSION",
       "ASYNCRT_EINTERNAL", "ASYNCRT_EFAILED",    "ASYNCRT_EAGAIN",   "ASYNCRT_ENOTSUP",
-      "ASYNCRT_ESCOPE",   "ASYNCRT_ECLOSED",  "ASYNCRT_ELAGGED"};
-  static const int unknown[] = {19, 99, 1000, 1001, -1, -2147483647 - 1, 2147483647};
+      "ASYNCRT_ESCOPE",   "ASYNCRT_ECLOSED",  "ASYNCRT_ELAGGED",  "ASYNCRT_EOS"};
+  static const int unknown[] = {20, 99, 1000, 1001, -1, -2147483647 - 1, 2147483647};
   const int count = (int)(sizeof names / sizeof names[0]);
   int s, t;
-  CHECK_INT(count, ASYNCRT_ELAGGED + 1);
+  CHECK_INT(count, ASYNCRT_EOS + 1);
   for (s = 0; s < count; s++) {
     const char *str = asyncrt_status_str(s);
     size_t n = strlen(names[s]);

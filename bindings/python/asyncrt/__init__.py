@@ -22,6 +22,7 @@ from .errors import (
     ScopeError,
     Shutdown,
     Status,
+    SystemCallFailed,
     TimedOut,
     VersionMismatch,
     WouldBlock,

@@ -25,6 +25,7 @@ class Status(enum.IntEnum):
     ESCOPE = 16
     ECLOSED = 17
     ELAGGED = 18
+    EOS = 19
 
 
 def to_status(value):
@@ -161,6 +162,13 @@ class Lagged(AsyncrtError):
     values it missed are gone, and its next receive gets the oldest one kept."""
 
     status = Status.ELAGGED
+
+
+class SystemCallFailed(AsyncrtError):
+    """An operating-system call failed (EOS): the message names the call and
+    its errno (an IO op's result is -errno)."""
+
+    status = Status.EOS
 
 
 ERROR_CLASSES = {cls.status: cls for cls in AsyncrtError.__subclasses__()}

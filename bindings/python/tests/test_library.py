@@ -33,6 +33,7 @@ CLASS_NAMES = {
     Status.ESCOPE: "ScopeError",
     Status.ECLOSED: "Closed",
     Status.ELAGGED: "Lagged",
+    Status.EOS: "SystemCallFailed",
 }
 
 
