@@ -2395,7 +2395,8 @@ ASYNCRT_API void asyncrt_io_prep_shutdown(asyncrt_op *op, int fd, int how);
  *  it (ECANCELLED), after that the op completes when fn returns. A
  *  negative return value is a failure: status ASYNCRT_EOS with that result
  *  (return -errno). */
-ASYNCRT_API void asyncrt_io_prep_blocking(asyncrt_op *op, int64_t (*fn)(void *arg), void *arg);
+typedef int64_t (*asyncrt_blocking_fn)(void *arg);
+ASYNCRT_API void asyncrt_io_prep_blocking(asyncrt_op *op, asyncrt_blocking_fn fn, void *arg);
 ASYNCRT_API void asyncrt_io_prep_signal(asyncrt_op *op, int signo);
 ASYNCRT_API void asyncrt_io_prep_waitpid(asyncrt_op *op, int pidfd);
 

@@ -45,6 +45,10 @@
 /* Records status and a printf-style message as this thread's last error and
  * returns status, so callers can write `return art_fail(...)`. */
 int art_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* art_fail with ASYNCRT_EOS: the message ends with strerror(err), and err
+ * is this thread's asyncrt_last_errno(). */
+int art_fail_os(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int art_last_errno(void);
 const char *art_status_str(int status);
 const char *art_last_error(void);
 int art_last_status(void);

@@ -3,22 +3,43 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "art.h"
 
 static __thread char last_message[512];
 static __thread int last_status;
+static __thread int last_errno; /* of the last ASYNCRT_EOS failure */
+
+static void record(int status, const char *fmt, va_list ap) {
+  int n = snprintf(last_message, sizeof last_message, "%s; ", art_status_str(status));
+  if (n < 0 || (size_t)n >= sizeof last_message) n = 0;
+  vsnprintf(last_message + n, sizeof last_message - (size_t)n, fmt, ap);
+  last_status = status;
+  last_errno = 0;
+}
 
 int art_fail(int status, const char *fmt, ...) {
   va_list ap;
-  int n = snprintf(last_message, sizeof last_message, "%s; ", art_status_str(status));
-  if (n < 0 || (size_t)n >= sizeof last_message) n = 0;
   va_start(ap, fmt);
-  vsnprintf(last_message + n, sizeof last_message - (size_t)n, fmt, ap);
+  record(status, fmt, ap);
   va_end(ap);
-  last_status = status;
   return status;
 }
+
+int art_fail_os(int err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  record(ASYNCRT_EOS, fmt, ap);
+  va_end(ap);
+  size_t n = strlen(last_message);
+  if (n < sizeof last_message - 1)
+    snprintf(last_message + n, sizeof last_message - n, ": %s (errno %d)", strerror(err), err);
+  last_errno = err;
+  return ASYNCRT_EOS;
+}
+
+int art_last_errno(void) { return last_errno; }
 
 const char *art_last_error(void) { return last_message; }
 int art_last_status(void) { return last_status; }

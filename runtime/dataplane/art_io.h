@@ -101,10 +101,25 @@ typedef struct art_io_worker {
   unsigned index;  /* the worker */
   int fd;          /* the kernel object: epoll fd or ring fd (the control plane's) */
   art_exec *core;  /* the worker's core */
+  struct art_io_shared *shared; /* io->shared[index] */
+} art_io_worker;
+
+/* What other threads may touch of a worker: kept by the driver (freed with
+ * it, at the executor's free), so it outlives the worker's state. One cache
+ * line each. */
+typedef struct art_io_shared {
   /* Syscalls made by the worker's callbacks: written only under the
    * registration's lock (art_count), read by the stats. */
-  _Atomic uint64_t syscalls;
-} art_io_worker;
+  _Alignas(ART_CACHELINE) _Atomic uint64_t syscalls;
+  art_subsys_inst *inst;    /* the registration's instance (set before the handle is published) */
+  _Atomic int timer_fired;  /* epoll: the TIMEOUT timer fired (its waker's data is this struct) */
+  /* epoll: fds another worker closed with ASYNCRT_IO_OP_CLOSE, for this
+   * worker to forget (under forget_lock; pending says there are some). */
+  _Atomic int forget_pending;
+  art_lock forget_lock;
+  int *forget;
+  uint32_t nforget, forget_cap;
+} art_io_shared;
 
 struct art_io {
   uint64_t handle;         /* ART_H_IO, generation-tagged; 0 once closed */
@@ -116,8 +131,13 @@ struct art_io {
    * state (valid until the registration's finalize). */
   art_subsys **subs;
   art_io_worker **workers;
+  art_io_shared *shared;   /* per worker */
   art_pool *pool;          /* NULL until the first op that needs it (helper C's) */
+  /* The blocking pool's configuration (asyncrt_io_config), validated. */
+  uint32_t pool_threads, pool_queue;
+  uint64_t pool_idle_ns;
   _Atomic int closing;     /* submits fail with ESHUTDOWN */
+  uintptr_t go_ref;        /* the control plane's object (a cgo.Handle) */
 };
 
 /* A driver for `nworkers` workers of executor core `exec` (its first
@@ -131,6 +151,8 @@ art_io_worker *art_io_epoll_worker_new(art_io *io, unsigned index, int epfd);
 struct art_io_uring_params;
 art_io_worker *art_io_uring_worker_new(art_io *io, unsigned index, int ringfd,
                                        const struct art_io_uring_params *params);
+/* (art_io_uring_default.c holds weak stand-ins for the two io_uring symbols
+ * until art_io_uring.c defines them: ENOTSUP.) */
 /* The vtable each backend registers with (user_data: its worker). */
 extern const asyncrt_subsystem_vtable art_io_epoll_vtable;
 extern const asyncrt_subsystem_vtable art_io_uring_vtable;
@@ -190,7 +212,7 @@ void art_io_poll_again(asyncrt_subsystem_cx *scx);
  * A bounded queue in C memory; Go starts threads that call art_pool_run
  * (blocks in C until a job or art_pool_stop). Until art_pool.c is merged a
  * weak default (art_io_pool_default.c) completes every op it gets with
- * ASYNCRT_ENOTSUP. */
+ * ASYNCRT_ENOTSUP; art_pool.c's strong definitions replace it. */
 /* Queues op (a worker's callback, under its registration's lock) to run
  * art_io_do_sync (blocking) on a pool thread and complete with
  * art_io_complete; completes it with ASYNCRT_ELIMIT if the queue is full.
@@ -202,6 +224,8 @@ int art_pool_cancel(art_io *io, asyncrt_op *op);
 /* At close (art_io_detach, before the registrations go): fails the queued
  * jobs with ECANCELLED; running ones complete when they return. */
 void art_pool_close(art_io *io);
+/* Fills the pool_* fields of the driver's stats (any thread). */
+void art_pool_stats(art_io *io, asyncrt_io_stats *st);
 
 /* ---- signals (helper C) -------------------------------------------------------- */
 /* Starts waiting for op's signal (a worker's callback); a weak default

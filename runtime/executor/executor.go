@@ -66,8 +66,10 @@ type Executor struct {
 	handle   uint64
 	ref      rtcgo.Handle
 
-	mu    sync.Mutex // guards freed
-	freed bool
+	mu       sync.Mutex // guards freed and hooks
+	freed    bool
+	hooks    []hook // see AddHooks
+	nextHook uint64
 
 	threads *workers // thread-per-core only
 
@@ -170,9 +172,74 @@ func (e *Executor) addCore(cfg Config) error {
 	return nil
 }
 
+// hook is what an object living on the executor (an IO driver) asks to
+// run at its free: onFree before the subsystems are detached (nil once the
+// object closed itself), onRelease once no worker runs any more.
+type hook struct {
+	id                uint64
+	onFree, onRelease func()
+}
+
+// AddHooks registers onFree, to run in Free after the handle is gone and
+// before the subsystems are detached (on the freeing thread), and onRelease,
+// to run once the workers have stopped and nothing can poll (the memory
+// such objects keep for racing calls can go then). Either may be nil. It
+// fails with EHANDLE once the executor is being freed.
+func (e *Executor) AddHooks(onFree, onRelease func()) (uint64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.freed {
+		return 0, status.Errorf(status.EHANDLE, "executor was freed")
+	}
+	e.nextHook++
+	e.hooks = append(e.hooks, hook{e.nextHook, onFree, onRelease})
+	return e.nextHook, nil
+}
+
+// DropFreeHook forgets the onFree of hook id (its object closed itself);
+// its onRelease still runs.
+func (e *Executor) DropFreeHook(id uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range e.hooks {
+		if e.hooks[i].id == id {
+			e.hooks[i].onFree = nil
+		}
+	}
+}
+
+// runFreeHooks runs the onFree hooks, in the order they were added; Free
+// calls it once, after unpublish (no hook is added after that).
+func (e *Executor) runFreeHooks() {
+	e.mu.Lock()
+	hooks := append([]hook(nil), e.hooks...)
+	e.mu.Unlock()
+	for _, h := range hooks {
+		if h.onFree != nil {
+			h.onFree()
+		}
+	}
+}
+
+// Cores are the executor's cores: worker i's is Cores()[i] (one for local
+// and foreign executors).
+func (e *Executor) Cores() []dataplane.Core { return append([]dataplane.Core(nil), e.cores...) }
+
+// Kind is KindLocal, KindThreads or KindForeign.
+func (e *Executor) Kind() int { return e.kind }
+
 // release lets go of the cores (each is destroyed once its tasks are gone).
 // It runs once, after the handle is gone and no driver uses the cores.
 func (e *Executor) release() {
+	e.mu.Lock()
+	hooks := e.hooks
+	e.hooks = nil
+	e.mu.Unlock()
+	for _, h := range hooks {
+		if h.onRelease != nil {
+			h.onRelease()
+		}
+	}
 	for _, fd := range e.pollfds {
 		unix.Close(fd)
 	}
@@ -236,6 +303,7 @@ func (e *Executor) Free() error {
 			return err
 		}
 		e.freeWatchdog()
+		e.runFreeHooks()
 		e.cores[0].DetachSubsystems()
 		e.cores[0].Shutdown()
 		e.cores[0].OrphanTimers()
@@ -254,8 +322,10 @@ func (e *Executor) Free() error {
 		return err
 	}
 	e.freeWatchdog()
-	// Subsystems first (their ops complete with ESHUTDOWN), then the tasks,
-	// then whatever timers outlived them (armed by futures not in a task).
+	// IO drivers and subsystems first (their ops complete with ECANCELLED
+	// or ESHUTDOWN), then the tasks, then whatever timers outlived them
+	// (armed by futures not in a task).
+	e.runFreeHooks()
 	core.DetachSubsystems()
 	core.Shutdown()
 	core.OrphanTimers()

@@ -248,8 +248,10 @@ func (e *Executor) freeThreads() error {
 	}
 	e.freeWatchdog()
 	w := e.threads
-	// Subsystems go first: their in-flight ops complete with ESHUTDOWN, so
-	// no task waits on a subsystem's cancellation while the workers stop.
+	// IO drivers and subsystems go first: their in-flight ops complete with
+	// ECANCELLED or ESHUTDOWN, so no task waits on a subsystem's
+	// cancellation while the workers stop.
+	e.runFreeHooks()
 	for _, c := range e.cores {
 		c.DetachSubsystems()
 	}

@@ -23,6 +23,7 @@ from ctypes import (
     c_int64,
     c_size_t,
     c_uint,
+    c_uint16,
     c_uint32,
     c_uint64,
     c_void_p,
@@ -439,6 +440,94 @@ scope_config_p = POINTER(asyncrt_scope_config)
 chan_op_p = POINTER(asyncrt_chan_op)
 wait_p = POINTER(asyncrt_wait)
 
+
+# ---- asyncrt 0.7: IO drivers, sockets, processes ------------------------------
+# (The Pythonic layer, asyncrt.io and asyncrt.net, is built on these.)
+
+IO_AUTO = 0
+IO_EPOLL = 1
+IO_URING = 2
+IO_OP_NOP = 1
+IO_OP_READ = 2
+IO_OP_WRITE = 3
+IO_OP_READV = 4
+IO_OP_WRITEV = 5
+IO_OP_RECV = 6
+IO_OP_SEND = 7
+IO_OP_ACCEPT = 8
+IO_OP_CONNECT = 9
+IO_OP_CLOSE = 10
+IO_OP_FSYNC = 11
+IO_OP_POLL = 12
+IO_OP_TIMEOUT = 13
+IO_OP_OPENAT = 14
+IO_OP_SHUTDOWN = 15
+IO_OP_BLOCKING = 16
+IO_OP_SIGNAL = 17
+IO_OP_WAITPID = 18
+IO_OP_RECVMSG = 19
+IO_OP_SENDMSG = 20
+IO_FSYNC_DATASYNC = 1
+LISTEN_REUSEPORT = 1
+LISTEN_V6ONLY = 2
+SOCKOPT_NODELAY = 1
+SOCKOPT_KEEPALIVE = 2
+SOCKOPT_REUSEADDR = 3
+SOCKOPT_RCVBUF = 4
+SOCKOPT_SNDBUF = 5
+SOCKOPT_LINGER = 6
+SOCKOPT_REUSEPORT = 7
+SOCKOPT_ERROR = 8
+
+
+class asyncrt_io(Structure):
+    pass
+
+
+io_p = POINTER(asyncrt_io)
+
+
+class asyncrt_io_config(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("backend", c_uint),
+        ("ring_entries", c_uint32),
+        ("priority", c_uint32),
+        ("pool_threads", c_uint32),
+        ("pool_queue", c_uint32),
+        ("pool_idle_ns", c_uint64),
+    ]
+
+
+class asyncrt_io_future_state(Structure):
+    _fields_ = [("op", op_p), ("io", io_p), ("flags", c_uint64)]
+
+
+class asyncrt_io_stats(Structure):
+    _fields_ = [("size", c_size_t), ("backend", c_uint32), ("workers", c_uint32)] + [
+        (name, c_uint64)
+        for name in (
+            "submits", "completions", "failures", "cancels", "in_flight", "syscalls", "ticks",
+            "pool_threads", "pool_queued", "pool_jobs", "pool_rejected",
+        )
+    ]
+
+
+class asyncrt_process_config(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("argv", POINTER(c_char_p)),
+        ("envp", POINTER(c_char_p)),
+        ("stdin_fd", c_int),
+        ("stdout_fd", c_int),
+        ("stderr_fd", c_int),
+        ("cwd", c_char_p),
+    ]
+
+
+BLOCKING_FN = CFUNCTYPE(c_int64, c_void_p)
+io_config_p = POINTER(asyncrt_io_config)
+
 # name: (restype, argtypes). Every function of asyncrt.h, in the header's order.
 SIGNATURES = {
     "asyncrt_version": (c_uint, []),
@@ -576,6 +665,52 @@ SIGNATURES = {
     "asyncrt_barrier_new": (c_int, [c_uint, c_uint32, POINTER(barrier_p)]),
     "asyncrt_barrier_wait": (c_int, [barrier_p, wait_p, future_p]),
     "asyncrt_barrier_free": (c_int, [barrier_p]),
+    # IO (0.7); struct sockaddr, iovec and msghdr are passed as void pointers
+    "asyncrt_io_config_init_size": (None, [io_config_p, c_size_t]),
+    "asyncrt_io_open": (c_int, [executor_p, io_config_p, POINTER(io_p)]),
+    "asyncrt_io_close": (c_int, [io_p]),
+    "asyncrt_io_backend": (c_int, [io_p]),
+    "asyncrt_io_backend_name": (c_char_p, [c_uint]),
+    "asyncrt_io_fd": (c_int, [io_p, POINTER(c_int)]),
+    "asyncrt_io_submit": (c_int, [context_p, io_p, op_p]),
+    "asyncrt_io_future": (c_int, [POINTER(asyncrt_io_future_state), io_p, op_p, future_p]),
+    "asyncrt_io_stats_get": (c_int, [io_p, POINTER(asyncrt_io_stats)]),
+    "asyncrt_io_prep_nop": (None, [op_p]),
+    "asyncrt_io_prep_read": (None, [op_p, c_int, c_void_p, c_size_t, c_int64]),
+    "asyncrt_io_prep_write": (None, [op_p, c_int, c_void_p, c_size_t, c_int64]),
+    "asyncrt_io_prep_readv": (None, [op_p, c_int, c_void_p, c_int, c_int64]),
+    "asyncrt_io_prep_writev": (None, [op_p, c_int, c_void_p, c_int, c_int64]),
+    "asyncrt_io_prep_recv": (None, [op_p, c_int, c_void_p, c_size_t, c_int]),
+    "asyncrt_io_prep_send": (None, [op_p, c_int, c_void_p, c_size_t, c_int]),
+    "asyncrt_io_prep_recvmsg": (None, [op_p, c_int, c_void_p, c_int]),
+    "asyncrt_io_prep_sendmsg": (None, [op_p, c_int, c_void_p, c_int]),
+    "asyncrt_io_prep_accept": (None, [op_p, c_int, c_void_p, POINTER(c_uint32)]),
+    "asyncrt_io_prep_connect": (None, [op_p, c_int, c_void_p, c_uint32]),
+    "asyncrt_io_prep_close": (None, [op_p, c_int]),
+    "asyncrt_io_prep_fsync": (None, [op_p, c_int, c_uint]),
+    "asyncrt_io_prep_poll": (None, [op_p, c_int, c_uint]),
+    "asyncrt_io_prep_timeout": (None, [op_p, c_uint64]),
+    "asyncrt_io_prep_openat": (None, [op_p, c_int, c_char_p, c_int, c_uint]),
+    "asyncrt_io_prep_shutdown": (None, [op_p, c_int, c_int]),
+    "asyncrt_io_prep_blocking": (None, [op_p, BLOCKING_FN, c_void_p]),
+    "asyncrt_io_prep_signal": (None, [op_p, c_int]),
+    "asyncrt_io_prep_waitpid": (None, [op_p, c_int]),
+    "asyncrt_last_errno": (c_int, []),
+    "asyncrt_sockaddr": (c_int, [c_char_p, c_uint16, c_void_p, POINTER(c_uint32)]),
+    "asyncrt_unix_sockaddr": (c_int, [c_char_p, c_void_p, POINTER(c_uint32)]),
+    "asyncrt_socket": (c_int, [c_int, c_int, POINTER(c_int)]),
+    "asyncrt_tcp_listen": (c_int, [c_char_p, c_uint16, c_int, c_uint, POINTER(c_int)]),
+    "asyncrt_udp_bind": (c_int, [c_char_p, c_uint16, POINTER(c_int)]),
+    "asyncrt_unix_listen": (c_int, [c_char_p, c_int, POINTER(c_int)]),
+    "asyncrt_local_port": (c_int, [c_int, POINTER(c_uint16)]),
+    "asyncrt_socket_set_option": (c_int, [c_int, c_int, c_int]),
+    "asyncrt_socket_get_option": (c_int, [c_int, c_int, POINTER(c_int)]),
+    "asyncrt_pipe": (c_int, [POINTER(c_int)]),
+    "asyncrt_fd_set_nonblock": (c_int, [c_int]),
+    "asyncrt_process_config_init_size": (None, [POINTER(asyncrt_process_config), c_size_t]),
+    "asyncrt_process_spawn": (c_int, [POINTER(asyncrt_process_config), POINTER(c_int), POINTER(c_int)]),
+    "asyncrt_process_kill": (c_int, [c_int, c_int]),
+    "asyncrt_io_signal_release": (c_int, [io_p, c_int]),
     # combinators and streams (0.5)
     "asyncrt_join_all_size": (c_size_t, [c_size_t]),
     "asyncrt_join_all": (c_int, [c_void_p, future_p, c_size_t, c_void_p, future_p]),

@@ -103,6 +103,13 @@ STRUCT_LAYOUTS = {
     "asyncrt_chan_op": (64, {}),
     "asyncrt_wait": (64, {}),
     "asyncrt_stream_next_state": (32, {"item": 16, "flags": 24}),
+    "asyncrt_io_config": (40, {"backend": 8, "ring_entries": 12, "priority": 16, "pool_threads": 20,
+                               "pool_queue": 24, "pool_idle_ns": 32}),
+    "asyncrt_io_future_state": (24, {"io": 8, "flags": 16}),
+    "asyncrt_io_stats": (104, {"backend": 8, "workers": 12, "submits": 16, "syscalls": 56, "ticks": 64,
+                              "pool_rejected": 96}),
+    "asyncrt_process_config": (48, {"argv": 8, "envp": 16, "stdin_fd": 24, "stdout_fd": 28, "stderr_fd": 32,
+                                    "cwd": 40}),
 }
 
 HEADER = Path(__file__).resolve().parents[3] / "include" / "asyncrt.h"
