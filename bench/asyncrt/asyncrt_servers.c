@@ -18,9 +18,15 @@
  * epoll a call that did not block is complete when asyncrt_io_submit
  * returns, and the task goes on without waiting for a wake. http answers
  * with bench/common/http_min.h, as c_baseline does.
+ *
+ * Diagnosis: with ASYNCRT_BENCH_STATS=1 a reporter task wakes every 100 ms
+ * (a TIMEOUT op) and, once SIGTERM has come, prints the driver's counters
+ * per request on stderr and exits -- what the IO path did per request
+ * (syscalls, ticks, ops). run.py does not set it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +40,7 @@
 
 static asyncrt_io *io;
 static int http_mode;
+static uint64_t requests; /* echoes, or http requests answered */
 
 static void die(const char *what, const char *detail) {
   fprintf(stderr, "asyncrt_servers: %s: %s\n", what, detail);
@@ -86,10 +93,11 @@ static int next_state(conn *c, int ok, int64_t n) {
     if (!ok || n <= 0) return CLOSE;
     if (http_mode) {
       c->in_len += (size_t)n;
-      http_min_answer(c->in, &c->in_len, c->out, &c->out_len, OUT_CAP);
+      requests += http_min_answer(c->in, &c->in_len, c->out, &c->out_len, OUT_CAP);
       if (c->out_len == 0) return c->in_len == IN_CAP ? CLOSE : RECV; /* a partial head */
     } else {
       c->out_len = (size_t)n;
+      requests++;
     }
     c->out_sent = 0;
     return SEND;
@@ -99,7 +107,11 @@ static int next_state(conn *c, int ok, int64_t n) {
     if (c->out_sent < c->out_len) return SEND;
     c->out_len = c->out_sent = 0;
     /* Requests that waited for room in `out`. */
-    if (http_mode && http_min_answer(c->in, &c->in_len, c->out, &c->out_len, OUT_CAP)) return SEND;
+    if (http_mode) {
+      size_t more = http_min_answer(c->in, &c->in_len, c->out, &c->out_len, OUT_CAP);
+      requests += more;
+      if (more) return SEND;
+    }
     return RECV;
   default:
     return DONE;
@@ -162,6 +174,45 @@ static int acceptor_poll(void *self, asyncrt_context *cx, void *out) {
 static const asyncrt_future_vtable acceptor_vtable = {
     sizeof(asyncrt_future_vtable), 0, acceptor_poll, NULL, NULL};
 
+/* ---- the reporter (ASYNCRT_BENCH_STATS=1) -------------------------------- */
+
+static volatile sig_atomic_t terminated;
+
+static void on_sigterm(int signo) {
+  (void)signo;
+  terminated = 1;
+}
+
+static void report_stats(void) {
+  asyncrt_io_stats st = {.size = sizeof st};
+  check(asyncrt_io_stats_get(io, &st), "asyncrt_io_stats_get");
+  double r = requests ? (double)requests : 1;
+  fprintf(stderr,
+          "stats: %s, %llu requests; per request: %.2f submits, %.2f completions, "
+          "%.3f syscalls (driver's), %.3f ticks\n",
+          asyncrt_io_backend_name(st.backend), (unsigned long long)requests, st.submits / r,
+          st.completions / r, st.syscalls / r, st.ticks / r);
+}
+
+static int reporter_poll(void *self, asyncrt_context *cx, void *out) {
+  (void)out;
+  asyncrt_op *op = self;
+  for (;;) {
+    if (asyncrt_op_done(op)) {
+      if (terminated) {
+        report_stats();
+        exit(0);
+      }
+      asyncrt_io_prep_timeout(op, 100 * 1000 * 1000);
+      check(asyncrt_io_submit(cx, io, op), "asyncrt_io_submit(timeout)");
+    }
+    if (asyncrt_op_poll(op, cx) == ASYNCRT_POLL_PENDING) return ASYNCRT_POLL_PENDING;
+  }
+}
+
+static const asyncrt_future_vtable reporter_vtable = {
+    sizeof(asyncrt_future_vtable), 0, reporter_poll, NULL, NULL};
+
 int main(int argc, char **argv) {
   if (argc < 3 || strcmp(argv[1], "serve") != 0 ||
       (strcmp(argv[2], "echo") != 0 && strcmp(argv[2], "http") != 0)) {
@@ -183,6 +234,12 @@ int main(int argc, char **argv) {
   uint16_t port;
   check(asyncrt_tcp_listen("127.0.0.1", 0, 1024, 0, &a.fd), "asyncrt_tcp_listen");
   check(asyncrt_local_port(a.fd, &port), "asyncrt_local_port");
+  static asyncrt_op reporter_op; /* zero: done, so the first poll submits */
+  if (getenv("ASYNCRT_BENCH_STATS") != NULL) {
+    signal(SIGTERM, on_sigterm);
+    asyncrt_future f = {&reporter_op, &reporter_vtable};
+    check(asyncrt_spawn(ex, &f, ASYNCRT_SPAWN_LOCAL, NULL), "asyncrt_spawn(reporter)");
+  }
   printf("port %u\n", port);
   fflush(stdout);
   asyncrt_future root = {&a, &acceptor_vtable};
