@@ -111,6 +111,23 @@ def client(cmd, timeout):
     return proc
 
 
+# A load generator busier than this (share of its CPU) was the limit of
+# the run, not the server.
+LOAD_LIMIT = 0.9
+
+
+def load_limited(workload, runtime, said):
+    """Notes for the report when echo_load was the bottleneck of most runs
+    (it says its CPU share on stderr): the req/s is then the load
+    generator's limit, and echo_cpu is what tells the servers apart."""
+    shares = [int(m.group(1)) / 100 for s in said
+              for m in [re.search(r"load generator: (\d+)% of a CPU", s)] if m]
+    if not shares or sorted(shares)[len(shares) // 2] < LOAD_LIMIT:
+        return []
+    return [f"{runtime} {workload}: the load generator used {max(shares):.0%} of its CPU: the "
+            f"req/s is its limit more than the server's; {workload}_cpu compares the servers."]
+
+
 def run_echo(server_cmd, env, sizes, seconds, load):
     """One echo run: ({figure: (value, unit)}, what was said on stderr).
     sizes: [connections, message bytes]."""

@@ -409,6 +409,8 @@ def measure(workloads, commands, runs, min_seconds, servers=None, io_seconds=Non
                 cpu_ratios[(workload, runtime)] = statistics.median(c for _, c, _ in got)
             for said in dict.fromkeys(s for _, _, s in got if s):
                 print(f"  {runtime}: {said}", file=sys.stderr)
+            if spec.server:
+                flags += io_workloads.load_limited(workload, runtime, [s for _, _, s in got])
             for figure in dict.fromkeys(f for run, _, _ in got for f in run):
                 values = [run[figure][0] for run, _, _ in got if figure in run]
                 unit = next(run[figure][1] for run, _, _ in got if figure in run)
