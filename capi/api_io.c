@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../runtime/dataplane/art_io.h"
@@ -55,6 +56,14 @@ int asyncrt_io_open(asyncrt_executor *ex, const asyncrt_io_config *cfg, asyncrt_
     art_copy_sized(&c, sizeof c, cfg, cfg->size);
   }
   if (c.backend > ASYNCRT_IO_URING) return art_fail(ASYNCRT_EINVAL, "asyncrt_io_open: unknown backend %u", c.backend);
+  /* Read here, not in Go: Go keeps the environment it saw at load time,
+   * and a host may set the variable later (a test, an embedding app). */
+  const char *env = c.backend == ASYNCRT_IO_AUTO ? getenv("ASYNCRT_IO") : NULL;
+  if (env && *env && strcmp(env, "auto") != 0) {
+    if (!strcmp(env, "epoll")) c.backend = ASYNCRT_IO_EPOLL;
+    else if (!strcmp(env, "io_uring")) c.backend = ASYNCRT_IO_URING;
+    else return art_fail(ASYNCRT_EINVAL, "asyncrt_io_open: ASYNCRT_IO=\"%s\": want epoll, io_uring or auto", env);
+  }
   if (!c.ring_entries || c.ring_entries > 32768 || (c.ring_entries & (c.ring_entries - 1)))
     return art_fail(ASYNCRT_EINVAL, "asyncrt_io_open: ring_entries %u is not a power of 2 in 1..32768",
                     c.ring_entries);

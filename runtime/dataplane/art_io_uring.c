@@ -46,7 +46,9 @@
  * POLL_ADD on the pidfd, then waitid (art_io_do_sync) at its CQE. TIMEOUT
  * is the kernel's IORING_OP_TIMEOUT (CLOCK_MONOTONIC, the executor's real
  * clock); its timespec lives in the op's own args[1..2], which art_io.h
- * lends the backend while the op is in flight.
+ * lends the backend while the op is in flight. On an executor with a test
+ * clock the kernel's time is not the executor's: there TIMEOUT ops wait in
+ * a list sorted by deadline behind one executor timer, as on epoll.
  *
  * Private words of an op while it is in flight here:
  *   subsystem_data[0]: state bits | SQ position << 32
@@ -88,6 +90,7 @@ enum {
   ST_OVERFLOW = 2u,   /* waits on the overflow list for room in the SQ */
   ST_CANCEL_OVF = 4u, /* in the kernel; its ASYNC_CANCEL waits on the overflow list */
   ST_CANCELLING = 8u, /* its cancel was asked for (so an -ECANCELED is that, not a CLOSE's) */
+  ST_TEST_TIMER = 16u, /* a TIMEOUT on a test clock: on the timeout list, not in the ring */
 };
 
 typedef struct uring_worker {
@@ -105,10 +108,15 @@ typedef struct uring_worker {
   struct io_uring_cqe *cqes;
   /* Ops waiting for room in the SQ, or for room for their cancel (FIFO). */
   asyncrt_op *ovf_head, *ovf_tail;
+  /* TIMEOUT ops of a test clock, by deadline (args[1]); linked through
+   * subsystem_data[1]. One executor timer stands for the first. */
+  asyncrt_op *tmo_head;
+  asyncrt_timer timer;
   /* Teardown: the op whose CQE a dying registration's cancel waits for,
    * and whether it came. */
   asyncrt_op *awaited;
   int awaited_done;
+  int dying; /* the registration is being torn down: the kernel may cancel ops on its own (a thread's exit) */
   uint64_t cancel_wait_ns;
 } uring_worker;
 
@@ -390,7 +398,7 @@ static void finish_op(uring_worker *w, asyncrt_op *op, int32_t res) {
     break;
   default:
     /* Cancelled without being asked: a CLOSE of its fd did it. */
-    if (res == -ECANCELED && !(st & ST_CANCELLING)) r = -EBADF;
+    if (res == -ECANCELED && !(st & ST_CANCELLING) && !w->dying) r = -EBADF;
     break;
   }
   art_io_complete(op, r);
@@ -416,10 +424,74 @@ static int reap(uring_worker *w, uint32_t max) {
   return done;
 }
 
+/* ---- TIMEOUT on a test clock ------------------------------------------------------ */
+
+/* The timer's waker: its data is the worker's shared struct, which
+ * outlives the worker (a firing may race with a close). */
+static void tmo_wake(const void *data) {
+  art_io_shared *sh = (art_io_shared *)data;
+  atomic_store_explicit(&sh->timer_fired, 1, memory_order_release);
+  if (sh->inst) art_io_poll_again((asyncrt_subsystem_cx *)sh->inst);
+}
+static void tmo_clone(const void *data, asyncrt_waker *out);
+static void tmo_drop(const void *data) { (void)data; }
+static const asyncrt_waker_vtable tmo_waker_vtable = {
+    .clone = tmo_clone, .wake = tmo_wake, .wake_by_ref = tmo_wake, .drop = tmo_drop};
+static void tmo_clone(const void *data, asyncrt_waker *out) {
+  *out = (asyncrt_waker){.data = data, .vtable = &tmo_waker_vtable};
+}
+
+static inline int test_clock(const uring_worker *w) { return w->base.core && w->base.core->clock->test; }
+
+/* Completes the due timeouts and arms the timer for the next. */
+static int tmo_run(uring_worker *w) {
+  int done = 0;
+  atomic_store_explicit(&w->base.shared->timer_fired, 0, memory_order_relaxed);
+  asyncrt_op *op;
+  while ((op = w->tmo_head)) {
+    if (op->args[1] > art_clock_now(w->base.core->clock)) {
+      asyncrt_context cx = {.waker = {.data = w->base.shared, .vtable = &tmo_waker_vtable}, .exec = w->base.core};
+      if (art_timer_poll(&w->timer, &cx, op->args[1]) == ASYNCRT_POLL_PENDING) break;
+      /* due by the executor's tick clock: take it */
+    }
+    w->tmo_head = op_next(op);
+    op_set(op, 0, 0);
+    art_io_complete(op, 0);
+    done++;
+  }
+  if (!w->tmo_head) art_timer_cancel(&w->timer);
+  return done;
+}
+
+static void tmo_add(uring_worker *w, asyncrt_op *op) {
+  uint64_t now = art_clock_now(w->base.core->clock), ns = op->args[0];
+  op->args[1] = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+  op_set(op, ST_TEST_TIMER, 0);
+  asyncrt_op **at = &w->tmo_head;
+  while (*at && (*at)->args[1] <= op->args[1]) at = (asyncrt_op **)&(*at)->subsystem_data[1];
+  op_set_next(op, *at);
+  *at = op;
+  if (w->tmo_head == op) tmo_run(w); /* a new first: (re)arm, or complete it now */
+}
+
+static void tmo_remove(uring_worker *w, asyncrt_op *op) {
+  for (asyncrt_op **at = &w->tmo_head; *at; at = (asyncrt_op **)&(*at)->subsystem_data[1]) {
+    if (*at != op) continue;
+    *at = op_next(op);
+    break;
+  }
+  if (w->tmo_head) tmo_run(w);
+  else art_timer_cancel(&w->timer);
+}
+
 /* ---- the subsystem ------------------------------------------------------------------ */
 
 static int uring_poll(void *user, asyncrt_subsystem_cx *scx, uint32_t budget) {
   uring_worker *w = user;
+  int done = 0;
+  if (w->tmo_head && (atomic_load_explicit(&w->base.shared->timer_fired, memory_order_acquire) ||
+                      w->tmo_head->args[1] <= art_clock_now(w->base.core->clock)))
+    done += tmo_run(w);
   ovf_drain(w);
   if (sq_pending(w) ||
       (atomic_load_explicit(w->sq_kflags, memory_order_relaxed) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) {
@@ -428,7 +500,7 @@ static int uring_poll(void *user, asyncrt_subsystem_cx *scx, uint32_t budget) {
      * so it never waits. */
     flush(w, IORING_ENTER_GETEVENTS);
   }
-  int done = reap(w, budget ? budget : 64);
+  done += reap(w, budget ? budget : 64);
   /* Left over -- CQEs past the budget, CQEs the kernel holds back
    * (IORING_SQ_CQ_OVERFLOW), SQEs it would not take, ops waiting for room:
    * poll again before sleeping (the ring fd's edge will not come again). */
@@ -447,6 +519,12 @@ static void uring_submit(void *user, asyncrt_subsystem_cx *scx, asyncrt_op *op) 
   case ASYNCRT_IO_OP_SIGNAL:
     art_io_signal_submit(w->base.io, op);
     return;
+  case ASYNCRT_IO_OP_TIMEOUT:
+    if (test_clock(w)) {
+      tmo_add(w, op);
+      return;
+    }
+    break;
   }
   queue_op(w, op);
   /* Sent by the next tick's io_uring_enter, which must come before the
@@ -507,6 +585,12 @@ static void uring_cancel(void *user, asyncrt_subsystem_cx *scx, asyncrt_op *op) 
     return;
   }
   uint32_t st = op_state(op);
+  if (st & ST_TEST_TIMER) {
+    tmo_remove(w, op);
+    op_set(op, 0, 0);
+    art_io_complete(op, -ECANCELED);
+    return;
+  }
   if (st & ST_OVERFLOW) { /* the kernel never saw it */
     ovf_unlink(w, op);
     op_set(op, 0, 0);
@@ -536,11 +620,18 @@ static void uring_cancel(void *user, asyncrt_subsystem_cx *scx, asyncrt_op *op) 
       ovf_push(w, op);
     }
   }
-  if (((art_subsys_inst *)scx)->dead) await_cqe(w, op); /* the executor completes what is left next */
+  if (((art_subsys_inst *)scx)->dead) { /* the executor completes what is left next */
+    w->dying = 1;
+    await_cqe(w, op);
+  }
   else art_io_poll_again(scx);
 }
 
-static void uring_finalize(void *user) { free(user); /* the ring is the control plane's to unmap and close */ }
+static void uring_finalize(void *user) {
+  uring_worker *w = user;
+  art_timer_cancel(&w->timer);
+  free(w); /* the ring is the control plane's to unmap and close */
+}
 
 const asyncrt_subsystem_vtable art_io_uring_vtable = {
     .size = sizeof(asyncrt_subsystem_vtable),

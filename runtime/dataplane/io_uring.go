@@ -5,6 +5,7 @@
 package dataplane
 
 /*
+#include <stdlib.h>
 #include "art_io.h"
 #include "art_io_uring.h"
 
@@ -26,6 +27,18 @@ static art_io_worker *art_io_uring_worker_from(art_io *io, unsigned index, int r
 import "C"
 
 import "unsafe"
+
+// Getenv reads the C library's environment, which a host may change after
+// the library loaded (Go's os.Getenv keeps the copy it made then). For
+// settings read at a driver's open, never per operation.
+func Getenv(name string) string {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	if v := C.getenv(cname); v != nil {
+		return C.GoString(v)
+	}
+	return ""
+}
 
 // URingRing describes one worker's mapped io_uring for the data plane.
 type URingRing struct {

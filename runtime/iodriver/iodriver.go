@@ -1,5 +1,7 @@
 // Package iodriver is the control plane of asyncrt's IO drivers: it picks
-// the backend (config, ASYNCRT_IO, io_uring with a fallback to epoll),
+// the backend (the config, which asyncrt_io_open already overrode with the
+// ASYNCRT_IO environment variable -- read in C: Go keeps the environment
+// it saw at load time; AUTO tries io_uring and falls back to epoll),
 // makes each worker's kernel object with golang.org/x/sys, registers one
 // subsystem per worker through the data plane (runtime/dataplane, art_io.h),
 // and closes everything at asyncrt_io_close or the executor's free. No
@@ -13,8 +15,6 @@ package iodriver
 
 import (
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -23,10 +23,6 @@ import (
 	"github.com/asyncrt/asyncrt/runtime/executor"
 	"github.com/asyncrt/asyncrt/runtime/status"
 )
-
-// EnvBackend names the environment variable that overrides a config that
-// asks for AUTO: "epoll", "io_uring" or "auto".
-const EnvBackend = "ASYNCRT_IO"
 
 // Config is a validated asyncrt_io_config.
 type Config struct {
@@ -71,23 +67,6 @@ type Driver struct {
 // memory.
 var drivers sync.Map
 
-// backendFrom applies ASYNCRT_IO to a config that says AUTO.
-func backendFrom(cfg int) (int, error) {
-	if cfg != dataplane.IOAuto {
-		return cfg, nil
-	}
-	switch v := strings.TrimSpace(os.Getenv(EnvBackend)); v {
-	case "", "auto":
-		return dataplane.IOAuto, nil
-	case "epoll":
-		return dataplane.IOEpoll, nil
-	case "io_uring", "uring":
-		return dataplane.IOURing, nil
-	default:
-		return 0, status.Errorf(status.EINVAL, "%s=%q: want epoll, io_uring or auto", EnvBackend, v)
-	}
-}
-
 // Open makes a driver on the executor a live handle names and returns the
 // driver's handle.
 func Open(exHandle uint64, cfg Config) (uint64, error) {
@@ -95,10 +74,7 @@ func Open(exHandle uint64, cfg Config) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	backend, err := backendFrom(cfg.Backend)
-	if err != nil {
-		return 0, err
-	}
+	backend := cfg.Backend // ASYNCRT_IO was applied by asyncrt_io_open
 	var d *Driver
 	if backend == dataplane.IOAuto {
 		d, err = open(e, dataplane.IOURing, cfg)

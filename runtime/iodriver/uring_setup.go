@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/asyncrt/asyncrt/runtime/dataplane"
 )
 
 // The kernel's struct io_uring_params and its two offset tables
@@ -71,7 +73,12 @@ var requiredOps = []struct {
 // RefuseEnv names the test hook that makes SetupRing fail as if the kernel
 // had refused io_uring with that errno (EPERM, ENOSYS, EACCES, ...), so
 // tests can prove the fallback to epoll on kernels that allow io_uring.
+// Read from the C environment at each open, like ASYNCRT_IO.
 const RefuseEnv = "ASYNCRT_IO_URING_REFUSE"
+
+// getenv reads the C environment (a host's setenv after the library
+// loaded counts); tests replace it.
+var getenv = dataplane.Getenv
 
 // Ring is one worker's io_uring: its fd, the parameters the kernel filled
 // in (entries and offsets) and the two mappings. The data plane takes it
@@ -105,7 +112,7 @@ func (e *RefusedError) Unwrap() error { return e.Errno }
 
 // simulatedRefusal reads RefuseEnv: the errno it names, or 0.
 func simulatedRefusal() unix.Errno {
-	v := strings.TrimSpace(os.Getenv(RefuseEnv))
+	v := strings.TrimSpace(getenv(RefuseEnv))
 	if v == "" || v == "0" {
 		return 0
 	}

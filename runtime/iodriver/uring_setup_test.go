@@ -2,10 +2,13 @@ package iodriver
 
 import (
 	"errors"
+	"os"
 	"testing"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/asyncrt/asyncrt/runtime/dataplane"
 )
 
 func TestUringParamsLayout(t *testing.T) {
@@ -23,6 +26,8 @@ func TestUringParamsLayout(t *testing.T) {
 }
 
 func TestSimulatedRefusal(t *testing.T) {
+	getenv = os.Getenv // t.Setenv sets Go's copy and the C environment; read Go's
+	defer func() { getenv = dataplane.Getenv }()
 	for _, tc := range []struct {
 		env  string
 		want unix.Errno

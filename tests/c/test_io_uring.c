@@ -6,6 +6,7 @@
  *  - more ops than the SQ (8 entries) holds, and more completions at once
  *    than the CQ (16) holds, all complete, in order where order is defined;
  *  - a CLOSE ends the ops still waiting on its fd with -EBADF, as on epoll;
+ *  - TIMEOUT follows the executor's test clock, not the kernel's;
  *  - each worker of a thread-per-core executor owns a ring;
  *  - a refusal (ASYNCRT_IO_URING_REFUSE, a test hook read when the library
  *    loads, so ctest sets it: c_io_uring_refused) makes AUTO fall back to
@@ -438,6 +439,121 @@ static void test_close_ends_waiting_ops(void) {
   close(sv[1]);
 }
 
+/* ---- TIMEOUT on a test clock ------------------------------------------------------ */
+
+typedef struct sleeper {
+  asyncrt_io *io;
+  asyncrt_op op;
+  uint64_t ns;
+  int submitted, rc;
+} sleeper;
+
+static int sleeper_poll(void *self, asyncrt_context *cx, void *out) {
+  sleeper *z = self;
+  (void)out;
+  if (!z->submitted) {
+    z->submitted = 1;
+    asyncrt_io_prep_timeout(&z->op, z->ns);
+    if ((z->rc = asyncrt_io_submit(cx, z->io, &z->op)) != ASYNCRT_OK) return ASYNCRT_POLL_READY;
+  }
+  return asyncrt_op_poll(&z->op, cx);
+}
+
+static const asyncrt_future_vtable sleeper_vtable = {.size = sizeof(asyncrt_future_vtable), .poll = sleeper_poll};
+
+/* The kernel's timeouts run on CLOCK_MONOTONIC; an executor with a test
+ * clock gets its TIMEOUTs on its own clock instead: done exactly when the
+ * clock reaches the deadline, however long that takes in real time. A
+ * second, later one is cancelled before it fires. */
+static void test_timeout_on_test_clock(void) {
+  asyncrt_executor_config cfg;
+  asyncrt_executor *ex = NULL;
+  asyncrt_io *io;
+  asyncrt_task *tasks[2];
+  sleeper z[2];
+  uint64_t polls;
+  int refused, i;
+  asyncrt_executor_config_init(&cfg);
+  cfg.clock = ASYNCRT_CLOCK_TEST;
+  CHECK_OK(asyncrt_executor_new(&cfg, &ex));
+  io = open_uring(ex, 0, &refused);
+  if (refused) {
+    asyncrt_executor_free(ex);
+    return;
+  }
+  CHECK(io != NULL);
+  memset(z, 0, sizeof z);
+  for (i = 0; i < 2; i++) {
+    asyncrt_future fut;
+    z[i].io = io;
+    z[i].ns = (uint64_t)(i + 1) * TF_SECOND_NS;
+    fut.self = &z[i];
+    fut.vtable = &sleeper_vtable;
+    CHECK_OK(asyncrt_spawn(ex, &fut, ASYNCRT_SPAWN_LOCAL, &tasks[i]));
+  }
+  CHECK_OK(asyncrt_run(ex, &polls));
+  CHECK_OK(z[0].rc);
+  CHECK_OK(z[1].rc);
+  CHECK_INT(asyncrt_op_done(&z[0].op), 0);
+  CHECK_OK(asyncrt_clock_advance(ex, TF_SECOND_NS - 1));
+  CHECK_OK(asyncrt_run(ex, &polls));
+  CHECK_INT(asyncrt_op_done(&z[0].op), 0);
+  CHECK_OK(asyncrt_clock_advance(ex, 1));
+  CHECK_OK(asyncrt_run(ex, &polls));
+  CHECK_INT(asyncrt_op_done(&z[0].op), 1);
+  CHECK_STATUS(z[0].op.status, ASYNCRT_OK);
+  CHECK_INT(z[0].op.result, 0);
+  CHECK_STATUS(asyncrt_task_status(tasks[0]), ASYNCRT_OK);
+  CHECK_INT(asyncrt_op_done(&z[1].op), 0);
+  CHECK_OK(asyncrt_task_cancel(tasks[1]));
+  CHECK_OK(asyncrt_run(ex, &polls));
+  CHECK_STATUS(asyncrt_task_status(tasks[1]), ASYNCRT_ECANCELLED);
+  CHECK_INT(asyncrt_op_done(&z[1].op), 1);
+  CHECK_STATUS(z[1].op.status, ASYNCRT_ECANCELLED);
+  for (i = 0; i < 2; i++) CHECK_OK(asyncrt_task_release(tasks[i]));
+  CHECK_OK(asyncrt_io_close(io));
+  CHECK_OK(asyncrt_executor_free(ex));
+}
+
+/* On the real clock TIMEOUT is the kernel's IORING_OP_TIMEOUT: a short one
+ * completes with 0 (its -ETIME is success); a long one whose task is
+ * cancelled (block_on's bound) is cancelled in the kernel, and the future
+ * goes only after. */
+static void test_timeout_in_kernel(void) {
+  asyncrt_executor *ex = tf_executor();
+  asyncrt_io *io;
+  asyncrt_future fut;
+  sleeper z;
+  int refused;
+  CHECK(ex != NULL);
+  io = open_uring(ex, 0, &refused);
+  if (refused) {
+    asyncrt_executor_free(ex);
+    return;
+  }
+  CHECK(io != NULL);
+  memset(&z, 0, sizeof z);
+  z.io = io;
+  z.ns = TF_MS_NS;
+  fut.self = &z;
+  fut.vtable = &sleeper_vtable;
+  CHECK_OK(asyncrt_block_on(ex, &fut, NULL, 10 * TF_SECOND_NS));
+  CHECK_OK(z.rc);
+  CHECK_STATUS(z.op.status, ASYNCRT_OK);
+  CHECK_INT(z.op.result, 0);
+  memset(&z, 0, sizeof z);
+  z.io = io;
+  z.ns = 3600 * TF_SECOND_NS;
+  fut.self = &z;
+  fut.vtable = &sleeper_vtable;
+  CHECK_STATUS(asyncrt_block_on(ex, &fut, NULL, 20 * TF_MS_NS), ASYNCRT_ETIMEDOUT);
+  CHECK_INT(asyncrt_op_done(&z.op), 1);
+  CHECK_STATUS(z.op.status, ASYNCRT_ECANCELLED);
+  CHECK_INT(z.op.result, -ECANCELED);
+  CHECK_OK(asyncrt_io_close(io));
+  CHECK_OK(asyncrt_executor_free(ex));
+}
+
 /* ---- thread-per-core: a ring per worker ----------------------------------------- */
 
 #define ROUNDS 50
@@ -618,6 +734,8 @@ int main(void) {
   RUN(test_more_ops_than_sq);
   RUN(test_more_completions_than_cq);
   RUN(test_close_ends_waiting_ops);
+  RUN(test_timeout_on_test_clock);
+  RUN(test_timeout_in_kernel);
   RUN(test_ring_per_worker);
   RUN(test_refusal_falls_back);
   return CHECK_END("io_uring");
