@@ -128,7 +128,7 @@ int asyncrt_io_submit(asyncrt_context *cx, asyncrt_io *io, asyncrt_op *op) {
     return art_fail(ASYNCRT_ESHUTDOWN, "asyncrt_io_submit: the driver is closing");
   art_subsys *s = art_io_sub_for(d, cx);
   if (ART_UNLIKELY(!s)) return ASYNCRT_ENOTSUP;
-  return art_op_submit(cx, s, op);
+  return art_op_submit_quiet(cx, s, op);
 }
 
 int asyncrt_io_stats_get(asyncrt_io *io, asyncrt_io_stats *stats) {

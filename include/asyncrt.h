@@ -2277,7 +2277,11 @@ ASYNCRT_API int asyncrt_io_fd(asyncrt_io *io, int *fd);
  *        registration of the worker running the calling task. From a task's
  *        poll only. The op is the driver's until it is done (see "Buffers").
  *        The op may be complete when this returns (a call that did not
- *        block): poll it with asyncrt_op_poll as usual.
+ *        block): then the task is NOT woken for it, so look at the op
+ *        (asyncrt_op_poll or asyncrt_op_done) before the poll returns
+ *        PENDING -- as a poll that submits and then polls its op does. This
+ *        saves the extra poll a wake would cost every op that did not
+ *        block. Later completions wake the task as usual.
  * \return ASYNCRT_OK; EINVAL (NULL, an op already in flight, an unknown
  *         opcode); EHANDLE; ENOTSUP (not inside a poll of this driver's
  *         executor); ESHUTDOWN (the driver is closing).

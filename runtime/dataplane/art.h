@@ -776,6 +776,11 @@ void art_exec_detach_subsystems(art_exec *e);
 /* Frees the registrations kept after their unregister (core destruction). */
 void art_subsys_free_dead(art_exec *e);
 int art_op_submit(asyncrt_context *cx, art_subsys *s, asyncrt_op *op);
+/* art_op_submit whose op, if the submit callback completes it at once,
+ * does not wake its submitter: the caller promises to look at the op
+ * before its poll returns (asyncrt_io_submit's contract). Saves the poll a
+ * self-wake would cost each call that did not block. */
+int art_op_submit_quiet(asyncrt_context *cx, art_subsys *s, asyncrt_op *op);
 int art_op_done(const asyncrt_op *op);
 asyncrt_op *art_op_next(asyncrt_op *op);
 void art_op_complete(asyncrt_op *op, int status, int64_t result);

@@ -37,6 +37,9 @@
 #include "art_timer.h"
 
 __thread art_subsys_inst *art_tls_subsys;
+/* The op of an art_op_submit_quiet in progress on this thread: completed
+ * inside its own submit, it wakes nobody (its submitter looks at it next). */
+static __thread asyncrt_op *tls_quiet_op;
 
 /* The op's private words. */
 typedef struct art_op_priv {
@@ -156,7 +159,8 @@ static void complete_locked(art_subsys_inst *inst, asyncrt_op *op, int status, i
     inst->sub->vt.waiters_changed(inst->sub->user, (asyncrt_subsystem_cx *)inst, left);
     art_tls_subsys = outer;
   }
-  art_waker_wake(&w);
+  if (ART_UNLIKELY(op == tls_quiet_op)) art_waker_drop(&w); /* no wake: see art_op_submit_quiet */
+  else art_waker_wake(&w);
 }
 
 /* Sends op's cancellation to its subsystem (once); the lock is held. */
@@ -322,6 +326,14 @@ int art_op_submit(asyncrt_context *cx, art_subsys *s, asyncrt_op *op) {
   art_tls_subsys = outer;
   art_lock_release(&inst->lock);
   return ASYNCRT_OK;
+}
+
+int art_op_submit_quiet(asyncrt_context *cx, art_subsys *s, asyncrt_op *op) {
+  asyncrt_op *outer = tls_quiet_op;
+  tls_quiet_op = op;
+  int rc = art_op_submit(cx, s, op);
+  tls_quiet_op = outer;
+  return rc;
 }
 
 asyncrt_op *art_op_next(asyncrt_op *op) { return priv(op)->next; }

@@ -564,6 +564,61 @@ static void test_close_with_ops(void) {
   FOR_EACH_BACKEND(v, 2, close_with_ops);
 }
 
+/* ---- an op complete within its submit wakes nobody --------------------------------------- */
+
+typedef struct quiet {
+  asyncrt_io *io;
+  asyncrt_op nop, rd;
+  int fd, polls;
+  char buf[4];
+} quiet;
+
+static int quiet_poll(void *self, asyncrt_context *cx, void *out) {
+  quiet *q = self;
+  (void)out;
+  if (tf_add(&q->polls, 1) == 1) {
+    /* A NOP completes inside the submit; the read waits. */
+    if (asyncrt_io_submit(cx, q->io, &q->nop) || !asyncrt_op_done(&q->nop) ||
+        asyncrt_io_submit(cx, q->io, &q->rd)) {
+      asyncrt_context_fail(cx, ASYNCRT_EFAILED);
+      return ASYNCRT_POLL_ERROR;
+    }
+  }
+  return asyncrt_op_poll(&q->rd, cx);
+}
+
+static const asyncrt_future_vtable quiet_vtable = {
+    .size = sizeof(asyncrt_future_vtable), .poll = quiet_poll, .drop = yield_drop};
+
+static void quiet_submit(io_env *v) {
+  int fds[2];
+  quiet *q = calloc(1, sizeof *q);
+  CHECK(q);
+  CHECK_OK(asyncrt_pipe(fds));
+  q->io = v->io;
+  asyncrt_io_prep_nop(&q->nop);
+  asyncrt_io_prep_read(&q->rd, fds[0], q->buf, sizeof q->buf, -1);
+  asyncrt_future f = {q, &quiet_vtable};
+  asyncrt_task *t;
+  CHECK_OK(asyncrt_spawn(v->ex, &f, ASYNCRT_SPAWN_LOCAL, &t));
+  CHECK_OK(yield_until(v, &q->polls, 100000));
+  CHECK_OK(turn(v));
+  /* The NOP's completion did not wake the task: one poll until the data. */
+  CHECK_INT(tf_get(&q->polls), 1);
+  CHECK(write(fds[1], "q", 1) == 1);
+  CHECK_OK(io_join(v, t));
+  CHECK_INT(tf_get(&q->polls), 2);
+  CHECK_INT(q->rd.result, 1);
+  close(fds[0]);
+  close(fds[1]);
+  free(q);
+}
+
+static void test_quiet_submit(void) {
+  io_env v;
+  FOR_EACH_BACKEND(v, 0, quiet_submit);
+}
+
 /* ---- the synchronous helpers ---------------------------------------------------------------- */
 
 static void test_helpers(void) {
@@ -664,6 +719,7 @@ int main(void) {
   RUN(test_timeouts);
   RUN(test_cancel_read);
   RUN(test_close_with_ops);
+  RUN(test_quiet_submit);
   RUN(test_helpers);
   CHECK_END("test_io");
 }
