@@ -5,6 +5,7 @@ lines and a table of ratios, and writes the table and a chart to
 bench/results/.
 
     python3 bench/run.py [WORKLOAD ...] [--runs N] [--runtimes a,b] [--min-seconds S]
+                         [--io-seconds S]
 
 Standard library only: `make bench` runs it with whatever python3 is first on
 PATH. The Python peers, asyncrt_py (the Python binding) and the chart run on
@@ -27,6 +28,8 @@ import subprocess
 import sys
 import time
 
+import io_workloads
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 BUILD = os.path.join(BENCH, "build")
@@ -34,8 +37,15 @@ RESULTS = os.path.join(BENCH, "results")
 LIB_DIR = os.path.join(ROOT, "build")
 SYSTEM_PYTHON = "/usr/bin/python3"
 
-RUNTIMES = ["asyncrt", "c_baseline", "libuv", "tokio_ct", "tokio_mt", "go", "asyncio", "uvloop", "asyncrt_py"]
-ONE_THREAD = [r for r in RUNTIMES if r not in ("tokio_mt", "asyncrt_py")]
+# asyncrt_epoll, asyncrt_uring and node run the IO workloads only: asyncrt's
+# servers with the backend forced (ASYNCRT_IO), and Node (libuv) in its idiom.
+IO_ONLY = ["asyncrt_epoll", "asyncrt_uring", "node"]
+RUNTIMES = ["asyncrt", "asyncrt_epoll", "asyncrt_uring", "c_baseline", "libuv", "tokio_ct", "tokio_mt",
+            "go", "node", "asyncio", "uvloop", "asyncrt_py"]
+ONE_THREAD = [r for r in RUNTIMES if r not in ["tokio_mt", "asyncrt_py"] + IO_ONLY]
+ECHO_SERVERS = ["asyncrt_epoll", "asyncrt_uring", "c_baseline", "libuv", "tokio_ct", "go", "node"]
+# tokio has no HTTP server without hyper, libuv's is Node's.
+HTTP_SERVERS = ["asyncrt_epoll", "asyncrt_uring", "c_baseline", "go", "node"]
 # asyncrt's Python binding runs the workloads its program has
 # (bench/asyncrt/asyncrt_py_bench.py), against the Python peers.
 PY_ONE_THREAD = ONE_THREAD + ["asyncrt_py"]
@@ -43,8 +53,8 @@ PYTHON_PEERS = ["asyncio", "uvloop"]
 
 
 class Workload(collections.namedtuple(
-        "Workload", "mode sizes unit runtimes cpus part_of extras env",
-        defaults=(None, None, None))):
+        "Workload", "mode sizes unit runtimes cpus part_of extras env server",
+        defaults=(None, None, None, False))):
     """What run.py runs: `prog <mode> <min_seconds> <sizes...>` for each of
     `runtimes`. The sizes live here only: every program takes them on its
     command line. `cpus` is how many CPUs a run should keep busy (None: no
@@ -52,7 +62,9 @@ class Workload(collections.namedtuple(
     an extra figure of it measured by a separate run: it is selected with
     it, and its ratios are taken against the other's peers. `extras` names
     the extra figures reported (None: all the program prints); `env` is added
-    to the programs' environment."""
+    to the programs' environment. A `server` workload runs each runtime's
+    server (`prog serve <mode>`) under a load generator instead, with the
+    sizes as the load generator's (io_workloads.py)."""
 
 
 # timers holds every task alive until the last timer fires, then frees them
@@ -89,7 +101,19 @@ WORKLOADS = {
                        extras=("create", "p99_late"), env=KEEP_HEAP),
     "timers_1k": Workload("timers", [1_000], "ms", ONE_THREAD, None,
                           extras=("p50_late", "p99_late"), env=KEEP_HEAP),
+    # sizes: connections, message bytes. Figures: req/s and echo_cpu.
+    "echo": Workload("echo", [64, 64], "req/s", ECHO_SERVERS, None, server=True),
+    # sizes: connections (wrk -t1). Figures: req/s and http_cpu.
+    "http": Workload("http", [64], "req/s", HTTP_SERVERS, None, server=True),
 }
+
+# How long the load of one IO run lasts after its warm-up (--io-seconds
+# overrides both): echo as BENCHMARKS.md's 0.2-2 s asks, http as its
+# `wrk -d4s` says.
+IO_SECONDS = {"echo": 2.0, "http": 4.0}
+# The servers' environment: asyncrt's backend forced by the variable its
+# driver reads at asyncrt_io_open.
+SERVER_ENV = {"asyncrt_epoll": {"ASYNCRT_IO": "epoll"}, "asyncrt_uring": {"ASYNCRT_IO": "io_uring"}}
 
 # spawn_many_mt: each of the 2 workers must run at least this share of the
 # tasks (in percent); a run where one did not is flagged.
@@ -143,6 +167,7 @@ REFERENCE = {
                         "asyncio": 490000, "uvloop": 295000},
     "timers_1k_p99_late": {"c_baseline": 71, "libuv": 1940, "tokio_ct": 1950, "go": 1070,
                            "asyncio": 1090, "uvloop": 1190},
+    "http": {"c_baseline": 100000, "node": 36000, "go": 50000},
 }
 REFERENCE_TOLERANCE = 0.25
 
@@ -170,10 +195,13 @@ def output_of(cmd):
         return "unknown"
 
 
-def build_c(name, sources, extra):
+def build_c(name, sources, extra, common=True):
+    """gcc -O2 of `sources` (relative to bench/), with common/bench.c unless
+    `common` is False (the servers and the load generator do without)."""
     out = os.path.join(BUILD, name)
+    sources = sources + (["common/bench.c"] if common else [])
     sh(["gcc", "-O2", "-Wall", "-Wextra", "-pthread", "-I", os.path.join(BENCH, "common"),
-        "-o", out] + [os.path.join(BENCH, s) for s in sources + ["common/bench.c"]] + extra)
+        "-o", out] + [os.path.join(BENCH, s) for s in sources] + extra)
     return [out]
 
 
@@ -188,11 +216,26 @@ def make_lib():
         raise Skip(f"{lib} is missing (run `make lib`)")
 
 
+ASYNCRT_LINK = ["-I", os.path.join(ROOT, "include"), "-L", LIB_DIR, "-lasyncrt",
+                "-Wl,-rpath," + LIB_DIR]
+
+
 def build_asyncrt():
     make_lib()
-    return build_c("asyncrt_bench", ["asyncrt/asyncrt_bench.c"],
-                   ["-I", os.path.join(ROOT, "include"), "-L", LIB_DIR, "-lasyncrt",
-                    "-Wl,-rpath," + LIB_DIR])
+    return build_c("asyncrt_bench", ["asyncrt/asyncrt_bench.c"], ASYNCRT_LINK)
+
+
+@functools.cache  # asyncrt_epoll and asyncrt_uring are one program
+def build_asyncrt_servers():
+    make_lib()
+    return build_c("asyncrt_servers", ["asyncrt/asyncrt_servers.c"], ASYNCRT_LINK, common=False)
+
+
+def build_node():
+    node = shutil.which("node")
+    if node is None:
+        raise Skip("node is not installed")
+    return [node, os.path.join(BENCH, "peers", "node", "server.js")]
 
 
 @functools.cache  # tokio_ct and tokio_mt are one program
@@ -205,6 +248,7 @@ def build_tokio():
     return [os.path.join(BUILD, "tokio", "release", "tokio_bench")]
 
 
+@functools.cache  # the bench program is also the server
 def build_go():
     out = os.path.join(BUILD, "go_bench")
     # Its own module with no dependencies; GOWORK=off keeps any workspace out.
@@ -222,6 +266,35 @@ def build_asyncrt_py():
     (bindings/python) finds build/libasyncrt.so by itself."""
     make_lib()
     return [SYSTEM_PYTHON, os.path.join(BENCH, "asyncrt", "asyncrt_py_bench.py")]
+
+
+# The server programs of the IO workloads (`prog serve <mode>`).
+SERVER_BUILDERS = {
+    "asyncrt_epoll": build_asyncrt_servers,
+    "asyncrt_uring": build_asyncrt_servers,
+    "c_baseline": lambda: build_c("c_servers", ["peers/c_baseline/c_servers.c"], [], common=False),
+    "libuv": lambda: build_c("libuv_servers", ["peers/libuv/libuv_servers.c"], ["-luv"], common=False),
+    "tokio_ct": build_tokio,
+    "go": build_go,
+    "node": build_node,
+}
+
+
+def build_servers(runtimes, workloads):
+    """The IO workloads' servers and load generator: ({runtime: command
+    prefix}, {runtime: why skipped}, the echo load generator or None)."""
+    wanted = [r for r in runtimes
+              if any(WORKLOADS[w].server and r in WORKLOADS[w].runtimes for w in workloads)]
+    servers, skipped = {}, {}
+    for name in wanted:
+        try:
+            servers[name] = SERVER_BUILDERS[name]()
+        except Skip as e:
+            skipped[name] = str(e)
+            print(f"warning: skipping {name}'s server: {e}", file=sys.stderr)
+    load = build_c("echo_load", ["load/echo_load.c"], [], common=False)[0] \
+        if "echo" in workloads else None
+    return servers, skipped, load
 
 
 def build(runtimes):
@@ -283,7 +356,18 @@ def run_once(cmd, workload, spec):
 Results = collections.namedtuple("Results", "figures medians cpu_ratios failures flags")
 
 
-def measure(workloads, commands, runs, min_seconds):
+def run_server_once(cmd, workload, spec, runtime, seconds, load):
+    """One IO run: the same (figures, cpu/wall, said) as run_once, with
+    cpu/wall None (the load generator says how busy both sides were)."""
+    env = dict(os.environ, **(spec.env or {}), **SERVER_ENV.get(runtime, {}))
+    if workload == "echo":
+        figures, said = io_workloads.run_echo(cmd, env, spec.sizes, seconds, load)
+    else:
+        figures, said = io_workloads.run_http(cmd, env, spec.sizes, seconds)
+    return figures, None, said
+
+
+def measure(workloads, commands, runs, min_seconds, servers=None, io_seconds=None, load=None):
     """Medians per (figure, runtime). Runtimes take turns within each round,
     in reversed order every other round, so slow drift of the machine falls
     on every side alike. A split's median is the run with the median share
@@ -292,7 +376,8 @@ def measure(workloads, commands, runs, min_seconds):
     medians, cpu_ratios, failures, flags = {}, {}, {}, []
     for workload in workloads:
         spec = WORKLOADS[workload]
-        sides = [r for r in commands
+        programs = servers if spec.server else commands
+        sides = [r for r in programs
                  if r in spec.runtimes and (workload, r) not in NOT_APPLICABLE]
         samples = {r: [] for r in sides}
         unsupported = set()
@@ -301,23 +386,31 @@ def measure(workloads, commands, runs, min_seconds):
                 if runtime in failures.get(workload, {}) or runtime in unsupported:
                     continue
                 args = SIZE_OVERRIDES.get((workload, runtime), (spec.sizes,))[0]
-                cmd = commands[runtime] + [spec.mode, str(min_seconds)] + [str(a) for a in args]
+                cmd = programs[runtime] + [spec.mode, str(min_seconds)] + [str(a) for a in args]
                 try:
-                    samples[runtime].append(run_once(cmd, workload, spec))
-                except Unsupported:
+                    if spec.server:
+                        seconds = io_seconds or IO_SECONDS[workload]
+                        samples[runtime].append(run_server_once(
+                            programs[runtime], workload, spec, runtime, seconds, load))
+                    else:
+                        samples[runtime].append(run_once(cmd, workload, spec))
+                except (Unsupported, io_workloads.ServerUnsupported):
                     unsupported.add(runtime)
                     flags.append(f"{runtime} {workload}: n/a, its program has no "
                                  f"`{spec.mode}` mode yet.")
                     print(f"warning: {flags[-1]}", file=sys.stderr)
-                except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+                except (RuntimeError, OSError, subprocess.TimeoutExpired, ValueError) as e:
                     failures.setdefault(workload, {})[runtime] = str(e)
                     print(f"error: {workload} {runtime}: {e}", file=sys.stderr)
         for runtime, got in samples.items():
             if not got:
                 continue
-            cpu_ratios[(workload, runtime)] = statistics.median(c for _, c, _ in got)
+            if not spec.server:
+                cpu_ratios[(workload, runtime)] = statistics.median(c for _, c, _ in got)
             for said in dict.fromkeys(s for _, _, s in got if s):
                 print(f"  {runtime}: {said}", file=sys.stderr)
+            if spec.server:
+                flags += io_workloads.load_limited(workload, runtime, [s for _, _, s in got])
             for figure in dict.fromkeys(f for run, _, _ in got for f in run):
                 values = [run[figure][0] for run, _, _ in got if figure in run]
                 unit = next(run[figure][1] for run, _, _ in got if figure in run)
@@ -382,16 +475,20 @@ def machine_stamp():
             "uvloop " + output_of([SYSTEM_PYTHON, "-c",
                                    "import uvloop; print(uvloop.__version__)"]),
             "libuv " + output_of(["pkg-config", "--modversion", "libuv"]),
+            "node " + output_of(["node", "--version"]),
+            "wrk " + output_of(["dpkg-query", "-W", "-f=${Version}", "wrk"]),
         ]),
     }
 
 
-def ratio_table(ours_name, peers, shown, results):
-    """Markdown lines: the ratio of `ours_name`'s medians to each of `peers`'."""
+def ratio_table(ours_name, peers, shown, results, meaning=None):
+    """Markdown lines: the ratio of `ours_name`'s medians to each of `peers`'
+    (`meaning` says which way is better, if not "below 1")."""
     medians = results.medians
     if ours_name not in shown or not peers:
         return []
-    lines = ["", f"Ratio {ours_name} / peer (below 1: {ours_name} is faster or smaller):", "",
+    meaning = meaning or f"below 1: {ours_name} is faster or smaller"
+    lines = ["", f"Ratio {ours_name} / peer ({meaning}):", "",
              "| workload | " + " | ".join(peers) + " |",
              "| --- |" + " --: |" * len(peers)]
     for figure in results.figures:
@@ -422,8 +519,9 @@ def render(workloads, runtimes, results, skipped, stamp, runs, chart):
         "",
         f"- Machine: {stamp['cpu']}",
         f"- Versions: {stamp['versions']}",
-        f"- Medians of {runs} runs per runtime, runtimes alternating; lower is better. Method "
-        "(warm-up, what is timed, what memory counts, splits): bench/README.md.",
+        f"- Medians of {runs} runs per runtime, runtimes alternating; lower is better, but for "
+        "req/s (echo, http), where higher is better. Method (warm-up, what is timed, what "
+        "memory counts, splits, the IO servers' CPUs): bench/README.md.",
         "",
         "| workload | unit | " + " | ".join(shown) + " |",
         "| --- | --- |" + " --: |" * len(shown),
@@ -435,6 +533,12 @@ def render(workloads, runtimes, results, skipped, stamp, runs, chart):
     for ours_name, candidates in (("asyncrt", [r for r in shown if r not in ("asyncrt", "asyncrt_py")]),
                                   ("asyncrt_py", [r for r in shown if r in PYTHON_PEERS])):
         lines += ratio_table(ours_name, candidates, shown, results)
+    # The IO servers, each backend against the peers' servers.
+    io_peers = [r for r in shown if not r.startswith("asyncrt")]
+    for ours_name in ("asyncrt_epoll", "asyncrt_uring"):
+        lines += ratio_table(ours_name, io_peers, shown, results,
+                             f"req/s: above 1 is {ours_name} faster; us per request: below 1 "
+                             f"is {ours_name} cheaper")
     if chart:
         lines += ["", f"![times as a ratio to the C baseline]({chart})"]
     notes = []
@@ -509,6 +613,9 @@ def main():
                         help="comma-separated subset of " + ",".join(RUNTIMES))
     parser.add_argument("--min-seconds", type=float, default=0.2,
                         help="least timed span of one run (default 0.2)")
+    parser.add_argument("--io-seconds", type=float, default=None,
+                        help="load span of one echo or http run after its warm-up (default: "
+                             + ", ".join(f"{w} {s:g}" for w, s in IO_SECONDS.items()) + ")")
     args = parser.parse_args()
     runtimes = [r for r in args.runtimes.split(",") if r]
     unknown = [w for w in args.workloads if w not in WORKLOADS] + \
@@ -520,8 +627,13 @@ def main():
     # Build only what the chosen workloads run.
     runtimes = [r for r in runtimes if any(r in WORKLOADS[w].runtimes for w in workloads)]
 
-    commands, skipped = build(runtimes)
-    results = measure(workloads, commands, args.runs, args.min_seconds)
+    programs = [r for r in runtimes
+                if any(r in WORKLOADS[w].runtimes and not WORKLOADS[w].server for w in workloads)]
+    commands, skipped = build(programs)
+    servers, server_skipped, load = build_servers(runtimes, workloads)
+    skipped.update(server_skipped)
+    results = measure(workloads, commands, args.runs, args.min_seconds,
+                      servers, args.io_seconds, load)
 
     stamp = machine_stamp()
     os.makedirs(RESULTS, exist_ok=True)
@@ -541,7 +653,8 @@ def main():
     print()
     print(report, end="")
     print(f"\nwritten: bench/results/{base}.md" + (" and latest.md" if full else ""))
-    return 1 if results.failures or ("asyncrt" in runtimes and "asyncrt" in skipped) else 0
+    ours_skipped = [r for r in ("asyncrt", "asyncrt_epoll") if r in runtimes and r in skipped]
+    return 1 if results.failures or ours_skipped else 0
 
 
 

@@ -5,7 +5,7 @@
 # everything is there.
 set -eu
 
-packages="make pkg-config libuv1-dev librust-tokio-dev python3 python3-uvloop python3-matplotlib"
+packages="make pkg-config libuv1-dev librust-tokio-dev python3 python3-uvloop python3-matplotlib wrk"
 command -v cargo >/dev/null 2>&1 || packages="$packages cargo"
 
 missing=""

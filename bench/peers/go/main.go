@@ -2,6 +2,7 @@
 // protocol as bench/common/bench.h:
 //
 //	go_bench yield|spawn|spawn_mt|chain|ping_pong|wake|idle|timers <min_seconds> <size> [yields]
+//	go_bench serve echo|http (servers.go)
 package main
 
 import (
@@ -235,6 +236,10 @@ func count(i int) int {
 
 func main() {
 	runtime.GOMAXPROCS(1)
+	if os.Args[1] == "serve" {
+		serve(os.Args[2])
+		return
+	}
 	minSeconds, _ := strconv.ParseFloat(os.Args[2], 64)
 	tasks := count(3)
 	switch os.Args[1] {

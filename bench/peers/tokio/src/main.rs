@@ -2,6 +2,9 @@
 //! which runs on multi_thread with 2 workers (tokio_mt). Same protocol as
 //! bench/common/bench.h:
 //!   tokio_bench yield|spawn|spawn_mt|chain|ping_pong|wake|idle|timers <min_seconds> <size> [yields]
+//!   tokio_bench serve echo (servers.rs)
+
+mod servers;
 
 use std::cell::Cell;
 use std::future::Future;
@@ -306,6 +309,10 @@ fn idle_bytes_per_task(rt: &Runtime, tasks: usize) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("serve") {
+        servers::serve(args.get(2).map_or("", String::as_str));
+        return;
+    }
     let count = |i: usize| -> usize { args.get(i).and_then(|s| s.parse().ok()).expect("usage") };
     let min_seconds: f64 = args.get(2).and_then(|s| s.parse().ok()).expect("usage");
     let tasks = count(3);
