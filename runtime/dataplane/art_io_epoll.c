@@ -62,6 +62,10 @@ typedef struct ep_fd {
    * request-response loop that try is one wasted system call per request.
    * Every new arrival of data raises an edge (EPOLLET), which clears it. */
   uint8_t rd_drained;
+  /* An end was reported (EPOLLRDHUP, HUP or ERR): it is not raised again,
+   * and a short read before it says nothing about it, so from then on
+   * every read tries (and sees the end or the error). */
+  uint8_t rd_closed;
   uint8_t stream; /* STREAM_*: whether a short read means drained */
 } ep_fd;
 
@@ -422,7 +426,7 @@ static void submit_fd_op(ep_worker *w, asyncrt_op *op) {
   tag_set(op, AT_NONE);
   /* Nothing queued ahead of it: try it now -- unless it is a read and
    * the fd is known drained, with its edge still to come. */
-  if (!l->head && !(which == AT_READ && ent->rd_drained && ent->registered)) {
+  if (!l->head && !(which == AT_READ && ent->rd_drained && !ent->rd_closed && ent->registered)) {
     int64_t r = attempt(op);
     if (which == AT_READ) note_read(w, ent, fd, op, r);
     if (r != -EAGAIN) {
@@ -487,6 +491,7 @@ static int ep_poll(void *user, asyncrt_subsystem_cx *scx, uint32_t budget) {
     ep_fd *ent = &w->fds[fd];
     if (ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
       ent->rd_drained = 0; /* new data (or an end): the next read tries */
+      if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ent->rd_closed = 1;
       done += retry(w, ent, (int)fd, AT_READ);
     }
     if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) done += retry(w, ent, (int)fd, AT_WRITE);

@@ -516,6 +516,42 @@ static void test_cancel_read(void) {
   FOR_EACH_BACKEND(v, 2, cancel_read);
 }
 
+/* ---- the end of a stream after a short read --------------------------------------- */
+
+/* A read waits on an empty pipe; the writer writes 3 bytes and closes
+ * before the worker looks again, so epoll reports data and the end in one
+ * edge. The read takes the 3 bytes -- short, so on epoll the pipe counts as
+ * drained -- and the next read must still see the end of stream at once:
+ * no further edge will come for it. */
+static void end_after_short_read(io_env *v) {
+  int fds[2];
+  char buf[64];
+  CHECK_OK(asyncrt_pipe(fds));
+  op_task *r1 = op_task_new(v->io), *r2 = op_task_new(v->io);
+  CHECK(r1 && r2);
+  asyncrt_io_prep_read(&r1->st.op, fds[0], buf, sizeof buf, -1);
+  asyncrt_task *t1, *t2;
+  CHECK_OK(op_task_spawn(v->ex, r1, &t1));
+  CHECK(wait_submitted(v, r1));
+  CHECK(write(fds[1], "abc", 3) == 3);
+  close(fds[1]);
+  CHECK_OK(io_join(v, t1));
+  CHECK_INT(r1->st.op.result, 3);
+  asyncrt_io_prep_read(&r2->st.op, fds[0], buf, sizeof buf, -1);
+  CHECK_OK(op_task_spawn(v->ex, r2, &t2));
+  CHECK_OK(io_join(v, t2));
+  CHECK_INT(r2->st.op.result, 0);
+  CHECK_OK(asyncrt_io_close_fd(v->io, fds[0]));
+  free(r1);
+  free(r2);
+}
+
+static void test_end_after_short_read(void) {
+  io_env v;
+  FOR_EACH_BACKEND(v, 0, end_after_short_read);
+  FOR_EACH_BACKEND(v, 2, end_after_short_read);
+}
+
 /* ---- asyncrt_io_close_fd: a drop closes an fd whose number comes back --------------- */
 
 /* A read waits on fd N (registered in the epoll set), its task is cancelled
@@ -776,6 +812,7 @@ int main(void) {
   RUN(test_cancel_read);
   RUN(test_close_with_ops);
   RUN(test_close_fd_reuse);
+  RUN(test_end_after_short_read);
   RUN(test_quiet_submit);
   RUN(test_helpers);
   CHECK_END("test_io");
