@@ -5,8 +5,12 @@
  * executor's last task slot is gone (art_mem_destroy); freed slots are reused.
  * Outputs above the largest class get a hook allocation of their own.
  *
- * Chunks double in size (16 KiB up to 4 MiB), so a million tasks cost a few
- * hundred allocations and at most one partly used chunk. Without a hook they
+ * Chunks double in size (16 KiB up to 256 KiB), so a million tasks cost a
+ * few hundred allocations and at most one partly used chunk. The cap keeps
+ * each step of the resident size small: task memory is kept for reuse, so
+ * an executor's footprint is its busiest moment's, and with chunks of up to
+ * 4 MiB a new peak a little above the last one cost up to 4 MiB at once
+ * (the soak's RSS showed the steps). Without a hook they
  * are mapped with MAP_POPULATE: the kernel fills a chunk's pages in one call
  * instead of one fault per 4 KiB page on first touch, which on virtual
  * machines is the larger part of a spawn's cost.
@@ -21,7 +25,7 @@ struct art_mem_chunk { art_mem_chunk *next; size_t size; };
 #define CHUNK_HEADER 16u /* keeps slots 16-aligned */
 
 #define CHUNK_MIN (16u * 1024u)
-#define CHUNK_MAX (4u * 1024u * 1024u)
+#define CHUNK_MAX (256u * 1024u)
 
 static void *hook_alloc(art_mem *m, size_t size) {
   if (m->hook.alloc) return m->hook.alloc(size, 16, m->hook.user_data);

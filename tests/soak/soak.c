@@ -149,14 +149,20 @@ typedef struct job {
   int inner_live;
   uint64_t want;  /* JOIN: the output it must see */
   int may_cancel; /* JOIN: its task may be cancelled (ECANCELLED allowed) */
-  /* IO and IO_LINGER: a socket pair, written at [0] and read at [1] */
+  /* IO and IO_LINGER: their state, allocated for them only (so the other
+   * kinds stay small: the soak's own heap counts in its RSS too) */
+  struct io_state *ios;
+} job;
+
+/* A socket pair, written at [0] and read at [1]. */
+typedef struct io_state {
   asyncrt_io *io;
   int fds[2];
   int io_step;
   size_t sent, got;
   asyncrt_op wop, rop, cop[2];
   unsigned char wbuf[IO_BYTES], rbuf[IO_BYTES];
-} job;
+} io_state;
 
 static const asyncrt_future_vtable job_vt;
 
@@ -166,7 +172,10 @@ static job *job_new(int kind, uint64_t value) {
   j->magic = JOB_MAGIC;
   j->kind = kind;
   j->value = value;
-  j->fds[0] = j->fds[1] = -1;
+  if (kind == K_IO || kind == K_IO_LINGER) {
+    if (!(j->ios = calloc(1, sizeof *j->ios))) abort();
+    j->ios->fds[0] = j->ios->fds[1] = -1;
+  }
   atomic_fetch_add(&created, 1);
   return j;
 }
@@ -234,7 +243,7 @@ static int io_fail(job *j, asyncrt_context *cx, const char *what, const asyncrt_
 }
 
 static int io_submit(job *j, asyncrt_context *cx, asyncrt_op *op, const char *what) {
-  int rc = asyncrt_io_submit(cx, j->io, op);
+  int rc = asyncrt_io_submit(cx, j->ios->io, op);
   if (rc != ASYNCRT_OK) {
     soak_error("IO: submit of a %s returned %d (%s): %s", what, rc, asyncrt_status_str(rc), asyncrt_last_error());
     return 0;
@@ -243,64 +252,64 @@ static int io_submit(job *j, asyncrt_context *cx, asyncrt_op *op, const char *wh
 }
 
 static int poll_io(job *j, asyncrt_context *cx) {
-  if (j->io_step == 0) {
-    j->io = ios[asyncrt_context_executor(cx) == execs[0] ? 0 : 1];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, j->fds) < 0) {
-      j->fds[0] = j->fds[1] = -1;
+  if (j->ios->io_step == 0) {
+    j->ios->io = ios[asyncrt_context_executor(cx) == execs[0] ? 0 : 1];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, j->ios->fds) < 0) {
+      j->ios->fds[0] = j->ios->fds[1] = -1;
       return io_fail(j, cx, "socketpair", NULL);
     }
-    for (int i = 0; i < IO_BYTES; i++) j->wbuf[i] = (unsigned char)(j->value + (uint64_t)i * 7u);
-    asyncrt_io_prep_read(&j->rop, j->fds[1], j->rbuf, sizeof j->rbuf, -1);
-    if (!io_submit(j, cx, &j->rop, "read")) return io_fail(j, cx, "submit", NULL);
+    for (int i = 0; i < IO_BYTES; i++) j->ios->wbuf[i] = (unsigned char)(j->value + (uint64_t)i * 7u);
+    asyncrt_io_prep_read(&j->ios->rop, j->ios->fds[1], j->ios->rbuf, sizeof j->ios->rbuf, -1);
+    if (!io_submit(j, cx, &j->ios->rop, "read")) return io_fail(j, cx, "submit", NULL);
     if (j->kind == K_IO_LINGER) {
-      j->io_step = 3;
+      j->ios->io_step = 3;
       return ASYNCRT_POLL_PENDING;
     }
-    asyncrt_io_prep_write(&j->wop, j->fds[0], j->wbuf, sizeof j->wbuf, -1);
-    if (!io_submit(j, cx, &j->wop, "write")) return io_fail(j, cx, "submit", NULL);
-    j->io_step = 1;
+    asyncrt_io_prep_write(&j->ios->wop, j->ios->fds[0], j->ios->wbuf, sizeof j->ios->wbuf, -1);
+    if (!io_submit(j, cx, &j->ios->wop, "write")) return io_fail(j, cx, "submit", NULL);
+    j->ios->io_step = 1;
   }
-  if (j->io_step == 1) { /* the bytes, both ways */
-    if (j->sent < IO_BYTES && asyncrt_op_poll(&j->wop, cx) == ASYNCRT_POLL_READY) {
-      if (j->wop.status != ASYNCRT_OK || j->wop.result <= 0) return io_fail(j, cx, "write", &j->wop);
-      j->sent += (size_t)j->wop.result;
-      if (j->sent < IO_BYTES) {
-        asyncrt_io_prep_write(&j->wop, j->fds[0], j->wbuf + j->sent, IO_BYTES - j->sent, -1);
-        if (!io_submit(j, cx, &j->wop, "write")) return io_fail(j, cx, "submit", NULL);
+  if (j->ios->io_step == 1) { /* the bytes, both ways */
+    if (j->ios->sent < IO_BYTES && asyncrt_op_poll(&j->ios->wop, cx) == ASYNCRT_POLL_READY) {
+      if (j->ios->wop.status != ASYNCRT_OK || j->ios->wop.result <= 0) return io_fail(j, cx, "write", &j->ios->wop);
+      j->ios->sent += (size_t)j->ios->wop.result;
+      if (j->ios->sent < IO_BYTES) {
+        asyncrt_io_prep_write(&j->ios->wop, j->ios->fds[0], j->ios->wbuf + j->ios->sent, IO_BYTES - j->ios->sent, -1);
+        if (!io_submit(j, cx, &j->ios->wop, "write")) return io_fail(j, cx, "submit", NULL);
       }
     }
-    if (j->got < IO_BYTES && asyncrt_op_poll(&j->rop, cx) == ASYNCRT_POLL_READY) {
-      if (j->rop.status != ASYNCRT_OK || j->rop.result <= 0) return io_fail(j, cx, "read", &j->rop);
-      size_t n = (size_t)j->rop.result;
-      if (memcmp(j->rbuf, j->wbuf + j->got, n) != 0) return io_fail(j, cx, "read other bytes than were written", NULL);
-      j->got += n;
-      if (j->got < IO_BYTES) {
-        asyncrt_io_prep_read(&j->rop, j->fds[1], j->rbuf, IO_BYTES - j->got, -1);
-        if (!io_submit(j, cx, &j->rop, "read")) return io_fail(j, cx, "submit", NULL);
+    if (j->ios->got < IO_BYTES && asyncrt_op_poll(&j->ios->rop, cx) == ASYNCRT_POLL_READY) {
+      if (j->ios->rop.status != ASYNCRT_OK || j->ios->rop.result <= 0) return io_fail(j, cx, "read", &j->ios->rop);
+      size_t n = (size_t)j->ios->rop.result;
+      if (memcmp(j->ios->rbuf, j->ios->wbuf + j->ios->got, n) != 0) return io_fail(j, cx, "read other bytes than were written", NULL);
+      j->ios->got += n;
+      if (j->ios->got < IO_BYTES) {
+        asyncrt_io_prep_read(&j->ios->rop, j->ios->fds[1], j->ios->rbuf, IO_BYTES - j->ios->got, -1);
+        if (!io_submit(j, cx, &j->ios->rop, "read")) return io_fail(j, cx, "submit", NULL);
       }
     }
-    if (j->sent < IO_BYTES || j->got < IO_BYTES) return ASYNCRT_POLL_PENDING;
+    if (j->ios->sent < IO_BYTES || j->ios->got < IO_BYTES) return ASYNCRT_POLL_PENDING;
     for (int i = 0; i < 2; i++) {
-      asyncrt_io_prep_close(&j->cop[i], j->fds[i]);
-      if (!io_submit(j, cx, &j->cop[i], "close")) return io_fail(j, cx, "submit", NULL);
+      asyncrt_io_prep_close(&j->ios->cop[i], j->ios->fds[i]);
+      if (!io_submit(j, cx, &j->ios->cop[i], "close")) return io_fail(j, cx, "submit", NULL);
     }
-    j->io_step = 2;
+    j->ios->io_step = 2;
   }
-  if (j->io_step == 2) { /* the closes */
+  if (j->ios->io_step == 2) { /* the closes */
     int done = 1;
     for (int i = 0; i < 2; i++) {
-      if (j->fds[i] < 0) continue;
-      if (asyncrt_op_poll(&j->cop[i], cx) != ASYNCRT_POLL_READY) {
+      if (j->ios->fds[i] < 0) continue;
+      if (asyncrt_op_poll(&j->ios->cop[i], cx) != ASYNCRT_POLL_READY) {
         done = 0;
         continue;
       }
-      if (j->cop[i].status != ASYNCRT_OK) return io_fail(j, cx, "close", &j->cop[i]);
-      j->fds[i] = -1;
+      if (j->ios->cop[i].status != ASYNCRT_OK) return io_fail(j, cx, "close", &j->ios->cop[i]);
+      j->ios->fds[i] = -1;
     }
     return done ? ASYNCRT_POLL_READY : ASYNCRT_POLL_PENDING;
   }
   /* IO_LINGER: the read must not complete; a cancel ends the task. */
-  if (asyncrt_op_poll(&j->rop, cx) == ASYNCRT_POLL_READY) return io_fail(j, cx, "a read of an empty socket completed", &j->rop);
+  if (asyncrt_op_poll(&j->ios->rop, cx) == ASYNCRT_POLL_READY) return io_fail(j, cx, "a read of an empty socket completed", &j->ios->rop);
   return ASYNCRT_POLL_PENDING;
 }
 
@@ -362,15 +371,19 @@ static void job_drop(void *self) {
   /* A cancelled IO task: its ops have completed (asyncrt drops a task only
    * after that), and the fds its CLOSE ops did not close are closed here.
    * After an executor's free the driver is gone and close(2) does it. */
-  if (!asyncrt_op_done(&j->rop) || !asyncrt_op_done(&j->wop) || !asyncrt_op_done(&j->cop[0]) ||
-      !asyncrt_op_done(&j->cop[1]))
-    soak_error("IO: dropped with an op in flight");
-  for (int i = 0; i < 2; i++) {
-    if (j->fds[i] < 0) continue;
-    /* A CLOSE that completed before the cancel took effect closed it: the
-     * number may be another task's now. */
-    if (j->io_step == 2 && j->cop[i].status == ASYNCRT_OK) continue;
-    if (asyncrt_io_close_fd(j->io, j->fds[i]) != ASYNCRT_OK) close(j->fds[i]);
+  io_state *io = j->ios;
+  if (io) {
+    if (!asyncrt_op_done(&io->rop) || !asyncrt_op_done(&io->wop) || !asyncrt_op_done(&io->cop[0]) ||
+        !asyncrt_op_done(&io->cop[1]))
+      soak_error("IO: dropped with an op in flight");
+    for (int i = 0; i < 2; i++) {
+      if (io->fds[i] < 0) continue;
+      /* A CLOSE that completed before the cancel took effect closed it: the
+       * number may be another task's now. */
+      if (io->io_step == 2 && io->cop[i].status == ASYNCRT_OK) continue;
+      if (asyncrt_io_close_fd(io->io, io->fds[i]) != ASYNCRT_OK) close(io->fds[i]);
+    }
+    free(io);
   }
   free(j);
   atomic_fetch_add(&dropped, 1);
