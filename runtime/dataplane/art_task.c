@@ -240,7 +240,9 @@ void art_task_finish(art_exec *e, art_task *t, int status) {
 }
 
 void art_task_complete(art_task *t, int status) {
-  t->status = status;
+  /* A dump may read it meanwhile (art_ls_get): a relaxed store, as the
+   * retiring path's; the CAS below publishes it to joiners. */
+  __atomic_store_n(&t->status, status, __ATOMIC_RELAXED);
   uint32_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
   while (!atomic_compare_exchange_weak_explicit(&t->state, &s,
                                                 (s | ART_COMPLETE) & ~(uint32_t)(ART_OWNED | ART_NOTIFIED),
