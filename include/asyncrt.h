@@ -2304,9 +2304,13 @@ ASYNCRT_API int asyncrt_io_fd(asyncrt_io *io, int *fd);
  *        registered afresh), then close(2). For a future's drop -- a
  *        cancelled task whose fds its cleanup could not close with ops --
  *        and for threads outside the executor. Any thread, never blocks.
- *        Ops still waiting on `fd` complete with -EBADF (on io_uring, as the
- *        kernel finishes them). After the driver is closed, call close(2)
- *        yourself: this returns EHANDLE and leaves fd open.
+ *        On epoll, ops still waiting on `fd` complete with -EBADF. On
+ *        io_uring, an op already in the kernel holds the file open and
+ *        completes only when the kernel finishes it (a read nobody writes
+ *        to waits until cancelled): close an fd with ops in flight with
+ *        ASYNCRT_IO_OP_CLOSE, which cancels them first. After the driver
+ *        is closed, call close(2) yourself: this returns EHANDLE and leaves
+ *        fd open.
  * \return ASYNCRT_OK; EINVAL (negative fd); EHANDLE (not a live driver);
  *         EOS (close(2) failed: asyncrt_last_errno, e.g. EBADF).
  */

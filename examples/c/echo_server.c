@@ -100,8 +100,11 @@ static int connection_poll(void *self, asyncrt_context *cx, void *out) {
 
 static void connection_drop(void *self) {
   connection *c = self;
-  if (c->fd >= 0) {
-    close(c->fd); /* cancelled with the executor: its driver is gone */
+  /* Cancelled before its CLOSE op: the driver forgets the fd before it is
+   * closed (a plain close(2) could strand the next file with this number on
+   * epoll). Once the driver is gone -- the executor's free -- close(2). */
+  if (c->fd >= 0 && asyncrt_io_close_fd(c->io, c->fd) != ASYNCRT_OK) {
+    close(c->fd);
   }
   free(c);
 }

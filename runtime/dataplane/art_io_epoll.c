@@ -320,8 +320,9 @@ static int list_of(const asyncrt_op *op) {
   return art_io_op_events(op) == EPOLLOUT ? AT_WRITE : AT_READ;
 }
 
-/* Whether fd is a byte stream (a stream socket, a pipe, a tty): there a
- * read that returns less than it asked for has emptied the receive queue.
+/* Whether fd is a byte stream whose short read means an emptied receive
+ * queue: a stream socket or a pipe. Not a tty (a canonical-mode read ends
+ * at each line) nor a datagram socket (a read ends at each message).
  * Learned once per fd, on its first short read. */
 static int is_stream(ep_worker *w, ep_fd *ent, int fd) {
   if (ent->stream == STREAM_UNKNOWN) {
@@ -329,7 +330,8 @@ static int is_stream(ep_worker *w, ep_fd *ent, int fd) {
     int type = 0;
     socklen_t len = sizeof type;
     count_syscall(w);
-    if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) ent->stream = STREAM_YES;
+    if (fstat(fd, &st) < 0) ent->stream = STREAM_NO; /* not knowing, never wait on a guess */
+    else if (S_ISFIFO(st.st_mode)) ent->stream = STREAM_YES;
     else if (S_ISSOCK(st.st_mode) && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM)
       ent->stream = STREAM_YES;
     else ent->stream = STREAM_NO;

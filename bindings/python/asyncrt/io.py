@@ -399,8 +399,11 @@ class IO:
         """Closes an fd at once, from anywhere (a ``finally`` of a cancelled
         coroutine, another thread, a ``__del__``): the driver forgets it
         before close(2), so a new file that gets its number is not taken
-        for the old one. Ops still waiting on it end with EBADF. Once the
-        driver is closed it is a plain os.close."""
+        for the old one. On epoll, ops still waiting on it end with EBADF;
+        on io_uring an op already in the kernel keeps the file open until it
+        completes (close such an fd with ``await io.close(fd)``, which
+        cancels them first). Once the driver is closed it is a plain
+        os.close."""
         fd = _fileno(fd)
         if self._closed or self.executor.closed:
             os.close(fd)
